@@ -1,0 +1,93 @@
+"""Entry point: ``python -m wal_service`` (or the ``wal-service`` script).
+
+Runs ``uvicorn.Server`` with its own signal handling so that SIGTERM/SIGINT means
+drain-then-stop: readiness turns 503 at once, requests are still served for
+DRAIN_SECONDS, then the listener closes, in-flight requests get up to
+SHUTDOWN_TIMEOUT_SECONDS to finish, the pool is closed and the process exits 0.
+A second signal skips whatever is left of the drain period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Generator
+
+import uvicorn
+
+from .app import ServiceState, create_app
+from .config import ConfigError, Settings
+from .jsonlog import setup_logging
+
+log = logging.getLogger("wal_service.main")
+
+
+class DrainingServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, state: ServiceState) -> None:
+        super().__init__(config)
+        self.state = state
+        self._drain_task: asyncio.Task[None] | None = None
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGTERM, signal.SIGINT)
+        for sig in signals:
+            loop.add_signal_handler(sig, self._on_signal, sig)
+        try:
+            yield
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+
+    def _on_signal(self, sig: int) -> None:
+        if self._drain_task is None:
+            drain = self.state.settings.drain_seconds
+            log.info(
+                "shutdown signal received, draining",
+                extra={"signal": signal.Signals(sig).name, "drain_seconds": drain},
+            )
+            self.state.start_draining()
+            self._drain_task = asyncio.get_running_loop().create_task(self._drain_then_stop(drain))
+        else:
+            log.info("second shutdown signal, stopping now")
+            self.should_exit = True
+
+    async def _drain_then_stop(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        log.info("drain period over, no longer accepting connections")
+        self.should_exit = True
+
+
+def main() -> int:
+    try:
+        settings = Settings.from_env(os.environ)
+    except ConfigError as exc:
+        print(f"wal-service: configuration error: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level)
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host="0.0.0.0",  # noqa: S104 - a container service listens on all interfaces
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        lifespan="on",
+        timeout_graceful_shutdown=max(1, round(settings.shutdown_timeout_seconds)),
+        timeout_keep_alive=5,
+    )
+    server = DrainingServer(config, app.state.wal)
+    asyncio.run(server.serve())
+    if not server.started:
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

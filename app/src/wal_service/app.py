@@ -1,0 +1,392 @@
+"""Starlette application: HTTP API, readiness, metrics, request-id + JSON access log."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
+from psycopg_pool import AsyncConnectionPool
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import __version__
+from .config import Settings
+from .jsonlog import request_id_var
+from .metrics import CONTENT_TYPE_LATEST, Metrics
+from .schema import LATEST_VERSION, migrate, schema_version
+from .store import IdempotencyConflict, Store, StoreError
+
+log = logging.getLogger("wal_service.app")
+access_log = logging.getLogger("wal_service.access")
+
+LOG_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
+REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+MAX_BATCH_RECORDS = 10_000
+MAX_READ_LIMIT = 1000
+DEFAULT_READ_LIMIT = 100
+READY_TIMEOUT_SECONDS = 2.0
+
+
+class ServiceState:
+    """Mutable process state shared by the routes and the entry point."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.draining = False
+        self.schema_ready = False
+        self.pool: AsyncConnectionPool[AsyncConnection[TupleRow]] | None = None
+        self.store: Store | None = None
+        self.migration_task: asyncio.Task[None] | None = None
+
+    def start_draining(self) -> None:
+        self.draining = True
+        self.metrics.draining.set(1)
+        self.metrics.ready.set(0)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def error_response(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def _state(request: Request) -> ServiceState:
+    state: ServiceState = request.app.state.wal
+    return state
+
+
+def _store(request: Request) -> Store:
+    store = _state(request).store
+    if store is None or not _state(request).schema_ready:
+        raise ApiError(503, "not_ready", "service is starting: database schema not ready yet")
+    return store
+
+
+def _log_name(request: Request) -> str:
+    name: str = request.path_params["log"]
+    if not LOG_NAME_RE.fullmatch(name):
+        raise ApiError(
+            400,
+            "invalid_log_name",
+            "log name must be 1-128 characters of A-Z a-z 0-9 . _ - "
+            "and start with a letter or digit",
+        )
+    return name
+
+
+def _reject_constant(value: str) -> Any:
+    raise ValueError(f"{value} is not valid JSON")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise ApiError(413, "body_too_large", f"request body exceeds {limit} bytes")
+        except ValueError:
+            raise ApiError(
+                400, "invalid_content_length", "Content-Length is not a number"
+            ) from None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "body_too_large", f"request body exceeds {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw, 10)
+    except ValueError:
+        raise ApiError(400, f"invalid_{name}", f"{name} must be an integer") from None
+    if not low <= value <= high:
+        raise ApiError(400, f"invalid_{name}", f"{name} must be between {low} and {high}")
+    return value
+
+
+# ---------------------------------------------------------------------------- routes
+async def append_records(request: Request) -> Response:
+    state = _state(request)
+    log_name = _log_name(request)
+    key = request.headers.get("idempotency-key")
+    if key is not None and not IDEMPOTENCY_KEY_RE.fullmatch(key):
+        raise ApiError(
+            400, "invalid_idempotency_key", "Idempotency-Key must be 1-255 printable ASCII chars"
+        )
+    body = await _read_body(request, state.settings.max_body_bytes)
+    if not body.strip():
+        raise ApiError(400, "empty_body", "request body must be a JSON value or a JSON array")
+    try:
+        parsed = json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc}") from None
+    batch = isinstance(parsed, list)
+    records: list[Any] = parsed if batch else [parsed]
+    if not records:
+        raise ApiError(400, "empty_batch", "a batch must contain at least one record")
+    if len(records) > MAX_BATCH_RECORDS:
+        raise ApiError(
+            400, "batch_too_large", f"a batch may contain at most {MAX_BATCH_RECORDS} records"
+        )
+    texts = [json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in records]
+    if any("\\u0000" in t for t in texts):
+        raise ApiError(400, "invalid_record", "records must not contain the \\u0000 character")
+    digest = hashlib.sha256(b"batch\n" if batch else b"single\n")
+    for t in texts:
+        digest.update(t.encode())
+        digest.update(b"\n")
+    store = _store(request)
+    try:
+        result = await store.append(log_name, texts, key, digest.hexdigest())
+    except IdempotencyConflict as exc:
+        raise ApiError(409, "idempotency_key_conflict", str(exc)) from None
+    except StoreError as exc:
+        raise ApiError(503, "database_unavailable", str(exc)) from None
+    lsns = result.lsns
+    payload = {
+        "log": log_name,
+        "lsns": lsns,
+        "first_lsn": lsns[0],
+        "last_lsn": lsns[-1],
+        "replayed": result.replayed,
+    }
+    if result.replayed:
+        return JSONResponse(payload, status_code=200, headers={"Idempotent-Replayed": "true"})
+    return JSONResponse(payload, status_code=201)
+
+
+async def read_records(request: Request) -> Response:
+    log_name = _log_name(request)
+    from_lsn = _query_int(request, "from_lsn", 1, 0, 2**62)
+    limit = _query_int(request, "limit", DEFAULT_READ_LIMIT, 1, MAX_READ_LIMIT)
+    store = _store(request)
+    try:
+        rows = await store.read(log_name, from_lsn, limit)
+    except StoreError as exc:
+        raise ApiError(503, "database_unavailable", str(exc)) from None
+    next_from = rows[-1][0] + 1 if rows else max(from_lsn, 1)
+    return JSONResponse(
+        {
+            "log": log_name,
+            "records": [{"lsn": lsn, "data": data} for lsn, data in rows],
+            "next_from_lsn": next_from,
+        }
+    )
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok", "version": __version__})
+
+
+async def ready(request: Request) -> Response:
+    state = _state(request)
+    reason = await _not_ready_reason(state)
+    state.metrics.ready.set(0 if reason else 1)
+    if reason:
+        return JSONResponse({"status": "not_ready", "reason": reason}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+async def _not_ready_reason(state: ServiceState) -> str | None:
+    if state.draining:
+        return "draining: shutdown in progress"
+    if state.pool is None:
+        return "database pool not started"
+    try:
+        async with asyncio.timeout(READY_TIMEOUT_SECONDS):
+            async with state.pool.connection(timeout=READY_TIMEOUT_SECONDS) as conn:
+                version = await schema_version(conn)
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+        return f"database unreachable: {type(exc).__name__}"
+    if version < LATEST_VERSION:
+        return f"database schema not in place (version {version}, need {LATEST_VERSION})"
+    if not state.schema_ready:
+        state.schema_ready = True  # another replica migrated it
+    if state.draining:
+        return "draining: shutdown in progress"
+    return None
+
+
+async def metrics(request: Request) -> Response:
+    return Response(_state(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+# ------------------------------------------------------------------------ middleware
+def _route_label(path: str) -> str:
+    if path.startswith("/api/v1/logs/") and path.endswith("/records"):
+        return "/api/v1/logs/{log}/records"
+    if path in ("/api/v1/health", "/api/v1/ready", "/metrics"):
+        return path
+    return "other"
+
+
+_QUIET_ROUTES = frozenset({"/api/v1/health", "/api/v1/ready", "/metrics"})
+
+
+class RequestContextMiddleware:
+    """Request id, JSON access log, HTTP metrics, JSON 500s and ApiError rendering."""
+
+    def __init__(self, app: ASGIApp, state: ServiceState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+                break
+        if not incoming or not REQUEST_ID_RE.fullmatch(incoming):
+            incoming = uuid.uuid4().hex
+        request_id = incoming
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+        metrics = self.state.metrics
+        route = _route_label(scope["path"])
+        metrics.in_flight.inc()
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception:
+            log.exception("unhandled error")
+            if not response_started:
+                await error_response(500, "internal_error", "internal server error")(
+                    scope, receive, send_wrapper
+                )
+        finally:
+            elapsed = time.perf_counter() - started
+            metrics.in_flight.dec()
+            metrics.requests.labels(scope["method"], route, str(status)).inc()
+            metrics.request_seconds.labels(scope["method"], route).observe(elapsed)
+            level = logging.DEBUG if scope["path"] in _QUIET_ROUTES else logging.INFO
+            if access_log.isEnabledFor(level):
+                access_log.log(
+                    level,
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                    },
+                )
+            request_id_var.reset(token)
+
+
+async def _api_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.code, exc.message)
+
+
+async def _http_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, str(exc.detail))
+
+
+# ---------------------------------------------------------------------------- lifecycle
+async def _migrate_until_done(state: ServiceState) -> None:
+    assert state.pool is not None
+    delay = 0.2
+    while True:
+        try:
+            async with state.pool.connection(timeout=10) as conn:
+                applied = await migrate(conn)
+            state.schema_ready = True
+            log.info("database schema ready", extra={"applied_migrations": applied})
+            return
+        except Exception as exc:  # noqa: BLE001 - retried until it works
+            log.warning("schema migration failed, retrying", extra={"error": repr(exc)})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def create_app(settings: Settings) -> Starlette:
+    state = ServiceState(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        size = settings.database_pool_size
+        pool: AsyncConnectionPool[AsyncConnection[TupleRow]] = AsyncConnectionPool(
+            conninfo="",
+            kwargs={**settings.conninfo_kwargs(), "autocommit": True},
+            min_size=min(2, size),
+            max_size=size,
+            open=False,
+            timeout=10,
+            name="wal",
+        )
+        await pool.open(wait=False)
+        state.pool = pool
+        state.store = Store(pool, state.metrics)
+        state.migration_task = asyncio.create_task(_migrate_until_done(state))
+        log.info("service started", extra={"app_env": settings.app_env, "version": __version__})
+        try:
+            yield
+        finally:
+            state.migration_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await state.migration_task
+            await state.store.wait_idle(timeout=settings.shutdown_timeout_seconds)
+            await pool.close(timeout=5)
+            log.info("database pool closed")
+
+    app = Starlette(
+        routes=[
+            Route("/api/v1/logs/{log}/records", append_records, methods=["POST"]),
+            Route("/api/v1/logs/{log}/records", read_records, methods=["GET"]),
+            Route("/api/v1/health", health, methods=["GET"]),
+            Route("/api/v1/ready", ready, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
+        ],
+        exception_handlers={ApiError: _api_error_handler, HTTPException: _http_error_handler},
+        middleware=[Middleware(RequestContextMiddleware, state=state)],
+        lifespan=lifespan,
+    )
+    app.state.wal = state
+    return app

@@ -1,0 +1,122 @@
+"""Typed configuration read from environment variables, validated at start-up.
+
+Only the variables listed in ``FIELDS`` are read; every other variable is ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    app_env: str = "local"
+    log_level: str = "info"
+    port: int = 8080
+    database_host: str = "127.0.0.1"
+    database_port: int = 5432
+    database_name: str = "wal"
+    database_user: str = "wal"
+    database_password: str = ""
+    database_sslmode: str = "prefer"
+    drain_seconds: float = 5.0
+    shutdown_timeout_seconds: float = 10.0
+    max_body_bytes: int = 1_048_576
+    database_pool_size: int = 10
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        values: dict[str, Any] = {}
+        for name, (attr, parse) in FIELDS.items():
+            raw = env.get(name)
+            if raw is None:
+                continue
+            try:
+                values[attr] = parse(raw if attr == "database_password" else raw.strip())
+            except ValueError as exc:
+                raise ConfigError(f"{name}={raw!r} is invalid: {exc}") from None
+        return cls(**values)
+
+    def conninfo_kwargs(self) -> dict[str, Any]:
+        return {
+            "host": self.database_host,
+            "port": self.database_port,
+            "dbname": self.database_name,
+            "user": self.database_user,
+            "password": self.database_password,
+            "sslmode": self.database_sslmode,
+            "application_name": "wal-service",
+            "connect_timeout": 5,
+        }
+
+
+def _string(raw: str) -> str:
+    if not raw:
+        raise ValueError("must not be empty")
+    return raw
+
+
+def _any_string(raw: str) -> str:
+    return raw
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.lower()
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
+def _int(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw, 10)
+        except ValueError:
+            raise ValueError("must be an integer") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _seconds(low: float, high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError("must be a number of seconds") from None
+        if not low <= value <= high:  # also rejects nan
+            raise ValueError(f"must be between {low:g} and {high:g}")
+        return value
+
+    return parse
+
+
+FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "APP_ENV": ("app_env", _string),
+    "LOG_LEVEL": ("log_level", _choice(LOG_LEVELS)),
+    "PORT": ("port", _int(1, 65535)),
+    "DATABASE_HOST": ("database_host", _string),
+    "DATABASE_PORT": ("database_port", _int(1, 65535)),
+    "DATABASE_NAME": ("database_name", _string),
+    "DATABASE_USER": ("database_user", _string),
+    "DATABASE_PASSWORD": ("database_password", _any_string),
+    "DATABASE_SSLMODE": ("database_sslmode", _choice(SSL_MODES)),
+    "DRAIN_SECONDS": ("drain_seconds", _seconds(0, 3600)),
+    "SHUTDOWN_TIMEOUT_SECONDS": ("shutdown_timeout_seconds", _seconds(0, 3600)),
+    "MAX_BODY_BYTES": ("max_body_bytes", _int(1, 1 << 30)),
+    "DATABASE_POOL_SIZE": ("database_pool_size", _int(1, 1000)),
+}
