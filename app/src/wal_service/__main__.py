@@ -9,6 +9,7 @@ A second signal skips whatever is left of the drain period.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -63,7 +64,14 @@ class DrainingServer(uvicorn.Server):
         self.should_exit = True
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="wal-service", description="WAL Service HTTP server")
+    parser.add_argument(
+        "--host",
+        default="0.0.0.0",  # noqa: S104 - a container service listens on all interfaces
+        help="address to bind (default 0.0.0.0; the port comes from PORT)",
+    )
+    args = parser.parse_args(argv)
     try:
         settings = Settings.from_env(os.environ)
     except ConfigError as exc:
@@ -73,7 +81,7 @@ def main() -> int:
     app = create_app(settings)
     config = uvicorn.Config(
         app,
-        host="0.0.0.0",  # noqa: S104 - a container service listens on all interfaces
+        host=args.host,
         port=settings.port,
         log_config=None,
         access_log=False,
