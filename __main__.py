@@ -1,0 +1,15 @@
+"""WAL Service platform: `pulumi up -s <stack>` runs the whole pipeline for that stack."""
+
+import pulumi
+
+from components.environment import Environment, EnvironmentArgs
+from components.settings import load_settings
+
+settings = load_settings()
+env = Environment(f"wal-{settings.stack}", EnvironmentArgs(settings=settings))
+
+pulumi.export("namespace", env.namespace)
+pulumi.export("url", env.url)
+pulumi.export("image", env.image)
+pulumi.export("kubeContext", env.kube_context)
+pulumi.export("debugCommands", env.debug_commands)

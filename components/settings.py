@@ -1,0 +1,306 @@
+"""Stack configuration, read once at the edge into frozen, typed settings.
+
+Pulumi.yaml declares every key with its default; the CLI merges those defaults
+with the stack file and hands the program one flat map (PULUMI_CONFIG).
+`load_settings` validates that map completely before any resource exists and
+turns every problem into one `pulumi.RunError` line naming the key.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+import pulumi
+from kubernetes.utils.quantity import parse_quantity
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+PROJECT = "wal-service"
+
+# Keys that hold credentials: they must arrive encrypted (`pulumi config set --secret`).
+SECRET_KEYS = frozenset[str]()
+
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS_1123_LABEL = re.compile(rf"^{_DNS_LABEL}$")
+_DNS_1123_SUBDOMAIN = re.compile(rf"^{_DNS_LABEL}(\.{_DNS_LABEL})*$")
+_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_ANNOTATION_KEY = re.compile(r"^([a-z0-9.-]+/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_MINOR_VERSION = re.compile(r"^1\.(\d+)$")
+# The seed's anti-pattern 1: regex paths and rewrites broke valid endpoints.
+_REWRITE_ANNOTATIONS = (
+    "nginx.ingress.kubernetes.io/rewrite-target",
+    "nginx.ingress.kubernetes.io/use-regex",
+)
+# ConfigMap keys the program owns; feature flags may not shadow them.
+BASE_CONFIG_KEYS = frozenset(
+    {
+        "APP_NAME",
+        "APP_ENV",
+        "LOG_LEVEL",
+        "PORT",
+        "DRAIN_SECONDS",
+        "SHUTDOWN_TIMEOUT_SECONDS",
+        "MAX_BODY_BYTES",
+        "DATABASE_HOST",
+        "DATABASE_PORT",
+        "DATABASE_NAME",
+        "DATABASE_USER",
+        "DATABASE_SSLMODE",
+        "DATABASE_PASSWORD",
+    }
+)
+
+
+def _dns_label(value: str) -> str:
+    if len(value) > 63 or not _DNS_1123_LABEL.match(value):
+        raise ValueError("must be a DNS-1123 label: lower-case letters, digits and '-', at most 63 characters")
+    return value
+
+
+def _dns_label_or_empty(value: str) -> str:
+    return value and _dns_label(value)
+
+
+def _dns_subdomain(value: str) -> str:
+    if len(value) > 253 or not _DNS_1123_SUBDOMAIN.match(value):
+        raise ValueError("must be a DNS name (RFC 1123): lower-case labels of letters, digits and '-', joined by '.'")
+    return value
+
+
+def _host(value: str) -> str:
+    _dns_subdomain(value)
+    if "." not in value or re.fullmatch(r"[0-9.]+", value):
+        raise ValueError("must be a fully qualified host name such as dev.wal-service.local, not a bare label or IP")
+    return value
+
+
+def _quantity(value: str) -> str:
+    try:
+        amount = parse_quantity(value)
+    except ValueError:
+        raise ValueError("must be a Kubernetes quantity such as 250m, 0.5, 256Mi or 1Gi") from None
+    if amount <= 0:
+        raise ValueError("must be a positive Kubernetes quantity")
+    return value
+
+
+def _http_path(value: str) -> str:
+    if not re.fullmatch(r"/[A-Za-z0-9/._~-]*", value):
+        raise ValueError("must be an absolute HTTP path such as /api/v1/health")
+    return value
+
+
+def _minor_version(value: str) -> str:
+    match = _MINOR_VERSION.match(value)
+    if not match or not 25 <= int(match.group(1)) <= 37:
+        raise ValueError("must be a Kubernetes minor version between 1.25 and 1.37, such as 1.35")
+    return value
+
+
+# distribution/reference grammar, simplified: [host[:port]/]path[:tag][@sha256:digest]
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_IMAGE_REF = re.compile(
+    rf"^(?:(?P<domain>[A-Za-z0-9.-]+(?::[0-9]+)?)/)?(?P<path>{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
+)
+
+
+def _image_ref(value: str) -> str:
+    if not value:
+        return value
+    match = _IMAGE_REF.match(value)
+    if not match or not (match.group("tag") or match.group("digest")):
+        raise ValueError("must be an image reference with a tag or digest, such as registry.example.com/wal-service@sha256:<64 hex>")
+    if match.group("tag") == "latest" and not match.group("digest"):
+        raise ValueError("':latest' moves under you; deploy an immutable tag or, better, the digest")
+    return value
+
+
+def image_version(ref: str) -> str:
+    """A label-safe version for an image reference: its tag, else the digest's first 12 hex digits."""
+    match = _IMAGE_REF.match(ref)
+    if match and match.group("tag"):
+        return match.group("tag")[:63]
+    return match.group("digest")[7:19] if match and match.group("digest") else "unknown"
+
+
+def _json_list(value: Any) -> Any:
+    # Structured config reaches the program as a JSON string.
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError("must be a YAML list of strings") from None
+    return value
+
+
+def _feature_flags(values: list[str]) -> list[str]:
+    for entry in values:
+        name, sep, _ = entry.partition("=")
+        if not sep or not _ENV_NAME.match(name):
+            raise ValueError(f"entry {entry!r} must look like NAME=value with NAME in UPPER_SNAKE_CASE")
+        if name in BASE_CONFIG_KEYS:
+            raise ValueError(f"entry {entry!r} would override the program-owned key {name}")
+    return values
+
+
+def _annotations(values: list[str]) -> list[str]:
+    for entry in values:
+        key, sep, _ = entry.partition("=")
+        if not sep or not _ANNOTATION_KEY.match(key):
+            raise ValueError(f"entry {entry!r} must look like key=value with a valid annotation key")
+        if key in _REWRITE_ANNOTATIONS:
+            raise ValueError(
+                f"{key} rewrites paths; the seed's ingress broke valid endpoints this way. "
+                "Serve the app under / with pathType Prefix instead"
+            )
+    return values
+
+
+DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+Host = Annotated[str, AfterValidator(_host)]
+Quantity = Annotated[str, AfterValidator(_quantity)]
+HttpPath = Annotated[str, AfterValidator(_http_path)]
+StrList = Annotated[list[str], BeforeValidator(_json_list)]
+Seconds = Annotated[int, Field(ge=0, le=3600)]
+PositiveSeconds = Annotated[int, Field(ge=1, le=3600)]
+
+
+class Settings(BaseModel):
+    """Everything one stack needs, validated. Field aliases are the config keys."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=False, populate_by_name=False)
+
+    stack: str = Field(exclude=True)
+    # cluster target
+    cluster_mode: Literal["kind", "existing"] = Field(alias="clusterMode")
+    kubeconfig: str = Field(alias="kubeconfig")
+    kube_context: str = Field(alias="kubeContext")
+    kubernetes_version: Annotated[str, AfterValidator(_minor_version)] = Field(alias="kubernetesVersion")
+    # image
+    image_ref: Annotated[str, AfterValidator(_image_ref)] = Field(alias="imageRef")
+    # workload
+    namespace_override: Annotated[str, AfterValidator(_dns_label_or_empty)] = Field(alias="namespace")
+    app_env: DnsLabel = Field(alias="appEnv")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(alias="logLevel")
+    feature_flags: Annotated[StrList, AfterValidator(_feature_flags)] = Field(alias="featureFlags")
+    replicas: int = Field(alias="replicas", ge=1, le=100)
+    autoscaling: bool = Field(alias="autoscaling")
+    min_replicas: int = Field(alias="minReplicas", ge=1, le=100)
+    max_replicas: int = Field(alias="maxReplicas", ge=1, le=100)
+    target_cpu_utilization: int = Field(alias="targetCpuUtilization", ge=10, le=100)
+    cpu_request: Quantity = Field(alias="cpuRequest")
+    cpu_limit: Quantity = Field(alias="cpuLimit")
+    memory_request: Quantity = Field(alias="memoryRequest")
+    memory_limit: Quantity = Field(alias="memoryLimit")
+    health_path: HttpPath = Field(alias="healthPath")
+    ready_path: HttpPath = Field(alias="readyPath")
+    startup_budget_seconds: Annotated[int, Field(ge=2, le=3600)] = Field(alias="startupBudgetSeconds")
+    pre_stop_seconds: Seconds = Field(alias="preStopSeconds")
+    drain_seconds: Seconds = Field(alias="drainSeconds")
+    shutdown_timeout_seconds: PositiveSeconds = Field(alias="shutdownTimeoutSeconds")
+    termination_grace_period_seconds: PositiveSeconds = Field(alias="terminationGracePeriodSeconds")
+    max_body_bytes: int = Field(alias="maxBodyBytes", ge=1024, le=64 * 1024 * 1024)
+    # ingress
+    host: Host = Field(alias="host")
+    ingress_class_name: DnsLabel = Field(alias="ingressClassName")
+    ingress_annotations: Annotated[StrList, AfterValidator(_annotations)] = Field(alias="ingressAnnotations")
+    ingress_controller_namespace: DnsLabel = Field(alias="ingressControllerNamespace")
+    tls_secret_name: Annotated[str, AfterValidator(_dns_label_or_empty)] = Field(alias="tlsSecretName")
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Settings:
+        def fail(key: str, message: str) -> None:
+            # Raised as ValueError so pydantic reports it; the key is re-attached below.
+            raise ValueError(f"@{key}@{message}")
+
+        if parse_quantity(self.cpu_limit) < parse_quantity(self.cpu_request):
+            fail("cpuLimit", f"{self.cpu_limit!r} is below cpuRequest {self.cpu_request!r}; limits must be >= requests")
+        if parse_quantity(self.memory_limit) < parse_quantity(self.memory_request):
+            fail(
+                "memoryLimit",
+                f"{self.memory_limit!r} is below memoryRequest {self.memory_request!r}; limits must be >= requests",
+            )
+        if self.min_replicas > self.max_replicas:
+            fail(
+                "minReplicas",
+                f"{self.min_replicas} is above maxReplicas {self.max_replicas}; the HPA needs min <= max",
+            )
+        needed = self.pre_stop_seconds + self.drain_seconds + self.shutdown_timeout_seconds
+        if self.termination_grace_period_seconds <= needed:
+            fail(
+                "terminationGracePeriodSeconds",
+                f"{self.termination_grace_period_seconds} must exceed preStopSeconds + drainSeconds + "
+                f"shutdownTimeoutSeconds = {needed}, or the kubelet kills pods mid-drain",
+            )
+        if self.app_env == "production" and not self.tls_secret_name:
+            fail("tlsSecretName", "is empty but appEnv is production; production traffic must use TLS")
+        if self.cluster_mode == "kind" and (self.kubeconfig or self.kube_context):
+            fail("kubeconfig", "applies to clusterMode existing only; a kind cluster brings its own kubeconfig")
+        if self.cluster_mode == "existing" and not self.kube_context:
+            fail(
+                "kubeContext",
+                "is empty but clusterMode is existing; name the context explicitly so a stack never deploys "
+                "to whatever cluster kubectl currently points at",
+            )
+        return self
+
+    # -- derived values ------------------------------------------------------
+    @property
+    def namespace(self) -> str:
+        return self.namespace_override or f"{PROJECT}-{self.stack}"
+
+    @property
+    def min_pods(self) -> int:
+        """The fewest pods the workload may run with: decides the PDB and topology spread."""
+        return self.min_replicas if self.autoscaling else self.replicas
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls_secret_name else 'http'}://{self.host}/"
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    loc = error.get("loc") or ()
+    message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+    if message.startswith("@"):
+        key, _, message = message[1:].partition("@")
+        return f"{PROJECT}:{key} {message}"
+    key = str(loc[0]) if loc else "?"
+    if error.get("type") == "extra_forbidden":
+        return f"{PROJECT}:{key} is not a known key (declared keys are listed in Pulumi.yaml); remove it or fix its name"
+    if error.get("type") == "missing":
+        return f"{PROJECT}:{key} is not set; set it in Pulumi.<stack>.yaml (it has no default on purpose)"
+    return f"{PROJECT}:{key} = {error.get('input')!r} is invalid: {message}"
+
+
+def project_config() -> dict[str, str]:
+    """Every config value under our namespace, as the engine passed it, keyed without the prefix."""
+    # The language host passes the whole map in PULUMI_CONFIG; tests and mocks set it in-process.
+    merged = {**pulumi.runtime.config.get_config_env(), **pulumi.runtime.config.CONFIG.get()}
+    prefix = f"{PROJECT}:"
+    return {key.removeprefix(prefix): value for key, value in merged.items() if key.startswith(prefix)}
+
+
+def parse_settings(values: Mapping[str, Any], stack: str) -> Settings:
+    """Validate a config map; raise `pulumi.RunError` naming every bad key in one line."""
+    plain = {key: value for key, value in values.items() if key not in SECRET_KEYS}
+    try:
+        return Settings.model_validate({**plain, "stack": stack})
+    except ValidationError as exc:
+        problems = sorted({_describe(error) for error in exc.errors()})
+        raise pulumi.RunError("; ".join(problems)) from None
+
+
+def load_settings() -> Settings:
+    return parse_settings(project_config(), pulumi.get_stack())

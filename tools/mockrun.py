@@ -1,0 +1,277 @@
+"""Run the real `__main__.py` under Pulumi's mocks with one stack's configuration.
+
+This is what render and the tests share. It reproduces what the Pulumi CLI does
+before a program starts (merge Pulumi.yaml defaults with Pulumi.<stack>.yaml,
+stringify values, mark secrets), records every resource registration exactly as
+the engine would receive it (inputs with secrets still wrapped, parent,
+provider, dependencies, options) and prints the whole record as JSON.
+
+Run it in a fresh process per stack: the Pulumi runtime keeps global state.
+
+    python -m tools.mockrun --stack dev [--set key=value ...] [--unset key ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import runpy
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "wal-service"
+# Wire markers of the Pulumi RPC protocol (sdk/go/common/resource/sig).
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+SIG_KEY = "4dabf18193072939515e22adb298388d"
+MASK = "[secret]"
+# What a `secure:` value stands for under mocks: it cannot be decrypted here.
+SECRET_PLACEHOLDER = "mock-secret-value-{key}"
+FAKE_KUBECONFIG = "apiVersion: v1\nkind: Config\ncurrent-context: mock\n# mock kubeconfig\n"
+
+
+class ConfigError(Exception):
+    """The stack files themselves are unusable (missing file, bad YAML)."""
+
+
+def _stringify(value: Any) -> str:
+    # The CLI hands scalar config to programs as strings and structured config as JSON.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return str(value)
+
+
+def _full_key(key: str) -> str:
+    return key if ":" in key else f"{PROJECT}:{key}"
+
+
+def load_stack_config(
+    stack: str,
+    overrides: dict[str, Any] | None = None,
+    unset: list[str] | None = None,
+    root: Path = ROOT,
+) -> tuple[dict[str, str], list[str]]:
+    """The config map and secret keys the CLI would give the program for `stack`."""
+    try:
+        project = yaml.safe_load((root / "Pulumi.yaml").read_text())
+        stack_path = root / f"Pulumi.{stack}.yaml"
+        stack_doc = yaml.safe_load(stack_path.read_text()) or {}
+    except FileNotFoundError as exc:
+        raise ConfigError(f"no such file: {exc.filename}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}") from None
+
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, decl in (project.get("config") or {}).items():
+        full = _full_key(key)
+        if not full.startswith(f"{PROJECT}:"):
+            continue  # provider/engine settings such as pulumi:disable-default-providers
+        if isinstance(decl, dict) and "default" in decl:
+            config[full] = _stringify(decl["default"])
+        elif not isinstance(decl, dict):
+            config[full] = _stringify(decl)
+
+    stack_config = stack_doc.get("config") or {}
+    if not isinstance(stack_config, dict):
+        raise ConfigError(f"{stack_path.name}: 'config' must be a mapping")
+    for key, value in {**stack_config, **(overrides or {})}.items():
+        full = _full_key(key)
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            config[full] = SECRET_PLACEHOLDER.format(key=full)
+            secret_keys.append(full)
+        else:
+            config[full] = _stringify(value)
+    for key in unset or []:
+        config.pop(_full_key(key), None)
+    return config, sorted(secret_keys)
+
+
+def _unwrap(value: Any, *, mask: bool) -> Any:
+    """Turn wire values into plain ones: secrets masked or revealed, unknowns marked."""
+    if isinstance(value, dict):
+        if value.get(SIG_KEY) == SECRET_SIG:
+            return MASK if mask else _unwrap(value.get("value"), mask=mask)
+        if SIG_KEY in value:  # resource references, assets
+            return {k: _unwrap(v, mask=mask) for k, v in value.items() if k != SIG_KEY}
+        return {k: _unwrap(v, mask=mask) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(v, mask=mask) for v in value]
+    if value == UNKNOWN:
+        return "[unknown]"
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # the wire format (protobuf Struct) carries every number as a double
+    return value
+
+
+@dataclass
+class Registration:
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str
+    provider: str
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+    wire_inputs: dict[str, Any]
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "custom": self.custom,
+            "parent": self.parent,
+            "provider": self.provider,
+            "dependencies": self.dependencies,
+            "property_dependencies": self.property_dependencies,
+            "options": self.options,
+            "wire_inputs": self.wire_inputs,
+            "inputs": _unwrap(self.wire_inputs, mask=True),
+        }
+
+
+def _fake_outputs(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Outputs a real provider would compute, so downstream code sees realistic values."""
+    if type_ == "docker:index/image:Image":
+        image_name = str(inputs.get("imageName", name))
+        repo = image_name.rsplit(":", 1)[0] if "/" in image_name.rsplit(":", 1)[-1] or ":" in image_name else image_name
+        digest = hashlib.sha256(image_name.encode()).hexdigest()
+        return {"repoDigest": f"{repo}@sha256:{digest}", "imageName": image_name}
+    if type_ == "command:local:Command":
+        create = str(inputs.get("create", ""))
+        stdout = FAKE_KUBECONFIG if "get kubeconfig" in create else ""
+        return {"stdout": stdout, "stderr": ""}
+    if type_ == "random:index/randomPassword:RandomPassword":
+        return {"result": "mock-random-" + hashlib.sha256(name.encode()).hexdigest()[:24]}
+    return {}
+
+
+def run(stack: str, config: dict[str, str], secret_keys: list[str], preview: bool = False) -> dict[str, Any]:
+    """Run `__main__.py` in this process under mocks; return the registrations and outputs."""
+    import pulumi
+    from google.protobuf import json_format
+    from pulumi.runtime import mocks as pulumi_mocks
+    from pulumi.runtime.stack import wait_for_rpcs
+    from pulumi.runtime.sync_await import _sync_await
+
+    records: list[Registration] = []
+
+    class Mocks(pulumi.runtime.Mocks):
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+            state = {**args.inputs, **_fake_outputs(args.typ, args.name, args.inputs)}
+            return f"{args.name}-id", state
+
+        def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+            return {}, None
+
+    class RecordingMonitor(pulumi_mocks.MockMonitor):
+        def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+            response = super().RegisterResource(request)
+            if request.type != "pulumi:pulumi:Stack":
+                records.append(
+                    Registration(
+                        urn=response.urn,
+                        type=request.type,
+                        name=request.name,
+                        custom=request.custom,
+                        parent=request.parent,
+                        provider=request.provider,
+                        dependencies=list(request.dependencies),
+                        property_dependencies={
+                            key: list(deps.urns) for key, deps in request.propertyDependencies.items()
+                        },
+                        wire_inputs=json_format.MessageToDict(request.object),
+                        options={
+                            "deleteBeforeReplace": request.deleteBeforeReplace,
+                            "additionalSecretOutputs": list(request.additionalSecretOutputs),
+                            "ignoreChanges": list(request.ignoreChanges),
+                            "replaceOnChanges": list(request.replaceOnChanges),
+                            "retainOnDelete": request.retainOnDelete if request.HasField("retainOnDelete") else None,
+                            "protect": request.protect if request.HasField("protect") else None,
+                            "customTimeouts": json_format.MessageToDict(request.customTimeouts),
+                        },
+                    )
+                )
+            return response
+
+    pulumi.runtime.set_all_config(config, secret_keys)
+    mocks = Mocks()
+    pulumi.runtime.set_mocks(
+        mocks, project=PROJECT, stack=stack, preview=preview, monitor=RecordingMonitor(mocks)
+    )
+    error: str | None = None
+    outputs: dict[str, Any] = {}
+    secret_outputs: list[str] = []
+    cwd = os.getcwd()
+    os.chdir(ROOT)  # pulumi runs the program from the project directory
+    sys.path.insert(0, str(ROOT))
+    try:
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+        _sync_await(wait_for_rpcs())
+        root = pulumi.runtime.settings.get_root_resource()
+        for key, value in sorted(getattr(root, "outputs", {}).items()):
+            output = pulumi.Output.from_input(value)
+            outputs[key] = _sync_await(output.future())
+            if _sync_await(output.is_secret()):
+                secret_outputs.append(key)
+    except pulumi.RunError as exc:
+        error = str(exc)
+    finally:
+        os.chdir(cwd)
+    return {
+        "stack": stack,
+        "error": error,
+        "resources": [r.as_json() for r in records],
+        "outputs": {k: (MASK if k in secret_outputs else v) for k, v in outputs.items()},
+        "secret_outputs": secret_outputs,
+    }
+
+
+def _parse_assignments(pairs: list[str]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--set expects key=value, got {pair!r}")
+        # YAML parsing mirrors how the value would be written in a stack file.
+        result[key] = yaml.safe_load(raw) if raw else ""
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--stack", required=True)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    parser.add_argument("--unset", action="append", default=[], metavar="KEY", help="remove a config value")
+    parser.add_argument("--preview", action="store_true", help="run as a preview (dry run)")
+    args = parser.parse_args(argv)
+    logging.disable(logging.WARNING)
+    try:
+        config, secret_keys = load_stack_config(args.stack, _parse_assignments(args.set), args.unset)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    result = run(args.stack, config, secret_keys, preview=args.preview)
+    json.dump(result, sys.stdout, indent=1, sort_keys=True, default=str)
+    sys.stdout.write("\n")
+    if result["error"]:
+        print(f"error: {result['error']}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
