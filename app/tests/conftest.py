@@ -50,7 +50,8 @@ def create_database(prefix: str = "wal_test") -> str:
 
 def drop_database(name: str) -> None:
     with admin_connect() as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        query = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+        conn.execute(query.format(sql.Identifier(name)))
 
 
 @pytest.fixture(scope="session")
@@ -218,5 +219,7 @@ def server_factory(tmp_path: Path) -> Iterator[Any]:
 
 def fetch_records(database: str, log: str) -> list[tuple[int, Any]]:
     with admin_connect(database) as conn:
-        cur = conn.execute("SELECT lsn, payload FROM wal_records WHERE log = %s ORDER BY lsn", (log,))
+        cur = conn.execute(
+            "SELECT lsn, payload FROM wal_records WHERE log = %s ORDER BY lsn", (log,)
+        )
         return [(int(r[0]), r[1]) for r in cur.fetchall()]

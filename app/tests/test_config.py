@@ -1,0 +1,55 @@
+"""Settings parsing (pure unit tests)."""
+
+from __future__ import annotations
+
+import pytest
+
+from wal_service.config import ConfigError, Settings
+
+
+def test_defaults() -> None:
+    s = Settings.from_env({})
+    assert s == Settings()
+    assert (s.app_env, s.log_level, s.port) == ("local", "info", 8080)
+    assert (s.database_host, s.database_port, s.database_name) == ("127.0.0.1", 5432, "wal")
+    assert (s.database_user, s.database_password, s.database_sslmode) == ("wal", "", "prefer")
+    assert (s.drain_seconds, s.shutdown_timeout_seconds) == (5, 10)
+    assert (s.max_body_bytes, s.database_pool_size) == (1_048_576, 10)
+
+
+def test_all_variables_parsed_and_others_ignored() -> None:
+    s = Settings.from_env(
+        {
+            "APP_ENV": "prod",
+            "LOG_LEVEL": "DEBUG",
+            "PORT": "9000",
+            "DATABASE_HOST": "db.internal",
+            "DATABASE_PORT": "6432",
+            "DATABASE_NAME": "walprod",
+            "DATABASE_USER": "svc",
+            "DATABASE_PASSWORD": " s3cret ",
+            "DATABASE_SSLMODE": "verify-full",
+            "DRAIN_SECONDS": "2.5",
+            "SHUTDOWN_TIMEOUT_SECONDS": "30",
+            "MAX_BODY_BYTES": "2048",
+            "DATABASE_POOL_SIZE": "3",
+            "HOME": "/nowhere",
+            "DATABASE_URL": "postgres://ignored",
+        }
+    )
+    assert s.app_env == "prod" and s.log_level == "debug" and s.port == 9000
+    assert s.database_host == "db.internal" and s.database_port == 6432
+    assert s.database_password == " s3cret "
+    assert s.database_sslmode == "verify-full"
+    assert s.drain_seconds == 2.5 and s.shutdown_timeout_seconds == 30
+    assert s.max_body_bytes == 2048 and s.database_pool_size == 3
+    assert s.conninfo_kwargs()["dbname"] == "walprod"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("PORT", "0"), ("PORT", "1.5"), ("DRAIN_SECONDS", "soon"), ("LOG_LEVEL", "trace")],
+)
+def test_invalid_value_names_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})
