@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import pulumi
 
 from components.cluster import ClusterTarget, ClusterTargetArgs
+from components.namespace import AppNamespace, AppNamespaceArgs
 from components.settings import Settings, image_version
-from components.workload import ServiceWorkload, ServiceWorkloadArgs
+from components.workload import ServiceWorkload, ServiceWorkloadArgs, standard_labels
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,21 @@ class Environment(pulumi.ComponentResource):
         )
         k8s_opts = pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster.provider})
 
+        version = image_version(s.image_ref)
+        namespace = AppNamespace(
+            f"{name}-namespace",
+            AppNamespaceArgs(
+                name=s.namespace,
+                labels=standard_labels(s, version),
+                kubernetes_version=s.kubernetes_version,
+            ),
+            opts=k8s_opts,
+        )
+
         image = pulumi.Output.from_input(s.image_ref)
         workload = ServiceWorkload(
             f"{name}-workload",
-            ServiceWorkloadArgs(settings=s, image=image, version=image_version(s.image_ref)),
+            ServiceWorkloadArgs(settings=s, namespace=namespace.name, image=image, version=version),
             opts=k8s_opts,
         )
 

@@ -8,9 +8,11 @@ turns every problem into one `pulumi.RunError` line naming the key.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import pulumi
@@ -28,7 +30,7 @@ from pydantic import (
 PROJECT = "wal-service"
 
 # Keys that hold credentials: they must arrive encrypted (`pulumi config set --secret`).
-SECRET_KEYS = frozenset[str]()
+SECRET_KEYS = frozenset({"databasePassword", "registryPassword"})
 
 _DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 _DNS_1123_LABEL = re.compile(rf"^{_DNS_LABEL}$")
@@ -61,6 +63,12 @@ BASE_CONFIG_KEYS = frozenset(
 )
 
 
+def amount(quantity: str) -> Decimal:
+    """The numeric value of a Kubernetes quantity (raises ValueError for a malformed one)."""
+    value: Decimal = parse_quantity(quantity)  # type: ignore[no-untyped-call]
+    return value
+
+
 def _dns_label(value: str) -> str:
     if len(value) > 63 or not _DNS_1123_LABEL.match(value):
         raise ValueError("must be a DNS-1123 label: lower-case letters, digits and '-', at most 63 characters")
@@ -86,11 +94,31 @@ def _host(value: str) -> str:
 
 def _quantity(value: str) -> str:
     try:
-        amount = parse_quantity(value)
+        parsed = amount(value)
     except ValueError:
         raise ValueError("must be a Kubernetes quantity such as 250m, 0.5, 256Mi or 1Gi") from None
-    if amount <= 0:
+    if parsed <= 0:
         raise ValueError("must be a positive Kubernetes quantity")
+    return value
+
+
+def _dns_subdomain_or_empty(value: str) -> str:
+    return value and _dns_subdomain(value)
+
+
+def _registry_server(value: str) -> str:
+    host, _, port = value.partition(":")
+    if value and (not _DNS_1123_SUBDOMAIN.match(host) or (port and not port.isdigit())):
+        raise ValueError("must be a registry host[:port] such as registry.example.com or localhost:5000")
+    return value
+
+
+def _cidr_or_empty(value: str) -> str:
+    if value:
+        try:
+            ipaddress.ip_network(value, strict=True)
+        except ValueError:
+            raise ValueError("must be a CIDR such as 10.20.0.0/16 or 10.20.0.5/32") from None
     return value
 
 
@@ -120,7 +148,9 @@ def _image_ref(value: str) -> str:
         return value
     match = _IMAGE_REF.match(value)
     if not match or not (match.group("tag") or match.group("digest")):
-        raise ValueError("must be an image reference with a tag or digest, such as registry.example.com/wal-service@sha256:<64 hex>")
+        raise ValueError(
+            "must be an image reference with a tag or digest, such as registry.example.com/wal-service@sha256:<64 hex>"
+        )
     if match.group("tag") == "latest" and not match.group("digest"):
         raise ValueError("':latest' moves under you; deploy an immutable tag or, better, the digest")
     return value
@@ -174,6 +204,7 @@ HttpPath = Annotated[str, AfterValidator(_http_path)]
 StrList = Annotated[list[str], BeforeValidator(_json_list)]
 Seconds = Annotated[int, Field(ge=0, le=3600)]
 PositiveSeconds = Annotated[int, Field(ge=1, le=3600)]
+Port = Annotated[int, Field(ge=1, le=65535)]
 
 
 class Settings(BaseModel):
@@ -217,6 +248,33 @@ class Settings(BaseModel):
     ingress_annotations: Annotated[StrList, AfterValidator(_annotations)] = Field(alias="ingressAnnotations")
     ingress_controller_namespace: DnsLabel = Field(alias="ingressControllerNamespace")
     tls_secret_name: Annotated[str, AfterValidator(_dns_label_or_empty)] = Field(alias="tlsSecretName")
+    ingress_controller: Literal["ingress-nginx", "none"] = Field(alias="ingressController")
+    # local platform
+    kind_cluster_name: DnsLabel = Field(alias="kindClusterName")
+    kind_node_image: Annotated[str, AfterValidator(_image_ref)] = Field(alias="kindNodeImage")
+    kind_workers: int = Field(alias="kindWorkers", ge=0, le=5)
+    ingress_http_port: Port = Field(alias="ingressHttpPort")
+    ingress_https_port: Port = Field(alias="ingressHttpsPort")
+    # registry
+    registry_mode: Literal["local", "external"] = Field(alias="registryMode")
+    registry_name: DnsLabel = Field(alias="registryName")
+    registry_port: Port = Field(alias="registryPort")
+    registry_image: Annotated[str, AfterValidator(_image_ref)] = Field(alias="registryImage")
+    registry_server: Annotated[str, AfterValidator(_registry_server)] = Field(alias="registryServer")
+    registry_username: str = Field(alias="registryUsername", max_length=256)
+    # database
+    database_mode: Literal["in-cluster", "external"] = Field(alias="databaseMode")
+    database_image: Annotated[str, AfterValidator(_image_ref)] = Field(alias="databaseImage")
+    database_storage_size: Quantity = Field(alias="databaseStorageSize")
+    database_retain_on_delete: bool = Field(alias="databaseRetainOnDelete")
+    database_host: Annotated[str, AfterValidator(_dns_subdomain_or_empty)] = Field(alias="databaseHost")
+    database_port: Port = Field(alias="databasePort")
+    database_name: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = Field(alias="databaseName")
+    database_user: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = Field(alias="databaseUser")
+    database_ssl_mode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = Field(
+        alias="databaseSslMode"
+    )
+    database_cidr: Annotated[str, AfterValidator(_cidr_or_empty)] = Field(alias="databaseCidr")
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
@@ -224,9 +282,9 @@ class Settings(BaseModel):
             # Raised as ValueError so pydantic reports it; the key is re-attached below.
             raise ValueError(f"@{key}@{message}")
 
-        if parse_quantity(self.cpu_limit) < parse_quantity(self.cpu_request):
+        if amount(self.cpu_limit) < amount(self.cpu_request):
             fail("cpuLimit", f"{self.cpu_limit!r} is below cpuRequest {self.cpu_request!r}; limits must be >= requests")
-        if parse_quantity(self.memory_limit) < parse_quantity(self.memory_request):
+        if amount(self.memory_limit) < amount(self.memory_request):
             fail(
                 "memoryLimit",
                 f"{self.memory_limit!r} is below memoryRequest {self.memory_request!r}; limits must be >= requests",
@@ -247,6 +305,18 @@ class Settings(BaseModel):
             fail("tlsSecretName", "is empty but appEnv is production; production traffic must use TLS")
         if self.cluster_mode == "kind" and (self.kubeconfig or self.kube_context):
             fail("kubeconfig", "applies to clusterMode existing only; a kind cluster brings its own kubeconfig")
+        if self.cluster_mode == "existing" and self.registry_mode == "local":
+            fail("registryMode", "is local but clusterMode is existing; a local registry serves kind clusters only")
+        if self.registry_mode == "external" and not self.registry_server and not self.image_ref:
+            fail("registryServer", "is empty but registryMode is external and no imageRef is given")
+        if self.cluster_mode == "kind" and self.ingress_http_port == self.ingress_https_port:
+            fail("ingressHttpsPort", f"{self.ingress_https_port} is also ingressHttpPort; the two need distinct ports")
+        if self.cluster_mode == "kind" and self.registry_port in (self.ingress_http_port, self.ingress_https_port):
+            fail("registryPort", f"{self.registry_port} is also an ingress host port")
+        if self.database_mode == "external":
+            for key, value in (("databaseHost", self.database_host), ("databaseCidr", self.database_cidr)):
+                if not value:
+                    fail(key, "is empty but databaseMode is external; it is required there")
         if self.cluster_mode == "existing" and not self.kube_context:
             fail(
                 "kubeContext",
@@ -278,7 +348,9 @@ def _describe(error: Mapping[str, Any]) -> str:
         return f"{PROJECT}:{key} {message}"
     key = str(loc[0]) if loc else "?"
     if error.get("type") == "extra_forbidden":
-        return f"{PROJECT}:{key} is not a known key (declared keys are listed in Pulumi.yaml); remove it or fix its name"
+        return (
+            f"{PROJECT}:{key} is not a known key (declared keys are listed in Pulumi.yaml); remove it or fix its name"
+        )
     if error.get("type") == "missing":
         return f"{PROJECT}:{key} is not set; set it in Pulumi.<stack>.yaml (it has no default on purpose)"
     return f"{PROJECT}:{key} = {error.get('input')!r} is invalid: {message}"
@@ -304,3 +376,15 @@ def parse_settings(values: Mapping[str, Any], stack: str) -> Settings:
 
 def load_settings() -> Settings:
     return parse_settings(project_config(), pulumi.get_stack())
+
+
+def load_secret(key: str) -> pulumi.Output[str] | None:
+    """A credential from stack config; None when unset. Plain-text values are refused."""
+    full = f"{PROJECT}:{key}"
+    if not project_config().get(key):
+        return None
+    if not pulumi.runtime.config.is_config_secret(full):
+        raise pulumi.RunError(
+            f"{full} is stored in plain text; remove it and run: pulumi config set --secret {full} <value>"
+        )
+    return pulumi.Config(PROJECT).require_secret(key)

@@ -74,6 +74,8 @@ STARTUP_PERIOD_SECONDS = 2
 class ServiceWorkloadArgs:
     settings: Settings
     """Validated stack settings."""
+    namespace: pulumi.Input[str]
+    """Namespace to deploy into (an AppNamespace's output, so it exists first)."""
     image: pulumi.Input[str]
     """Image reference the pods run; digest-pinned where the image seam can provide it."""
     version: str
@@ -142,24 +144,7 @@ class ServiceWorkload(pulumi.ComponentResource):
         selector = selector_labels(s)
 
         def meta(object_name: str, **extra: object) -> ObjectMetaArgs:
-            return ObjectMetaArgs(name=object_name, namespace=ns.metadata.name, labels=labels, **extra)  # type: ignore[arg-type]
-
-        pss_version = f"v{s.kubernetes_version}"
-        ns = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata=ObjectMetaArgs(
-                name=s.namespace,
-                labels={
-                    **labels,
-                    **{
-                        f"pod-security.kubernetes.io/{mode}{suffix}": value
-                        for mode in ("enforce", "audit", "warn")
-                        for suffix, value in (("", "restricted"), ("-version", pss_version))
-                    },
-                },
-            ),
-            opts=child,
-        )
+            return ObjectMetaArgs(name=object_name, namespace=args.namespace, labels=labels, **extra)  # type: ignore[arg-type]
 
         account = k8s.core.v1.ServiceAccount(
             f"{name}-serviceaccount",
@@ -170,7 +155,9 @@ class ServiceWorkload(pulumi.ComponentResource):
         )
 
         config_data: dict[str, pulumi.Input[str]] = {**base_config(s), **args.extra_config}
-        config = k8s.core.v1.ConfigMap(f"{name}-config", metadata=meta(f"{APP_NAME}-config"), data=config_data, opts=child)
+        config = k8s.core.v1.ConfigMap(
+            f"{name}-config", metadata=meta(f"{APP_NAME}-config"), data=config_data, opts=child
+        )
         # A changed ConfigMap does not restart pods by itself; a checksum in the pod template does.
         checksum = pulumi.Output.all(config_data).apply(lambda resolved: _checksum(resolved[0]))
 
@@ -255,7 +242,9 @@ class ServiceWorkload(pulumi.ComponentResource):
                             type="Resource",
                             resource=ResourceMetricSourceArgs(
                                 name="cpu",
-                                target=MetricTargetArgs(type="Utilization", average_utilization=s.target_cpu_utilization),
+                                target=MetricTargetArgs(
+                                    type="Utilization", average_utilization=s.target_cpu_utilization
+                                ),
                             ),
                         )
                     ],
@@ -276,10 +265,10 @@ class ServiceWorkload(pulumi.ComponentResource):
                 opts=child,
             )
 
-        self.namespace = ns.metadata.name
+        self.namespace = pulumi.Output.from_input(args.namespace)
         self.deployment_name = deployment.metadata.name
         self.service_name = service.metadata.name
-        self.ingress_host = ingress.spec.apply(lambda spec: spec.rules[0].host if spec and spec.rules else s.host)
+        self.ingress_host = ingress.spec.apply(lambda _: s.host)
         self.register_outputs(
             {
                 "namespace": self.namespace,
@@ -376,7 +365,9 @@ class ServiceWorkload(pulumi.ComponentResource):
                 fs_group=APP_UID,
                 seccomp_profile=SeccompProfileArgs(type="RuntimeDefault"),
             ),
-            image_pull_secrets=[LocalObjectReferenceArgs(name=args.image_pull_secret)] if args.image_pull_secret else None,
+            image_pull_secrets=[LocalObjectReferenceArgs(name=args.image_pull_secret)]
+            if args.image_pull_secret
+            else None,
             topology_spread_constraints=spread if s.min_pods > 1 else None,
             containers=[container],
             volumes=[VolumeArgs(name="tmp", empty_dir=EmptyDirVolumeSourceArgs(size_limit="64Mi"))],

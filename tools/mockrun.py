@@ -179,7 +179,7 @@ def run(stack: str, config: dict[str, str], secret_keys: list[str], preview: boo
 
     class RecordingMonitor(pulumi_mocks.MockMonitor):
         def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
-            response = super().RegisterResource(request)
+            response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
             if request.type != "pulumi:pulumi:Stack":
                 records.append(
                     Registration(
@@ -209,9 +209,7 @@ def run(stack: str, config: dict[str, str], secret_keys: list[str], preview: boo
 
     pulumi.runtime.set_all_config(config, secret_keys)
     mocks = Mocks()
-    pulumi.runtime.set_mocks(
-        mocks, project=PROJECT, stack=stack, preview=preview, monitor=RecordingMonitor(mocks)
-    )
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=RecordingMonitor(mocks))
     error: str | None = None
     outputs: dict[str, Any] = {}
     secret_outputs: list[str] = []

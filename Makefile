@@ -1,0 +1,42 @@
+# The pipeline, one target per step a newcomer would guess.
+#   make up [STACK=dev]      preflight, then pulumi up (kind cluster, registry, image, workload)
+#   make test                lint, type-check and every test suite (no Docker or cluster needed)
+STACK ?= dev
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+
+.PHONY: help venv lint typecheck test test-program test-app render preview up down
+
+help:
+	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt app/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	cd app && ../$(BIN)/ruff check . && ../$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy
+	cd app && ../$(BIN)/mypy
+
+test-program: venv
+	$(BIN)/pytest
+
+test-app: venv
+	cd app && ../$(BIN)/pytest
+
+#   make render STACK=prod   print the stack's Kubernetes objects as YAML (offline, under mocks)
+render: venv
+	@$(PY) -m tools.render $(STACK)
+
+test: lint typecheck test-program test-app
