@@ -390,3 +390,23 @@ def create_app(settings: Settings) -> Starlette:
     )
     app.state.wal = state
     return app
+
+
+def app_from_env() -> Starlette:
+    """ASGI factory for ``uvicorn --factory wal_service.app:app_from_env`` (development).
+
+    Production uses ``python -m wal_service``, which adds drain-then-stop on SIGTERM.
+    """
+    import os
+    import sys
+
+    from .config import ConfigError
+    from .jsonlog import setup_logging
+
+    try:
+        settings = Settings.from_env(os.environ)
+    except ConfigError as exc:
+        print(f"wal-service: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    setup_logging(settings.log_level)
+    return create_app(settings)
