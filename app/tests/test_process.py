@@ -94,7 +94,7 @@ async def test_acknowledged_appends_survive_sigkill(server_factory: Any, databas
 
 
 async def test_sigterm_drains_then_stops(server_factory: Any, database: str) -> None:
-    drain, bound = 1.5, 5.0
+    drain, bound = 1.5, 5
     log = unique_log("term")
     server = server_factory(database, DRAIN_SECONDS=str(drain), SHUTDOWN_TIMEOUT_SECONDS=str(bound))
     server.start()
@@ -163,6 +163,29 @@ async def test_sigterm_drains_then_stops(server_factory: Any, database: str) -> 
     assert ok_during_drain and all(s == 201 for s in ok_during_drain)
     stored = dict(fetch_records(database, log))
     assert all(stored.get(lsn) == rec for lsn, rec in acked.items())
+
+
+async def test_sigterm_bounds_stuck_requests(server_factory: Any, database: str) -> None:
+    """A request that never finishes is cut off after SHUTDOWN_TIMEOUT_SECONDS; exit 0."""
+    drain, bound = 0.5, 1
+    server = server_factory(database, DRAIN_SECONDS=str(drain), SHUTDOWN_TIMEOUT_SECONDS=str(bound))
+    server.start()
+    server.wait_ready()
+    stuck = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    stuck.sendall(
+        f"POST {URL.format(unique_log())} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        "Content-Length: 100\r\n\r\n[1,".encode()
+    )
+    await asyncio.sleep(0.2)
+    t0 = time.monotonic()
+    server.signal(signal.SIGTERM)
+    try:
+        code = await asyncio.to_thread(server.wait, drain + bound + 5)
+    finally:
+        stuck.close()
+    elapsed = time.monotonic() - t0
+    assert code == 0, server.output()
+    assert drain + bound - 0.2 < elapsed < drain + bound + 3, elapsed
 
 
 def _run_with_env(**env: str) -> subprocess.CompletedProcess[str]:

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         access_log=False,
         server_header=False,
         lifespan="on",
-        timeout_graceful_shutdown=max(1, round(settings.shutdown_timeout_seconds)),
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
         timeout_keep_alive=5,
     )
     server = DrainingServer(config, app.state.wal)

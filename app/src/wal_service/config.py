@@ -29,7 +29,7 @@ class Settings:
     database_password: str = ""
     database_sslmode: str = "prefer"
     drain_seconds: float = 5.0
-    shutdown_timeout_seconds: float = 10.0
+    shutdown_timeout_seconds: int = 10
     max_body_bytes: int = 1_048_576
     database_pool_size: int = 10
 
@@ -116,7 +116,7 @@ FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "DATABASE_PASSWORD": ("database_password", _any_string),
     "DATABASE_SSLMODE": ("database_sslmode", _choice(SSL_MODES)),
     "DRAIN_SECONDS": ("drain_seconds", _seconds(0, 3600)),
-    "SHUTDOWN_TIMEOUT_SECONDS": ("shutdown_timeout_seconds", _seconds(0, 3600)),
+    "SHUTDOWN_TIMEOUT_SECONDS": ("shutdown_timeout_seconds", _int(0, 3600)),
     "MAX_BODY_BYTES": ("max_body_bytes", _int(1, 1 << 30)),
     "DATABASE_POOL_SIZE": ("database_pool_size", _int(1, 1000)),
 }
