@@ -7,13 +7,17 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.kind_cluster import KindCluster, KindClusterArgs
+
 
 @dataclass(frozen=True)
 class ClusterTargetArgs:
-    kubeconfig: pulumi.Input[str] | None
-    """Kubeconfig path or contents; None means the kubectl default file."""
-    context: pulumi.Input[str]
-    """Context inside the kubeconfig that names the cluster."""
+    kind: KindClusterArgs | None
+    """Create this kind cluster and target it; None means an existing cluster."""
+    kubeconfig: str | None = None
+    """Existing cluster: kubeconfig path; None means the kubectl default file."""
+    context: str = ""
+    """Existing cluster: context inside the kubeconfig (required)."""
 
 
 class ClusterTarget(pulumi.ComponentResource):
@@ -25,14 +29,23 @@ class ClusterTarget(pulumi.ComponentResource):
 
     provider: k8s.Provider
     kube_context: pulumi.Output[str]
+    kind_cluster_name: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: ClusterTargetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("wal:platform:ClusterTarget", name, None, opts)
+        kubeconfig: pulumi.Input[str] | None
+        if args.kind is not None:
+            cluster = KindCluster(f"{name}-kind", args.kind, opts=pulumi.ResourceOptions(parent=self))
+            kubeconfig, context = cluster.kubeconfig, cluster.kube_context
+            self.kind_cluster_name = cluster.cluster_name
+        else:
+            kubeconfig, context = args.kubeconfig, pulumi.Output.from_input(args.context)
+            self.kind_cluster_name = None
         self.provider = k8s.Provider(
             f"{name}-provider",
-            kubeconfig=args.kubeconfig,
-            context=args.context,
+            kubeconfig=kubeconfig,
+            context=context,
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.kube_context = pulumi.Output.from_input(args.context)
+        self.kube_context = context
         self.register_outputs({"kube_context": self.kube_context})

@@ -164,6 +164,12 @@ def image_version(ref: str) -> str:
     return match.group("digest")[7:19] if match and match.group("digest") else "unknown"
 
 
+def image_digest(ref: str) -> str:
+    """The sha256:... digest of a reference, or "" when it has only a tag."""
+    match = _IMAGE_REF.match(ref)
+    return (match.group("digest") or "") if match else ""
+
+
 def _json_list(value: Any) -> Any:
     # Structured config reaches the program as a JSON string.
     if isinstance(value, str):

@@ -147,7 +147,8 @@ def _fake_outputs(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, An
     """Outputs a real provider would compute, so downstream code sees realistic values."""
     if type_ == "docker:index/image:Image":
         image_name = str(inputs.get("imageName", name))
-        repo = image_name.rsplit(":", 1)[0] if "/" in image_name.rsplit(":", 1)[-1] or ":" in image_name else image_name
+        head, _, tail = image_name.rpartition(":")
+        repo = head if head and "/" not in tail else image_name
         digest = hashlib.sha256(image_name.encode()).hexdigest()
         return {"repoDigest": f"{repo}@sha256:{digest}", "imageName": image_name}
     if type_ == "command:local:Command":

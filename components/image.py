@@ -1,0 +1,82 @@
+"""ServiceImage: build app/ (production target), push it, and pin the pods to its digest."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_docker as docker
+
+APP_DIR = Path(__file__).resolve().parent.parent / "app"
+IMAGE_REPOSITORY = "wal-service"
+
+
+def source_revision(app_dir: Path = APP_DIR) -> str:
+    """Short git hash of the checkout, with -dirty when app/ has uncommitted changes.
+
+    Without git (an exported tarball), a hash of app/'s files stands in, so an
+    unchanged tree still gives an unchanged tag.
+    """
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=app_dir, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "."], cwd=app_dir, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "src-" + content_hash(app_dir)
+    return f"{head}-dirty" if dirty else head
+
+
+def content_hash(app_dir: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in app_dir.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(str(path.relative_to(app_dir)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class ServiceImageArgs:
+    push_host: pulumi.Input[str]
+    """Registry address the host pushes to (localhost:6000 or an external registry)."""
+    pull_host: pulumi.Input[str]
+    """Registry address the cluster pulls from (kind-registry:5000 locally; the same host externally)."""
+    revision: str
+    """Image tag and REVISION build argument: the source revision."""
+    registry: docker.RegistryArgs | None = None
+    """Credentials for an external registry; None for the local one."""
+
+
+class ServiceImage(pulumi.ComponentResource):
+    pushed_ref: pulumi.Output[str]
+    pull_ref: pulumi.Output[str]
+    digest: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ServiceImageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("wal:platform:ServiceImage", name, None, opts)
+        image = docker.Image(
+            f"{name}-image",
+            image_name=pulumi.Output.concat(args.push_host, f"/{IMAGE_REPOSITORY}:{args.revision}"),
+            build=docker.DockerBuildArgs(
+                context="app",
+                # pulumi-docker resolves the Dockerfile from the program's directory, not the context.
+                dockerfile="app/Dockerfile",
+                # The seed's lesson: production images everywhere, dev included.
+                target="production",
+                args={"REVISION": args.revision},
+            ),
+            registry=args.registry,
+            skip_push=False,
+            build_on_preview=False,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.pushed_ref = image.repo_digest
+        self.digest = image.repo_digest.apply(lambda ref: ref.rsplit("@", 1)[-1])
+        # Same bytes, other address: nodes reach the registry by its name on the kind network.
+        self.pull_ref = pulumi.Output.concat(args.pull_host, f"/{IMAGE_REPOSITORY}@", self.digest)
+        self.register_outputs({"pushed_ref": self.pushed_ref, "pull_ref": self.pull_ref, "digest": self.digest})

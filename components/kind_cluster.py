@@ -1,0 +1,117 @@
+"""KindCluster: a local Kubernetes cluster created and deleted with the kind CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi_command import local
+
+# The create script refuses to adopt a cluster it did not make: `kind create` on an
+# existing name would fail anyway, but with a less useful message.
+CREATE_SCRIPT = """\
+set -eu
+if kind get clusters 2>/dev/null | grep -qx "$KIND_CLUSTER"; then
+  echo "kind cluster '$KIND_CLUSTER' already exists and this stack did not create it." >&2
+  echo "Fix: 'kind delete cluster --name $KIND_CLUSTER' if it is disposable," \\
+    "or set wal-service:kindClusterName to a free name." >&2
+  exit 1
+fi
+kind create cluster --name "$KIND_CLUSTER" --config - --wait 180s
+"""
+# Re-running create on an update would collide with the cluster itself: only check it is still there.
+UPDATE_SCRIPT = """\
+set -eu
+kind get clusters | grep -qx "$KIND_CLUSTER" || {
+  echo "kind cluster '$KIND_CLUSTER' is gone; run 'pulumi refresh' then 'pulumi up' to recreate it." >&2
+  exit 1
+}
+"""
+# kind delete is idempotent: it exits 0 when the cluster is already gone (kind#3639).
+DELETE_SCRIPT = 'kind delete cluster --name "$KIND_CLUSTER"\n'
+KUBECONFIG_SCRIPT = 'kind get kubeconfig --name "$KIND_CLUSTER"\n'
+
+
+@dataclass(frozen=True)
+class KindClusterArgs:
+    cluster_name: str
+    """kind cluster name (validated DNS-1123 label); the kube context is kind-<name>."""
+    node_image: str
+    """kindest/node image pinned by tag and digest."""
+    workers: int
+    """Worker nodes besides the control plane."""
+    http_port: int
+    """Host port on 127.0.0.1 mapped to the control-plane node's port 80."""
+    https_port: int
+    """Host port on 127.0.0.1 mapped to the control-plane node's port 443."""
+
+
+def kind_config(args: KindClusterArgs) -> dict[str, Any]:
+    """The kind v1alpha4 Cluster config (kind.sigs.k8s.io/docs/user/configuration)."""
+    port_mappings = [
+        {"containerPort": container, "hostPort": host, "listenAddress": "127.0.0.1", "protocol": "TCP"}
+        for container, host in ((80, args.http_port), (443, args.https_port))
+    ]
+    control_plane = {
+        "role": "control-plane",
+        "image": args.node_image,
+        # The ingress controller is pinned to this node: it owns the host port mappings.
+        "labels": {"ingress-ready": "true"},
+        "extraPortMappings": port_mappings,
+    }
+    workers = [{"role": "worker", "image": args.node_image} for _ in range(args.workers)]
+    return {
+        "kind": "Cluster",
+        "apiVersion": "kind.x-k8s.io/v1alpha4",
+        "name": args.cluster_name,
+        # Registry hosts come from /etc/containerd/certs.d/<host>/hosts.toml, read live by containerd.
+        # Already the default in node images of kind >= v0.27 (kind's site/static/examples/kind-with-registry.sh);
+        # kept explicit so an older pinned image behaves the same. Never add registry.mirrors: containerd 2.x
+        # rejects it next to config_path.
+        "containerdConfigPatches": [
+            '[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/containerd/certs.d"\n'
+        ],
+        "nodes": [control_plane, *workers],
+    }
+
+
+class KindCluster(pulumi.ComponentResource):
+    cluster_name: pulumi.Output[str]
+    kube_context: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+
+    def __init__(self, name: str, args: KindClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("wal:platform:KindCluster", name, None, opts)
+        config_yaml = yaml.safe_dump(kind_config(args), sort_keys=False)
+        env = {"KIND_CLUSTER": args.cluster_name}
+
+        cluster = local.Command(
+            f"{name}-create",
+            create=CREATE_SCRIPT,
+            update=UPDATE_SCRIPT,
+            delete=DELETE_SCRIPT,
+            stdin=config_yaml,
+            environment=env,
+            # Anything in the config needs a new cluster; two clusters with one name cannot coexist,
+            # so the old one goes first.
+            triggers=[config_yaml],
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+        )
+        kubeconfig = local.Command(
+            f"{name}-kubeconfig",
+            create=KUBECONFIG_SCRIPT,
+            environment=env,
+            # Credentials: never in the logs, and encrypted in state.
+            logging=local.Logging.NONE,
+            triggers=[cluster.id],
+            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["stdout"], depends_on=[cluster]),
+        )
+
+        self.cluster_name = cluster.environment.apply(lambda e: (e or {})["KIND_CLUSTER"])
+        self.kube_context = self.cluster_name.apply(lambda n: f"kind-{n}")
+        self.kubeconfig = pulumi.Output.secret(kubeconfig.stdout)
+        self.register_outputs(
+            {"cluster_name": self.cluster_name, "kube_context": self.kube_context, "kubeconfig": self.kubeconfig}
+        )

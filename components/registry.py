@@ -1,0 +1,146 @@
+"""LocalRegistry: a registry container the host pushes to and the kind nodes pull from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_docker as docker
+import pulumi_kubernetes as k8s
+import yaml
+from pulumi_command import local
+from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
+
+REGISTRY_PORT = 5000  # inside the container and on the kind network
+KIND_NETWORK = "kind"  # created by `kind create cluster`
+
+# Attach once; `docker network connect` fails if already attached, so look first.
+CONNECT_SCRIPT = """\
+set -eu
+if [ "$(docker inspect -f '{{json .NetworkSettings.Networks.kind}}' "$REGISTRY")" = "null" ]; then
+  docker network connect "$KIND_NETWORK" "$REGISTRY"
+fi
+"""
+DISCONNECT_SCRIPT = 'docker network disconnect "$KIND_NETWORK" "$REGISTRY" 2>/dev/null || true\n'
+
+# containerd reads certs.d live: no restart (containerd docs/hosts.md). One directory per
+# address an image reference may use, both leading to the registry over plain HTTP.
+HOSTS_SCRIPT = """\
+set -eu
+nodes=$(kind get nodes --name "$KIND_CLUSTER")
+[ -n "$nodes" ] || { echo "no nodes found for kind cluster '$KIND_CLUSTER'" >&2; exit 1; }
+for node in $nodes; do
+  for host in "$PULL_HOST" "$PUSH_HOST"; do
+    docker exec "$node" mkdir -p "/etc/containerd/certs.d/$host"
+    printf 'server = "http://%s"\\n\\n[host."http://%s"]\\n  capabilities = ["pull", "resolve"]\\n' \\
+      "$PULL_HOST" "$PULL_HOST" | docker exec -i "$node" cp /dev/stdin "/etc/containerd/certs.d/$host/hosts.toml"
+  done
+done
+"""
+HOSTS_CLEANUP_SCRIPT = """\
+for node in $(kind get nodes --name "$KIND_CLUSTER" 2>/dev/null); do
+  docker exec "$node" rm -rf "/etc/containerd/certs.d/$PULL_HOST" "/etc/containerd/certs.d/$PUSH_HOST" || true
+done
+"""
+
+
+@dataclass(frozen=True)
+class LocalRegistryArgs:
+    container_name: str
+    """Registry container name; also the host name nodes pull from on the kind network."""
+    host_port: int
+    """Port on 127.0.0.1 the host pushes to."""
+    image: str
+    """Registry image pinned by tag and digest."""
+    cluster_name: pulumi.Input[str]
+    """kind cluster whose nodes pull from the registry (an output of KindCluster, so the node steps wait for it)."""
+
+
+class LocalRegistry(pulumi.ComponentResource):
+    push_host: pulumi.Output[str]
+    pull_host: pulumi.Output[str]
+    container_id: pulumi.Output[str]
+    nodes_configured: pulumi.Output[str]
+
+    def __init__(
+        self,
+        name: str,
+        args: LocalRegistryArgs,
+        k8s_provider: k8s.Provider,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("wal:platform:LocalRegistry", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        push_host = f"localhost:{args.host_port}"
+        pull_host = f"{args.container_name}:{REGISTRY_PORT}"
+
+        image = docker.RemoteImage(f"{name}-image", name=args.image, keep_locally=True, opts=child)
+        # Nothing here waits for the cluster: the image can be built and pushed while kind starts.
+        container = docker.Container(
+            f"{name}-container",
+            name=args.container_name,
+            image=image.image_id,
+            restart="always",
+            ports=[docker.ContainerPortArgs(internal=REGISTRY_PORT, external=args.host_port, ip="127.0.0.1")],
+            opts=child,
+        )
+
+        env = pulumi.Output.all(container.name, args.cluster_name).apply(
+            lambda v: {
+                "REGISTRY": v[0],
+                "KIND_CLUSTER": v[1],
+                "KIND_NETWORK": KIND_NETWORK,
+                "PULL_HOST": pull_host,
+                "PUSH_HOST": push_host,
+            }
+        )
+        # The kind network exists only once the cluster does: the cluster name output carries that dependency.
+        connect = local.Command(
+            f"{name}-connect",
+            create=CONNECT_SCRIPT,
+            delete=DISCONNECT_SCRIPT,
+            environment=env,
+            triggers=[container.id, args.cluster_name],
+            opts=child,
+        )
+        hosts = local.Command(
+            f"{name}-node-hosts",
+            create=HOSTS_SCRIPT,
+            delete=HOSTS_CLEANUP_SCRIPT,
+            environment=env,
+            triggers=[args.cluster_name, pull_host, push_host],
+            opts=child,
+        )
+
+        # KEP-1755: tells tools in the cluster where the local registry is.
+        k8s.core.v1.ConfigMap(
+            f"{name}-hosting",
+            metadata=ObjectMetaArgs(name="local-registry-hosting", namespace="kube-public"),
+            data={
+                "localRegistryHosting.v1": yaml.safe_dump(
+                    {
+                        "host": push_host,
+                        "hostFromContainerRuntime": pull_host,
+                        "hostFromClusterNetwork": pull_host,
+                        "help": "https://kind.sigs.k8s.io/docs/user/local-registry/",
+                    },
+                    sort_keys=False,
+                )
+            },
+            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider),
+        )
+
+        # Carries the dependency on the running container to whoever pushes.
+        self.push_host = container.id.apply(lambda _: push_host)
+        self.pull_host = pulumi.Output.from_input(pull_host)
+        self.container_id = container.id
+        # Resolves once the network is attached and every node knows both addresses.
+        self.nodes_configured = pulumi.Output.all(connect.id, hosts.id).apply(lambda ids: ",".join(ids))
+        self.register_outputs(
+            {
+                "push_host": self.push_host,
+                "pull_host": self.pull_host,
+                "container_id": self.container_id,
+                "nodes_configured": self.nodes_configured,
+            }
+        )
