@@ -59,6 +59,11 @@ class _Pending:
     future: asyncio.Future[AppendResult] = field(repr=False)
 
 
+def _consume_outcome(future: asyncio.Future[AppendResult]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 class Store:
     def __init__(self, pool: AsyncConnectionPool[AsyncConnection[TupleRow]], metrics: Metrics):
         self.pool = pool
@@ -77,6 +82,9 @@ class Store:
         """Queue ``payloads`` (JSON texts) for the next group commit of ``log_name``."""
         loop = asyncio.get_running_loop()
         pending = _Pending(payloads, idempotency_key, fingerprint, loop.create_future())
+        # If the request is abandoned (client gone, shutdown timeout), the outcome is still
+        # set later: mark it retrieved so asyncio does not log "never retrieved".
+        pending.future.add_done_callback(_consume_outcome)
         self._queues.setdefault(log_name, []).append(pending)
         if log_name not in self._writers:
             self._writers[log_name] = asyncio.create_task(
