@@ -8,6 +8,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.cluster import ClusterTarget, ClusterTargetArgs
+from components.database import Database, DatabaseArgs
 from components.image import ServiceImage, ServiceImageArgs, source_revision
 from components.ingress_controller import IngressController, IngressControllerArgs
 from components.kind_cluster import KindClusterArgs
@@ -16,7 +17,7 @@ from components.pull_check import PullCheck, PullCheckArgs
 from components.pull_secret import ImagePullSecret, ImagePullSecretArgs
 from components.registry import REGISTRY_PORT, LocalRegistry, LocalRegistryArgs
 from components.settings import Settings, image_digest, image_version, load_secret
-from components.workload import ServiceWorkload, ServiceWorkloadArgs, standard_labels
+from components.workload import ServiceWorkload, ServiceWorkloadArgs, selector_labels, standard_labels
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,25 @@ class Environment(pulumi.ComponentResource):
         labels = standard_labels(s, version)
         namespace = AppNamespace(
             f"{name}-namespace",
-            AppNamespaceArgs(name=s.namespace, labels=labels, kubernetes_version=s.kubernetes_version),
+            AppNamespaceArgs(
+                name=s.namespace,
+                labels=labels,
+                kubernetes_version=s.kubernetes_version,
+                # Deleting the namespace would delete the retained database claim with it.
+                retain_on_delete=s.database_mode == "in-cluster" and s.database_retain_on_delete,
+            ),
+            opts=k8s_opts,
+        )
+
+        database = Database(
+            f"{name}-database",
+            DatabaseArgs(
+                settings=s,
+                namespace=namespace.name,
+                labels=labels,
+                client_selector=selector_labels(s),
+                password=load_secret("databasePassword") if s.database_mode == "external" else None,
+            ),
             opts=k8s_opts,
         )
 
@@ -158,6 +177,9 @@ class Environment(pulumi.ComponentResource):
                 namespace=namespace.name,
                 image=image,
                 version=version,
+                extra_config=database.config,
+                secret_env={"DATABASE_PASSWORD": (database.password_secret_name, database.password_secret_key)},
+                egress_policies=[database.egress_rule],
                 image_pull_secret=pull_secret,
                 ingress_depends_on=ingress_ready,
             ),

@@ -17,6 +17,8 @@ class AppNamespaceArgs:
     """Standard app.kubernetes.io labels."""
     kubernetes_version: str
     """Minor version (e.g. 1.37) the Pod Security Standards labels are pinned to."""
+    retain_on_delete: bool = False
+    """Leave the namespace in the cluster on `pulumi destroy` (it holds a retained database volume)."""
 
 
 class AppNamespace(pulumi.ComponentResource):
@@ -33,7 +35,7 @@ class AppNamespace(pulumi.ComponentResource):
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata=ObjectMetaArgs(name=args.name, labels={**args.labels, **pss}),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=args.retain_on_delete or None),
         )
         self.name = namespace.metadata.name
         self.register_outputs({"name": self.name})

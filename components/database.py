@@ -1,0 +1,354 @@
+"""Database: the PostgreSQL the service talks to, in the cluster (dev, staging) or outside it (prod)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+from pulumi_kubernetes.apps.v1 import StatefulSetPersistentVolumeClaimRetentionPolicyArgs, StatefulSetSpecArgs
+from pulumi_kubernetes.core.v1 import (
+    CapabilitiesArgs,
+    ContainerArgs,
+    ContainerPortArgs,
+    EmptyDirVolumeSourceArgs,
+    EnvVarArgs,
+    EnvVarSourceArgs,
+    ExecActionArgs,
+    PersistentVolumeClaimArgs,
+    PersistentVolumeClaimSpecArgs,
+    PodSecurityContextArgs,
+    PodSpecArgs,
+    PodTemplateSpecArgs,
+    ProbeArgs,
+    ResourceRequirementsArgs,
+    SeccompProfileArgs,
+    SecretKeySelectorArgs,
+    SecurityContextArgs,
+    ServicePortArgs,
+    ServiceSpecArgs,
+    VolumeArgs,
+    VolumeMountArgs,
+    VolumeResourceRequirementsArgs,
+)
+from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, ObjectMetaArgs
+from pulumi_kubernetes.networking.v1 import (
+    IPBlockArgs,
+    NetworkPolicyEgressRuleArgs,
+    NetworkPolicyIngressRuleArgs,
+    NetworkPolicyPeerArgs,
+    NetworkPolicyPortArgs,
+    NetworkPolicySpecArgs,
+)
+
+from components.settings import PROJECT, Settings, image_version
+
+POSTGRES_NAME = "postgres"
+POSTGRES_PORT = 5432
+# UID/GID of the postgres user in the official Debian-based image.
+POSTGRES_UID = 999
+DATA_MOUNT = "/var/lib/postgresql/data"
+# A subdirectory: initdb refuses a non-empty directory, and a fresh volume's root may hold lost+found.
+PGDATA = f"{DATA_MOUNT}/pgdata"
+SECRET_NAME = f"{PROJECT}-database"
+PASSWORD_KEY = "password"
+# The in-cluster server has no certificate; these modes could never connect to it.
+_TLS_ONLY_MODES = frozenset({"require", "verify-ca", "verify-full"})
+
+# Runs before postgres on every start. POSTGRES_PASSWORD only applies at initdb, so retained data
+# (databaseRetainOnDelete) or a regenerated password would lock the service out without this.
+# The statement is never logged, even on error; the password is alphanumeric, so it needs no escaping.
+_SYNC_PASSWORD = """set -eu
+if [ -s "$PGDATA/PG_VERSION" ]; then
+  printf 'ALTER ROLE "%s" PASSWORD \\x27%s\\x27;\\n' "$POSTGRES_USER" "$POSTGRES_PASSWORD" \\
+    | postgres --single -D "$PGDATA" -c log_min_error_statement=panic -c log_statement=none postgres >/dev/null
+fi
+"""
+
+
+@dataclass(frozen=True)
+class DatabaseArgs:
+    settings: Settings
+    """Validated stack settings (databaseMode and the database* keys)."""
+    namespace: pulumi.Input[str]
+    """Namespace of the service (an AppNamespace's output, so it exists first)."""
+    labels: dict[str, str]
+    """Standard app.kubernetes.io labels of the stack; the database overrides name, component and version."""
+    client_selector: dict[str, str]
+    """Pod labels of the service allowed to connect."""
+    password: pulumi.Output[str] | None = None
+    """external mode: the password from stack config (a secret); None makes external mode fail with a hint."""
+
+
+class Database(pulumi.ComponentResource):
+    config: dict[str, pulumi.Output[str]]
+    password_secret_name: pulumi.Output[str]
+    password_secret_key: str
+    egress_rule: NetworkPolicyEgressRuleArgs
+
+    def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("wal:platform:Database", name, None, opts)
+        s = args.settings
+        child = pulumi.ResourceOptions(parent=self)
+
+        if s.database_mode == "external":
+            if args.password is None:
+                raise pulumi.RunError(
+                    f"{PROJECT}:databasePassword is not set but databaseMode is external; run: "
+                    f"pulumi config set --secret {PROJECT}:databasePassword <password> -s {s.stack}"
+                )
+            password: pulumi.Input[str] = args.password
+        else:
+            if s.database_ssl_mode in _TLS_ONLY_MODES:
+                raise pulumi.RunError(
+                    f"{PROJECT}:databaseSslMode {s.database_ssl_mode!r} needs TLS, which the in-cluster "
+                    "PostgreSQL does not serve; use disable, allow or prefer"
+                )
+            generated = random.RandomPassword(
+                f"{name}-password",
+                length=32,
+                # Alphanumeric only: safe in a libpq connection string and in the password sync script.
+                special=False,
+                opts=child,
+            )
+            password = generated.result
+
+        secret = k8s.core.v1.Secret(
+            f"{name}-secret",
+            metadata=ObjectMetaArgs(
+                name=SECRET_NAME,
+                namespace=args.namespace,
+                labels={**args.labels, "app.kubernetes.io/component": "database"},
+            ),
+            type="Opaque",
+            string_data={PASSWORD_KEY: pulumi.Output.secret(password)},
+            opts=child,
+        )
+        self.password_secret_name = secret.metadata.name
+        self.password_secret_key = PASSWORD_KEY
+
+        if s.database_mode == "external":
+            host: pulumi.Output[str] = pulumi.Output.from_input(s.database_host)
+            port = s.database_port
+            self.egress_rule = NetworkPolicyEgressRuleArgs(
+                to=[NetworkPolicyPeerArgs(ip_block=IPBlockArgs(cidr=s.database_cidr))],
+                ports=[NetworkPolicyPortArgs(protocol="TCP", port=port)],
+            )
+        else:
+            host = self._in_cluster(name, args, secret, child)
+            port = POSTGRES_PORT
+            self.egress_rule = NetworkPolicyEgressRuleArgs(
+                # A peer with only a podSelector means pods of the policy's own namespace.
+                to=[NetworkPolicyPeerArgs(pod_selector=LabelSelectorArgs(match_labels=database_selector(s)))],
+                ports=[NetworkPolicyPortArgs(protocol="TCP", port=POSTGRES_PORT)],
+            )
+
+        self.config = {
+            "DATABASE_HOST": host,
+            "DATABASE_PORT": pulumi.Output.from_input(str(port)),
+            "DATABASE_NAME": pulumi.Output.from_input(s.database_name),
+            "DATABASE_USER": pulumi.Output.from_input(s.database_user),
+            "DATABASE_SSLMODE": pulumi.Output.from_input(s.database_ssl_mode),
+        }
+        self.register_outputs(
+            {
+                "config": self.config,
+                "password_secret_name": self.password_secret_name,
+                "password_secret_key": self.password_secret_key,
+            }
+        )
+
+    def _in_cluster(
+        self,
+        name: str,
+        args: DatabaseArgs,
+        secret: k8s.core.v1.Secret,
+        child: pulumi.ResourceOptions,
+    ) -> pulumi.Output[str]:
+        """The StatefulSet, its headless Service and the ingress policy; returns the host name."""
+        s = args.settings
+        selector = database_selector(s)
+        # No version here: volumeClaimTemplates are immutable, so they carry only these stable labels.
+        claim_labels = {**args.labels, **selector, "app.kubernetes.io/component": "database"}
+        claim_labels.pop("app.kubernetes.io/version", None)
+        labels = {**claim_labels, "app.kubernetes.io/version": image_version(s.database_image)}
+
+        def meta(object_name: str) -> ObjectMetaArgs:
+            return ObjectMetaArgs(name=object_name, namespace=args.namespace, labels=labels)
+
+        service = k8s.core.v1.Service(
+            f"{name}-service",
+            metadata=meta(POSTGRES_NAME),
+            spec=ServiceSpecArgs(
+                # Headless: the StatefulSet's stable pod identity; the name resolves to the pod itself.
+                cluster_ip="None",
+                selector=selector,
+                ports=[ServicePortArgs(name="postgres", port=POSTGRES_PORT, target_port="postgres", protocol="TCP")],
+            ),
+            opts=child,
+        )
+
+        env = [
+            EnvVarArgs(name="POSTGRES_USER", value=s.database_user),
+            EnvVarArgs(name="POSTGRES_DB", value=s.database_name),
+            EnvVarArgs(
+                name="POSTGRES_PASSWORD",
+                value_from=EnvVarSourceArgs(
+                    secret_key_ref=SecretKeySelectorArgs(name=secret.metadata.name, key=PASSWORD_KEY)
+                ),
+            ),
+            EnvVarArgs(name="PGDATA", value=PGDATA),
+        ]
+        security = SecurityContextArgs(
+            allow_privilege_escalation=False,
+            # docker-entrypoint.sh needs no writable root when it starts as UID 999: no chown, no gosu,
+            # no nss_wrapper (999 is in /etc/passwd); it writes only PGDATA and the socket directory.
+            read_only_root_filesystem=True,
+            run_as_non_root=True,
+            run_as_user=POSTGRES_UID,
+            run_as_group=POSTGRES_UID,
+            capabilities=CapabilitiesArgs(drop=["ALL"]),
+            seccomp_profile=SeccompProfileArgs(type="RuntimeDefault"),
+        )
+        data_mount = VolumeMountArgs(name="data", mount_path=DATA_MOUNT)
+        # -h 127.0.0.1: during initdb the entrypoint's temporary server listens on the socket only,
+        # so the pod turns ready only once the real server accepts TCP connections.
+        is_ready = ExecActionArgs(
+            command=[
+                "pg_isready",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(POSTGRES_PORT),
+                "-U",
+                s.database_user,
+                "-d",
+                s.database_name,
+            ]
+        )
+
+        def probe(period: int, failures: int) -> ProbeArgs:
+            return ProbeArgs(exec_=is_ready, period_seconds=period, timeout_seconds=5, failure_threshold=failures)
+
+        container = ContainerArgs(
+            name=POSTGRES_NAME,
+            image=s.database_image,
+            image_pull_policy="IfNotPresent",
+            ports=[ContainerPortArgs(name="postgres", container_port=POSTGRES_PORT, protocol="TCP")],
+            env=env,
+            resources=ResourceRequirementsArgs(
+                requests={"cpu": "100m", "memory": "256Mi"},
+                limits={"cpu": "1", "memory": "512Mi"},
+            ),
+            # initdb plus the first start can take minutes on a slow disk: 5 s x 60.
+            startup_probe=probe(5, 60),
+            readiness_probe=probe(10, 3),
+            liveness_probe=probe(20, 6),
+            security_context=security,
+            volume_mounts=[
+                data_mount,
+                VolumeMountArgs(name="run", mount_path="/var/run/postgresql"),
+                VolumeMountArgs(name="tmp", mount_path="/tmp"),
+            ],
+        )
+        sync_password = ContainerArgs(
+            name="sync-password",
+            image=s.database_image,
+            image_pull_policy="IfNotPresent",
+            command=["bash", "-c", _SYNC_PASSWORD],
+            env=env,
+            resources=ResourceRequirementsArgs(
+                requests={"cpu": "50m", "memory": "128Mi"},
+                limits={"cpu": "500m", "memory": "256Mi"},
+            ),
+            security_context=security,
+            volume_mounts=[data_mount, VolumeMountArgs(name="tmp", mount_path="/tmp")],
+        )
+
+        retain = s.database_retain_on_delete
+        statefulset = k8s.apps.v1.StatefulSet(
+            f"{name}-statefulset",
+            metadata=meta(POSTGRES_NAME),
+            spec=StatefulSetSpecArgs(
+                service_name=service.metadata.name,
+                replicas=1,
+                selector=LabelSelectorArgs(match_labels=selector),
+                # Without this the claim outlives the StatefulSet: `pulumi destroy` would leave the data behind.
+                # Retained, it is reattached by the next StatefulSet of this name; the Environment then keeps
+                # the namespace as well, whose deletion would take the claim with it.
+                persistent_volume_claim_retention_policy=StatefulSetPersistentVolumeClaimRetentionPolicyArgs(
+                    when_deleted="Retain" if retain else "Delete", when_scaled="Retain"
+                ),
+                template=PodTemplateSpecArgs(
+                    metadata=ObjectMetaArgs(labels=labels),
+                    spec=PodSpecArgs(
+                        automount_service_account_token=False,
+                        enable_service_links=False,
+                        # Fast shutdown (the image's SIGINT stop signal) flushes and exits well within this.
+                        termination_grace_period_seconds=60,
+                        security_context=PodSecurityContextArgs(
+                            run_as_non_root=True,
+                            run_as_user=POSTGRES_UID,
+                            run_as_group=POSTGRES_UID,
+                            # Makes the fresh volume group-writable for UID 999, so the entrypoint can create PGDATA.
+                            fs_group=POSTGRES_UID,
+                            fs_group_change_policy="OnRootMismatch",
+                            seccomp_profile=SeccompProfileArgs(type="RuntimeDefault"),
+                        ),
+                        init_containers=[sync_password],
+                        containers=[container],
+                        volumes=[
+                            VolumeArgs(name="run", empty_dir=EmptyDirVolumeSourceArgs(size_limit="16Mi")),
+                            VolumeArgs(name="tmp", empty_dir=EmptyDirVolumeSourceArgs(size_limit="64Mi")),
+                        ],
+                    ),
+                ),
+                volume_claim_templates=[
+                    PersistentVolumeClaimArgs(
+                        metadata=ObjectMetaArgs(name="data", labels=claim_labels),
+                        spec=PersistentVolumeClaimSpecArgs(
+                            access_modes=["ReadWriteOnce"],
+                            resources=VolumeResourceRequirementsArgs(requests={"storage": s.database_storage_size}),
+                        ),
+                    )
+                ],
+            ),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # A changed template is a forbidden update, so Pulumi would replace the StatefulSet and the
+                # Delete policy would take the data with it. Grow the volume by patching the claim instead.
+                ignore_changes=["spec.volumeClaimTemplates"],
+            ),
+        )
+
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-allow-clients",
+            metadata=meta("allow-postgres-clients"),
+            spec=NetworkPolicySpecArgs(
+                pod_selector=LabelSelectorArgs(match_labels=selector),
+                policy_types=["Ingress"],
+                ingress=[
+                    NetworkPolicyIngressRuleArgs(
+                        from_=[
+                            NetworkPolicyPeerArgs(pod_selector=LabelSelectorArgs(match_labels=args.client_selector))
+                        ],
+                        ports=[NetworkPolicyPortArgs(protocol="TCP", port=POSTGRES_PORT)],
+                    )
+                ],
+            ),
+            opts=child,
+        )
+
+        # Depends on the StatefulSet so the service's config changes only once the server exists.
+        return pulumi.Output.all(service.metadata.name, args.namespace, statefulset.metadata.name).apply(
+            lambda values: f"{values[0]}.{values[1]}.svc"
+        )
+
+
+def database_selector(settings: Settings) -> dict[str, str]:
+    """The labels that select the in-cluster PostgreSQL pods; disjoint from the service's selector."""
+    return {
+        "app.kubernetes.io/name": "postgresql",
+        "app.kubernetes.io/instance": f"{PROJECT}-{settings.stack}-database",
+    }
