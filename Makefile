@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: help venv lint typecheck test test-program test-app render preview up down
+.PHONY: help venv lint typecheck test test-program test-app render preview up down preflight verify status rollback
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -40,3 +40,30 @@ render: venv
 	@$(PY) -m tools.render $(STACK)
 
 test: lint typecheck test-program test-app
+
+#   make preflight           check Docker, kind/kubectl/pulumi, free host ports and host name resolution
+preflight: venv
+	$(PY) -m ops.preflight --stack $(STACK)
+
+up: venv
+	$(PY) -m ops.up --stack $(STACK)
+
+#   make down [STACK=dev]    pulumi destroy, then confirm the cluster and registry container are gone
+down: venv
+	$(PY) -m ops.down --stack $(STACK)
+
+#   make preview             pulumi preview with the guardrails policy pack
+preview: venv
+	$(PY) -m ops.preview --stack $(STACK)
+
+#   make verify              check pods, service, ingress, DNS and network in order, with a diagnosis
+verify: venv
+	$(PY) -m ops.verify --stack $(STACK)
+
+#   make status              stack outputs and a one-screen summary of the namespace
+status: venv
+	$(PY) -m ops.status --stack $(STACK)
+
+#   make rollback TO=<sha256:... or revision>   redeploy a previous image by digest (no rebuild)
+rollback: venv
+	$(PY) -m ops.rollback --stack $(STACK) --to $(TO)
