@@ -19,7 +19,8 @@ from typing import Any
 
 import yaml
 
-from tools.mockrun import ROOT
+from components.settings import PROJECT, SECRET_KEYS
+from tools.mockrun import ROOT, load_stack_config
 
 # Cluster-scoped and referenced objects first, like kubectl apply order.
 KIND_ORDER = [
@@ -72,6 +73,20 @@ def to_yaml(objects: list[dict[str, Any]]) -> str:
     return yaml.safe_dump_all(objects, sort_keys=True, default_flow_style=False, explicit_start=True)
 
 
+def assumed_secrets(stack: str) -> list[str]:
+    """Stand-ins for credentials the stack file leaves to `pulumi config set --secret`.
+
+    Render shows what a configured stack deploys; secret values are masked in its output
+    anyway. The missing-credential error itself is tested through tools.mockrun.
+    """
+    config, _ = load_stack_config(stack)
+    return [
+        f"{PROJECT}:{key}={{secure: render-placeholder}}"
+        for key in sorted(SECRET_KEYS)
+        if not config.get(f"{PROJECT}:{key}")
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Render a stack's Kubernetes objects as YAML.")
     parser.add_argument("stack")
@@ -79,7 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--unset", action="append", default=[], metavar="KEY")
     args = parser.parse_args(argv)
     cmd = [sys.executable, "-m", "tools.mockrun", "--stack", args.stack]
-    for item in args.set:
+    try:
+        placeholders = assumed_secrets(args.stack)
+    except Exception as exc:  # noqa: BLE001 - any unreadable stack file is one line for the user
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for item in [*placeholders, *args.set]:
         cmd += ["--set", item]
     for item in args.unset:
         cmd += ["--unset", item]

