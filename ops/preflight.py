@@ -1,0 +1,337 @@
+"""Preflight: can `pulumi up` work on this machine for this stack? One line per problem, with its fix.
+
+    python -m ops.preflight --stack dev
+
+Stops at the first blocking failure (exit 1); problems that do not stop `pulumi up` are warnings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import ipaddress
+import json
+import re
+import socket
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from components.settings import Settings
+from ops import stack as stack_mod
+from ops.proc import Result, UserError, cli, run, tool_env
+from ops.tools import MINIMUM, PINNED, ToolStatus, check_tool, show
+
+Level = Literal["ok", "warn", "fail"]
+_LABEL = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: Level
+    check: str
+    message: str
+    fix: str = ""
+
+    def line(self) -> str:
+        return f"{_LABEL[self.level]} {self.check}: {self.message}" + (f" -> fix: {self.fix}" if self.fix else "")
+
+
+# ----------------------------------------------------------------------------------------- pure checks
+def docker_finding(result: Result | None) -> Finding:
+    """From `docker info`: installed and the daemon answers."""
+    if result is None:
+        return Finding(
+            "fail", "docker", "the docker CLI is not installed", "install Docker: https://docs.docker.com/get-docker/"
+        )
+    if not result.ok:
+        return Finding(
+            "fail",
+            "docker",
+            f"the Docker daemon is not reachable ({result.first_error_line()})",
+            "start Docker (Docker Desktop, or `sudo systemctl start docker`), then `docker info`",
+        )
+    return Finding("ok", "docker", "daemon reachable")
+
+
+def tool_finding(status: ToolStatus) -> Finding:
+    """A missing or old tool is not blocking: `make up` fetches the pinned release into bin/."""
+    if status.ok and status.version is not None:
+        return Finding("ok", status.name, f"{show(status.version)} at {status.path}")
+    need = "" if status.version else f" (need >= {show(MINIMUM[status.name])})"
+    return Finding(
+        "warn",
+        status.name,
+        f"{status.problem}{need}",
+        f"`python -m ops.tools --install` fetches {status.name} v{PINNED[status.name]} into bin/ (make up does it too)",
+    )
+
+
+_PUBLISHED = re.compile(r"(?:\d{1,3}(?:\.\d{1,3}){3}|\[?::\]?):(\d+)->")
+
+
+def published_ports(docker_ps: str) -> dict[int, str]:
+    """Host port -> container name, from `docker ps --format '{{.Names}}\\t{{.Ports}}'`."""
+    held: dict[int, str] = {}
+    for line in docker_ps.splitlines():
+        name, _, ports = line.partition("\t")
+        for match in _PUBLISHED.finditer(ports):
+            held.setdefault(int(match.group(1)), name.strip())
+    return held
+
+
+def stack_ports(settings: Settings) -> list[tuple[str, int]]:
+    """Host ports the stack binds on 127.0.0.1 (kind clusters and the local registry only)."""
+    if settings.cluster_mode != "kind":
+        return []
+    ports = [("ingressHttpPort", settings.ingress_http_port), ("ingressHttpsPort", settings.ingress_https_port)]
+    if settings.registry_mode == "local":
+        ports.append(("registryPort", settings.registry_port))
+    return ports
+
+
+def own_containers(settings: Settings) -> set[str]:
+    names = {f"{settings.kind_cluster_name}-control-plane"}
+    if settings.registry_mode == "local":
+        names.add(settings.registry_name)
+    return names
+
+
+def port_findings(settings: Settings, busy: Callable[[int], bool], held_by: Mapping[int, str]) -> list[Finding]:
+    findings = []
+    for key, port in stack_ports(settings):
+        check = f"port {port}"
+        if not busy(port):
+            findings.append(Finding("ok", check, f"127.0.0.1:{port} ({key}) is free"))
+            continue
+        owner = held_by.get(port)
+        if owner in own_containers(settings):
+            findings.append(Finding("ok", check, f"127.0.0.1:{port} ({key}) is held by this stack's container {owner}"))
+            continue
+        who = f"container {owner}" if owner else "another process"
+        stop = f"`docker stop {owner}`" if owner else f"find it with `sudo lsof -nP -iTCP:{port} -sTCP:LISTEN`"
+        findings.append(
+            Finding(
+                "fail",
+                check,
+                f"127.0.0.1:{port} ({key}) is in use by {who}",
+                f"stop it ({stop}) or pick a free port: "
+                f"pulumi config set wal-service:{key} <port> --stack {settings.stack}",
+            )
+        )
+    return findings
+
+
+@dataclass(frozen=True)
+class StackState:
+    """What the stack's Pulumi state says it created; `known` is False when the state could not be read."""
+
+    known: bool
+    clusters: frozenset[str] = field(default_factory=frozenset)
+    containers: frozenset[str] = field(default_factory=frozenset)
+    reason: str = ""
+
+
+def state_from_export(export: Mapping[str, Any]) -> StackState:
+    """Kind clusters and containers recorded in `pulumi stack export` output."""
+    resources = (export.get("deployment") or {}).get("resources") or []
+    clusters: set[str] = set()
+    containers: set[str] = set()
+    for resource in resources:
+        if not isinstance(resource, dict):
+            continue
+        props = {**(resource.get("inputs") or {}), **(resource.get("outputs") or {})}
+        if resource.get("type") == "command:local:Command" and str(resource.get("urn", "")).endswith("-kind-create"):
+            environment = props.get("environment") or {}
+            if isinstance(environment, dict) and environment.get("KIND_CLUSTER"):
+                clusters.add(str(environment["KIND_CLUSTER"]))
+        elif resource.get("type") == "docker:index/container:Container" and props.get("name"):
+            containers.add(str(props["name"]).lstrip("/"))
+    return StackState(True, frozenset(clusters), frozenset(containers))
+
+
+def ownership_findings(
+    settings: Settings, clusters: Iterable[str] | None, containers: Iterable[str] | None, state: StackState
+) -> list[Finding]:
+    """A cluster or registry with this stack's name that the stack's state does not list was made by someone else."""
+    if settings.cluster_mode != "kind":
+        return []
+    findings = []
+    s = settings.stack
+    items = [("kind cluster", settings.kind_cluster_name, clusters, state.clusters)]
+    if settings.registry_mode == "local":
+        items.append(("registry container", settings.registry_name, containers, state.containers))
+    for what, name, existing, owned in items:
+        check = f"{what} {name}"
+        if existing is None:
+            findings.append(
+                Finding("warn", check, f"could not list existing {what}s", "see the docker/kind lines above")
+            )
+            continue
+        exists = name in set(existing)
+        if exists and name in owned:
+            findings.append(Finding("ok", check, f"exists and belongs to stack {s}"))
+        elif exists and not state.known:
+            findings.append(
+                Finding("warn", check, f"exists; cannot tell whether stack {s} created it ({state.reason})", "")
+            )
+        elif exists:
+            fix = (
+                f"`kind delete cluster --name {name}` if it is disposable, or set another name: "
+                f"pulumi config set wal-service:kindClusterName <name> --stack {s}"
+                if what == "kind cluster"
+                else f"`docker rm -f {name}` if it is disposable, or set another name: "
+                f"pulumi config set wal-service:registryName <name> --stack {s}"
+            )
+            findings.append(Finding("fail", check, f"exists but stack {s} did not create it (not in its state)", fix))
+        elif name in owned:
+            findings.append(
+                Finding(
+                    "warn",
+                    check,
+                    f"stack {s}'s state lists it but it is gone",
+                    f"pulumi refresh --yes --stack {s}, then make up STACK={s}",
+                )
+            )
+        else:
+            findings.append(Finding("ok", check, "does not exist yet; pulumi up creates it"))
+    return findings
+
+
+def host_finding(settings: Settings, addresses: list[str] | None) -> Finding:
+    """kind: the host name must resolve to loopback, where the ingress ports are mapped."""
+    hint = " ; ".join(stack_mod.resolve_hint(settings))
+    host = settings.host
+    if settings.cluster_mode != "kind":
+        if addresses:
+            return Finding("ok", f"host {host}", f"resolves to {', '.join(addresses)}")
+        return Finding("warn", f"host {host}", "does not resolve yet", "point its DNS record at the ingress address")
+    if addresses and all(ipaddress.ip_address(a).is_loopback for a in addresses):
+        return Finding("ok", f"host {host}", f"resolves to {', '.join(addresses)}")
+    found = f"resolves to {', '.join(addresses)}, not 127.0.0.1" if addresses else "does not resolve"
+    return Finding("warn", f"host {host}", found, hint)
+
+
+# --------------------------------------------------------------------------------------------- I/O
+def port_busy(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something listens on host:port (bind test; connect test for privileged ports)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        if sys.platform.startswith("linux"):
+            # Linux still refuses a port with a listener; this only ignores TIME_WAIT leftovers.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+            return False
+        except PermissionError:
+            pass  # below 1024 without privileges: ask whether anyone answers instead
+        except OSError as exc:
+            return exc.errno in (errno.EADDRINUSE, errno.EACCES)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        return probe.connect_ex((host, port)) == 0
+
+
+def resolve(host: str) -> list[str] | None:
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        return None
+    return sorted({str(info[4][0]) for info in infos})
+
+
+def _lines(result: Result | None) -> list[str] | None:
+    return [line.strip() for line in result.stdout.splitlines() if line.strip()] if result and result.ok else None
+
+
+def read_state(stack: str, env: Mapping[str, str]) -> StackState:
+    result = run(["pulumi", "stack", "export", "--stack", stack], env=env, timeout=60)
+    if result is None:
+        return StackState(False, reason="pulumi is not installed yet")
+    if not result.ok:
+        text = (result.stderr + result.stdout).lower()
+        if "no stack named" in text or "not found" in text:
+            return StackState(True)  # no state at all: the stack created nothing
+        return StackState(False, reason=f"pulumi stack export failed: {result.first_error_line()}")
+    try:
+        return state_from_export(json.loads(result.stdout))
+    except (json.JSONDecodeError, AttributeError):
+        return StackState(False, reason="pulumi stack export gave no JSON")
+
+
+@dataclass
+class Probes:
+    """The machine-facing side, replaceable in tests."""
+
+    busy: Callable[[int], bool] = port_busy
+    resolve: Callable[[str], list[str] | None] = resolve
+
+
+def preflight(
+    stack: str,
+    env: Mapping[str, str] | None = None,
+    probes: Probes | None = None,
+    settings: Settings | None = None,
+) -> list[Finding]:
+    """Every finding up to and including the first blocking one (settings: an override for tests)."""
+    env = dict(env) if env is not None else tool_env()
+    probes = probes or Probes()
+    findings: list[Finding] = []
+
+    def add(*new: Finding) -> bool:
+        """Record findings up to the first blocking one; True when there was one."""
+        for finding in new:
+            findings.append(finding)
+            if finding.level == "fail":
+                return True
+        return False
+
+    if settings is None:
+        try:
+            settings = stack_mod.load(stack)
+        except UserError as exc:
+            add(Finding("fail", "config", str(exc), f"fix Pulumi.{stack}.yaml"))
+            return findings
+    needs_docker = settings.cluster_mode == "kind" or not settings.image_ref
+    if needs_docker and add(docker_finding(run(["docker", "info"], env=env, timeout=20))):
+        return findings
+    tools = ("kind", "kubectl", "pulumi") if settings.cluster_mode == "kind" else ("kubectl", "pulumi")
+    statuses = {name: check_tool(name, env) for name in tools}
+    add(*(tool_finding(status) for status in statuses.values()))
+
+    if settings.cluster_mode == "kind":
+        ps = run(["docker", "ps", "--format", "{{.Names}}\t{{.Ports}}"], env=env, timeout=20)
+        if add(*port_findings(settings, probes.busy, published_ports(ps.stdout if ps and ps.ok else ""))):
+            return findings
+        clusters = _lines(run(["kind", "get", "clusters"], env=env, timeout=20)) if statuses["kind"].path else None
+        names = _lines(run(["docker", "ps", "-a", "--format", "{{.Names}}"], env=env, timeout=20))
+        try:
+            pulumi_env = stack_mod.pulumi_env(stack, env)
+        except UserError as exc:
+            state = StackState(False, reason=str(exc))
+        else:
+            state = read_state(stack, pulumi_env)
+        if add(*ownership_findings(settings, clusters, names, state)):
+            return findings
+    add(host_finding(settings, probes.resolve(settings.host)))
+    return findings
+
+
+@cli
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Check this machine before `pulumi up`.")
+    parser.add_argument("--stack", default="dev")
+    args = parser.parse_args(argv)
+    findings = preflight(args.stack)
+    for finding in findings:
+        print(finding.line())
+    failed = any(f.level == "fail" for f in findings)
+    if not failed:
+        settings = stack_mod.load(args.stack)
+        for line in stack_mod.resolve_hint(settings):
+            print(f"     {line}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(None))

@@ -1,0 +1,217 @@
+"""Preflight against fake CLIs and real sockets: each problem is one exact line with its fix."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from components.settings import Settings, parse_settings
+from ops import preflight as pf
+from tests.ops.conftest import MakeTools
+from tools.mockrun import load_stack_config
+
+LOOPBACK = ["127.0.0.1"]
+
+
+def settings_for(stack: str, **overrides: object) -> Settings:
+    config, _ = load_stack_config(stack, overrides=dict(overrides))
+    return parse_settings({k.removeprefix("wal-service:"): v for k, v in config.items()}, stack)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def listener() -> Iterator[int]:
+    """A port somebody else holds."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        yield sock.getsockname()[1]
+
+
+@pytest.fixture
+def ports() -> dict[str, int]:
+    return {"ingressHttpPort": free_port(), "ingressHttpsPort": free_port(), "registryPort": free_port()}
+
+
+def lines(findings: list[pf.Finding]) -> list[str]:
+    return [f.line() for f in findings]
+
+
+def probes(addresses: list[str] | None = LOOPBACK) -> pf.Probes:
+    return pf.Probes(busy=pf.port_busy, resolve=lambda _host: addresses)
+
+
+def test_docker_cli_missing_stops_everything(make_tools: MakeTools, ports: dict[str, int]) -> None:
+    env = make_tools("kind", "kubectl", "pulumi")
+    found = pf.preflight("dev", env, probes(), settings_for("dev", **ports))
+    assert lines(found) == [
+        "FAIL docker: the docker CLI is not installed -> fix: install Docker: https://docs.docker.com/get-docker/"
+    ]
+
+
+def test_docker_daemon_down(make_tools: MakeTools, ports: dict[str, int]) -> None:
+    env = make_tools(FAKE_DOCKER_DOWN="1")
+    found = pf.preflight("dev", env, probes(), settings_for("dev", **ports))
+    assert lines(found) == [
+        "FAIL docker: the Docker daemon is not reachable (Cannot connect to the Docker daemon at "
+        "unix:///var/run/docker.sock. Is the docker daemon running?) -> fix: start Docker (Docker Desktop, "
+        "or `sudo systemctl start docker`), then `docker info`"
+    ]
+
+
+def test_all_good_on_a_clean_machine(make_tools: MakeTools, ports: dict[str, int]) -> None:
+    found = pf.preflight("dev", make_tools(), probes(), settings_for("dev", **ports))
+    assert [f.level for f in found] == ["ok"] * len(found)
+    assert [f.check for f in found] == [
+        "docker",
+        "kind",
+        "kubectl",
+        "pulumi",
+        f"port {ports['ingressHttpPort']}",
+        f"port {ports['ingressHttpsPort']}",
+        f"port {ports['registryPort']}",
+        "kind cluster wal-service-cluster",
+        "registry container kind-registry",
+        "host dev.wal-service.local",
+    ]
+    assert found[-3].message == "does not exist yet; pulumi up creates it"
+
+
+def test_missing_and_old_tools_warn_with_the_fetch_command(make_tools: MakeTools, ports: dict[str, int]) -> None:
+    env = make_tools("docker", "kind", "kubectl", FAKE_KIND_VERSION="v0.20.0")
+    found = pf.preflight("dev", env, probes(), settings_for("dev", **ports))
+    assert lines(found)[1:4] == [
+        "WARN kind: v0.20.0 is older than the minimum v0.27.0 -> fix: `python -m ops.tools --install` fetches "
+        "kind v0.33.0 into bin/ (make up does it too)",
+        "ok   kubectl: v1.37.1 at " + env["PATH"] + "/kubectl",
+        "WARN pulumi: not found (need >= v3.200.0) -> fix: `python -m ops.tools --install` fetches "
+        "pulumi v3.219.0 into bin/ (make up does it too)",
+    ]
+    assert "FAIL" not in "".join(lines(found))
+
+
+def test_occupied_port_is_blocking(make_tools: MakeTools, ports: dict[str, int], listener: int) -> None:
+    settings = settings_for("staging", **{**ports, "ingressHttpsPort": listener})
+    found = pf.preflight("staging", make_tools(), probes(), settings)
+    assert lines(found)[-1] == (
+        f"FAIL port {listener}: 127.0.0.1:{listener} (ingressHttpsPort) is in use by another process -> fix: "
+        f"stop it (find it with `sudo lsof -nP -iTCP:{listener} -sTCP:LISTEN`) or pick a free port: "
+        "pulumi config set wal-service:ingressHttpsPort <port> --stack staging"
+    )
+
+
+def test_port_held_by_a_foreign_container_names_it(make_tools: MakeTools, ports: dict[str, int], listener: int) -> None:
+    env = make_tools(FAKE_DOCKER_PS=f"some-web\t0.0.0.0:{listener}->80/tcp, [::]:{listener}->80/tcp\n")
+    found = pf.preflight("dev", env, probes(), settings_for("dev", **{**ports, "registryPort": listener}))
+    assert lines(found)[-1] == (
+        f"FAIL port {listener}: 127.0.0.1:{listener} (registryPort) is in use by container some-web -> fix: "
+        f"stop it (`docker stop some-web`) or pick a free port: pulumi config set wal-service:registryPort <port> "
+        "--stack dev"
+    )
+
+
+def test_port_held_by_this_stacks_own_node_is_fine(make_tools: MakeTools, ports: dict[str, int], listener: int) -> None:
+    env = make_tools(
+        FAKE_DOCKER_PS=(
+            f"wal-service-cluster-control-plane\t127.0.0.1:{listener}->80/tcp, 127.0.0.1:41234->6443/tcp\n"
+            "kind-registry\t127.0.0.1:6000->5000/tcp\n"
+        )
+    )
+    found = pf.preflight("dev", env, probes(), settings_for("dev", **{**ports, "ingressHttpPort": listener}))
+    assert (
+        f"ok   port {listener}: 127.0.0.1:{listener} (ingressHttpPort) is held by this stack's container "
+        "wal-service-cluster-control-plane"
+    ) in lines(found)
+
+
+def test_cluster_the_stack_did_not_create_is_blocking(make_tools: MakeTools, ports: dict[str, int]) -> None:
+    env = make_tools(FAKE_KIND_CLUSTERS="kind\nwal-service-cluster\n")
+    found = pf.preflight("dev", env, probes(), settings_for("dev", **ports))
+    assert lines(found)[-1] == (
+        "FAIL kind cluster wal-service-cluster: exists but stack dev did not create it (not in its state) -> fix: "
+        "`kind delete cluster --name wal-service-cluster` if it is disposable, or set another name: "
+        "pulumi config set wal-service:kindClusterName <name> --stack dev"
+    )
+
+
+def export(cluster: str, registry: str) -> str:
+    return json.dumps(
+        {
+            "version": 3,
+            "deployment": {
+                "resources": [
+                    {
+                        "urn": "urn:pulumi:dev::wal-service::wal:platform:Environment$wal:platform:ClusterTarget$"
+                        "wal:platform:KindCluster$command:local:Command::wal-dev-cluster-kind-create",
+                        "type": "command:local:Command",
+                        "inputs": {"environment": {"KIND_CLUSTER": cluster}, "create": "..."},
+                        "outputs": {"environment": {"KIND_CLUSTER": cluster}, "stdout": ""},
+                    },
+                    {
+                        "urn": "urn:pulumi:dev::wal-service::...$docker:index/container:Container::"
+                        "wal-dev-registry-container",
+                        "type": "docker:index/container:Container",
+                        "inputs": {"name": registry},
+                        "outputs": {"name": registry, "id": "0123abcd"},
+                    },
+                ]
+            },
+        }
+    )
+
+
+def test_cluster_and_registry_in_the_stacks_state_are_its_own(make_tools: MakeTools, ports: dict[str, int]) -> None:
+    env = make_tools(
+        FAKE_KIND_CLUSTERS="wal-service-cluster\n",
+        FAKE_DOCKER_ALL="kind-registry\nwal-service-cluster-control-plane\n",
+        FAKE_PULUMI_STATE=export("wal-service-cluster", "kind-registry"),
+    )
+    found = pf.preflight("dev", env, probes(), settings_for("dev", **ports))
+    assert lines(found)[-3:-1] == [
+        "ok   kind cluster wal-service-cluster: exists and belongs to stack dev",
+        "ok   registry container kind-registry: exists and belongs to stack dev",
+    ]
+
+
+def test_foreign_registry_container_is_blocking(make_tools: MakeTools, ports: dict[str, int]) -> None:
+    env = make_tools(FAKE_DOCKER_ALL="kind-registry\n")
+    found = pf.preflight("dev", env, probes(), settings_for("dev", **ports))
+    assert lines(found)[-1] == (
+        "FAIL registry container kind-registry: exists but stack dev did not create it (not in its state) -> fix: "
+        "`docker rm -f kind-registry` if it is disposable, or set another name: "
+        "pulumi config set wal-service:registryName <name> --stack dev"
+    )
+
+
+def test_unresolved_host_warns_with_hosts_line_and_curl(make_tools: MakeTools, ports: dict[str, int]) -> None:
+    found = pf.preflight("staging", make_tools(), probes(None), settings_for("staging", **ports))
+    port = ports["ingressHttpPort"]
+    assert lines(found)[-1] == (
+        "WARN host staging.wal-service.local: does not resolve -> fix: hosts-file line: 127.0.0.1 "
+        "staging.wal-service.local   (echo '127.0.0.1 staging.wal-service.local' | sudo tee -a /etc/hosts) ; "
+        f"without it: curl --resolve staging.wal-service.local:{port}:127.0.0.1 "
+        f"http://staging.wal-service.local:{port}/api/v1/health"
+    )
+
+
+def test_existing_cluster_stack_needs_neither_kind_nor_ports(make_tools: MakeTools) -> None:
+    found = pf.preflight("prod", make_tools("kubectl", "pulumi"), probes(["203.0.113.7"]), settings_for("prod"))
+    assert lines(found) == [
+        "ok   kubectl: v1.37.1 at " + make_tools("kubectl")["PATH"] + "/kubectl",
+        "ok   pulumi: v3.219.0 at " + make_tools("pulumi")["PATH"] + "/pulumi",
+        "ok   host wal-service.example.com: resolves to 203.0.113.7",
+    ]
+
+
+def test_published_ports_parse_docker_ps() -> None:
+    text = "a\t127.0.0.1:80->80/tcp, 127.0.0.1:443->443/tcp\nb\t0.0.0.0:6000->5000/tcp, :::6000->5000/tcp\nc\t\n"
+    assert pf.published_ports(text) == {80: "a", 443: "a", 6000: "b"}

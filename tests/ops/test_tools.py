@@ -1,0 +1,105 @@
+"""Tool versions are read from the real output formats; downloads are verified before they land in bin/."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from ops import tools
+from ops.proc import UserError
+from tests.ops.conftest import MakeTools
+
+
+def test_versions_parse_from_each_tools_own_format() -> None:
+    assert tools.parse_kind_version("kind v0.33.0 go1.24.2 linux/amd64\n") == (0, 33, 0)
+    kubectl = '{"clientVersion": {"major": "1", "minor": "37", "gitVersion": "v1.37.1"}, "kustomizeVersion": "v5.7.1"}'
+    assert tools.parse_kubectl_version(kubectl) == (1, 37, 1)
+    assert tools.parse_pulumi_version("v3.219.0\n") == (3, 219, 0)
+    assert tools.parse_pulumi_version("v3.220.0-alpha.x1234\n") == (3, 220, 0)
+    assert tools.parse_kubectl_version("Client Version: v1.37.1") is None
+    assert tools.parse_kind_version("something else 1.2.3") is None
+
+
+def test_check_tool_reports_missing_old_and_good(make_tools: MakeTools) -> None:
+    env = make_tools("kind", "kubectl", FAKE_KIND_VERSION="v0.20.0")
+    assert tools.check_tool("kind", env).problem == "v0.20.0 is older than the minimum v0.27.0"
+    assert tools.check_tool("kubectl", env).version == (1, 37, 1)
+    assert tools.check_tool("kubectl", env).ok
+    assert tools.check_tool("pulumi", env).problem == "not found"
+
+
+def test_release_urls_follow_each_projects_pattern() -> None:
+    kind = tools.release("kind", "darwin", "arm64")
+    assert kind.url == "https://github.com/kubernetes-sigs/kind/releases/download/v0.33.0/kind-darwin-arm64"
+    assert kind.checksum_url == kind.url + ".sha256sum"
+    kubectl = tools.release("kubectl", "linux", "amd64")
+    assert kubectl.url == "https://dl.k8s.io/release/v1.37.1/bin/linux/amd64/kubectl"
+    assert kubectl.checksum_url == kubectl.url + ".sha256"
+    pulumi = tools.release("pulumi", "linux", "amd64")
+    assert pulumi.url == "https://get.pulumi.com/releases/sdk/pulumi-v3.219.0-linux-x64.tar.gz"
+    assert pulumi.checksum_url == "https://get.pulumi.com/releases/sdk/pulumi-3.219.0-checksums.txt"
+    assert tools.release("pulumi", "darwin", "arm64").filename == "pulumi-v3.219.0-darwin-arm64.tar.gz"
+    assert tools.platform_key("Linux", "x86_64") == ("linux", "amd64")
+    assert tools.platform_key("Darwin", "arm64") == ("darwin", "arm64")
+    with pytest.raises(UserError, match="no pinned downloads for windows/amd64"):
+        tools.platform_key("Windows", "AMD64")
+
+
+def test_checksum_files_in_all_three_formats() -> None:
+    digest = "a" * 64
+    assert tools.expected_sha256(f"{digest}\n", "kubectl") == digest
+    assert tools.expected_sha256(f"{digest}  kind-linux-amd64\n", "kind-linux-amd64") == digest
+    listing = f"{'b' * 64}  pulumi-v3.219.0-darwin-x64.tar.gz\n{digest}  pulumi-v3.219.0-linux-x64.tar.gz\n"
+    assert tools.expected_sha256(listing, "pulumi-v3.219.0-linux-x64.tar.gz") == digest
+    with pytest.raises(UserError, match="lists no SHA-256 for kind-linux-arm64"):
+        tools.expected_sha256(f"{digest}  kind-linux-amd64\n", "kind-linux-arm64")
+
+
+class FakeFetch:
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.files = files
+        self.calls: list[str] = []
+
+    def __call__(self, url: str, dest: Path) -> None:
+        self.calls.append(url)
+        dest.write_bytes(self.files[url])
+
+
+def test_install_fetches_the_checksum_first_and_refuses_a_mismatch(tmp_path: Path) -> None:
+    rel = tools.release("kind", "linux", "amd64")
+    fetch = FakeFetch({rel.checksum_url: f"{'0' * 64}  kind-linux-amd64\n".encode(), rel.url: b"tampered"})
+    bin_dir = tmp_path / "bin"
+    with pytest.raises(UserError, match="refusing to install it"):
+        tools.install(rel, bin_dir, fetch)
+    assert fetch.calls == [rel.checksum_url, rel.url]
+    assert list(bin_dir.iterdir()) == []
+
+
+def test_install_puts_a_verified_binary_in_bin(tmp_path: Path) -> None:
+    rel = tools.release("kubectl", "linux", "amd64")
+    body = b"#!/bin/sh\necho kubectl\n"
+    fetch = FakeFetch({rel.checksum_url: hashlib.sha256(body).hexdigest().encode(), rel.url: body})
+    target = tools.install(rel, tmp_path / "bin", fetch)
+    assert target == tmp_path / "bin" / "kubectl"
+    assert target.read_bytes() == body
+    assert target.stat().st_mode & 0o111
+
+
+def test_pulumi_tarball_is_unpacked_next_to_its_language_hosts(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name in ("pulumi/pulumi", "pulumi/pulumi-language-python", "../escape"):
+            data = f"{name}\n".encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    body = buffer.getvalue()
+    rel = tools.release("pulumi", "linux", "amd64")
+    checksums = f"{hashlib.sha256(body).hexdigest()}  {rel.filename}\n".encode()
+    tools.install(rel, tmp_path / "bin", FakeFetch({rel.checksum_url: checksums, rel.url: body}))
+    assert sorted(p.name for p in (tmp_path / "bin").iterdir()) == ["pulumi", "pulumi-language-python"]
+    assert not (tmp_path / "escape").exists()
