@@ -1,0 +1,134 @@
+"""Settings: every bad value stops the program before any resource exists.
+
+Each case runs the real program under mocks with one override, as a user's
+`pulumi config set` would, and expects exit 2, one error line naming
+`wal-service:<key>`, the bad value and what is allowed, and zero registrations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from subprocess import CompletedProcess
+
+    from conftest import MockRuns
+
+
+@dataclass(frozen=True)
+class Bad:
+    stack: str
+    sets: tuple[str, ...]
+    key: str
+    """The key the message must name, without the project prefix."""
+    value: str | None
+    """The bad value as the message must quote it (None: the value is empty)."""
+    allowed: str
+    """A fragment of the message that says what is allowed."""
+
+
+CASES = {
+    "wrong-type": Bad("dev", ("wal-service:replicas=abc",), "replicas", "'abc'", "valid integer"),
+    "negative-replicas": Bad("dev", ("wal-service:replicas=-1",), "replicas", "'-1'", "greater than or equal to 1"),
+    "bad-quantity": Bad("dev", ("wal-service:memoryRequest=512MB",), "memoryRequest", "'512MB'", "256Mi"),
+    "host-not-dns": Bad("dev", ("wal-service:host=not_a_host",), "host", "'not_a_host'", "DNS name"),
+    "namespace-not-dns1123": Bad("dev", ("wal-service:namespace=Bad_NS",), "namespace", "'Bad_NS'", "DNS-1123 label"),
+    "cpu-limit-below-request": Bad(
+        "dev", ("wal-service:cpuLimit=50m",), "cpuLimit", "'50m'", "limits must be >= requests"
+    ),
+    "memory-limit-below-request": Bad(
+        "staging", ("wal-service:memoryLimit=128Mi",), "memoryLimit", "'128Mi'", "limits must be >= requests"
+    ),
+    "min-above-max": Bad(
+        "dev",
+        ("wal-service:autoscaling=true", "wal-service:minReplicas=5", "wal-service:maxReplicas=3"),
+        "minReplicas",
+        "5",
+        "min <= max",
+    ),
+    "rewrite-target": Bad(
+        "dev",
+        ('wal-service:ingressAnnotations=["nginx.ingress.kubernetes.io/rewrite-target=/$2"]',),
+        "ingressAnnotations",
+        "rewrite-target=/$2",
+        "pathType Prefix",
+    ),
+    "use-regex": Bad(
+        "staging",
+        ('wal-service:ingressAnnotations=["nginx.ingress.kubernetes.io/use-regex=true"]',),
+        "ingressAnnotations",
+        "use-regex=true",
+        "pathType Prefix",
+    ),
+    "unknown-key": Bad("dev", ("wal-service:replicaz=3",), "replicaz", None, "declared keys are listed in Pulumi.yaml"),
+    "grace-period-too-short": Bad(
+        "dev",
+        ("wal-service:terminationGracePeriodSeconds=20",),
+        "terminationGracePeriodSeconds",
+        "20",
+        "must exceed preStopSeconds + drainSeconds + shutdownTimeoutSeconds = 20",
+    ),
+    "production-without-tls": Bad("prod", ("wal-service:tlsSecretName=",), "tlsSecretName", None, "must use TLS"),
+    "image-latest": Bad(
+        "prod",
+        ("wal-service:imageRef=registry.example.com/wal-service:latest",),
+        "imageRef",
+        "'registry.example.com/wal-service:latest'",
+        "digest",
+    ),
+    "existing-without-context": Bad(
+        "prod", ("wal-service:kubeContext=",), "kubeContext", None, "name the context explicitly"
+    ),
+}
+
+PLAINTEXT_PASSWORD = ("prod", ("wal-service:databasePassword=hunter2-plain",), ())
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _prefetch(mockruns: MockRuns) -> None:
+    # One parallel batch instead of a second or two per case.
+    scenarios = [mockruns.scenario(case.stack, case.sets) for case in CASES.values()]
+    mockruns.prefetch([*scenarios, mockruns.scenario(*PLAINTEXT_PASSWORD)])
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_bad_value_is_rejected_before_any_resource(mockruns: MockRuns, case: Bad) -> None:
+    result = mockruns.get(case.stack, case.sets)
+    where = f"stack {case.stack} with {' '.join(case.sets)}"
+    assert result.returncode == 2, f"{where}: exit {result.returncode}, expected 2 (error: {result.error})"
+    assert result.error, f"{where}: accepted, the record has no error"
+    assert "\n" not in result.error and "Traceback" not in result.stderr, f"{where}: not one line:\n{result.stderr}"
+    assert f"wal-service:{case.key}" in result.error, f"{where}: message does not name the key: {result.error}"
+    if case.value is not None:
+        assert case.value in result.error, f"{where}: message does not quote {case.value}: {result.error}"
+    assert case.allowed in result.error, f"{where}: message does not say what is allowed: {result.error}"
+    assert result.registrations == [], (
+        f"{where}: {len(result.registrations)} resources registered before the error: "
+        f"{[r['urn'] for r in result.registrations]}"
+    )
+    assert f"error: {result.error}" in result.stderr.splitlines(), f"{where}: stderr lacks the error: {result.stderr}"
+
+
+def test_plaintext_database_password_is_refused(mockruns: MockRuns) -> None:
+    # Replaces the `secure:` value every prod run starts with by a plain one.
+    stack, sets, unsets = PLAINTEXT_PASSWORD
+    result = mockruns.get(stack, sets, unsets)
+    assert result.returncode == 2, f"stack {stack}: a plain-text databasePassword was accepted"
+    assert result.error and "\n" not in result.error
+    assert "pulumi config set --secret wal-service:databasePassword" in result.error, result.error
+    assert "hunter2-plain" not in result.error + result.stderr, "the error echoes the plain-text password"
+    assert result.registrations == [], f"stack {stack}: resources registered before the error"
+
+
+def test_render_reports_bad_config_in_one_line(cli: Callable[..., CompletedProcess[str]]) -> None:
+    proc = cli("tools.render", "dev", ["wal-service:replicas=abc"])
+    assert proc.returncode == 2, f"tools.render dev exited {proc.returncode}"
+    assert proc.stdout == "", f"tools.render printed manifests for a bad config:\n{proc.stdout}"
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, f"tools.render stderr is not one line:\n{proc.stderr}"
+    assert lines[0].startswith("error: wal-service:replicas = 'abc' is invalid"), lines[0]
+    assert "Traceback" not in proc.stderr

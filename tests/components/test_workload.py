@@ -1,0 +1,329 @@
+"""ServiceWorkload: the operational facts of the service's objects, for every stack."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from conftest import K8sObject, MockRuns, StackRun
+
+WORKLOAD = "ServiceWorkload"
+LABELS = (
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/version",
+    "app.kubernetes.io/component",
+    "app.kubernetes.io/part-of",
+    "app.kubernetes.io/managed-by",
+)
+REWRITE_ANNOTATIONS = ("nginx.ingress.kubernetes.io/rewrite-target", "nginx.ingress.kubernetes.io/use-regex")
+
+
+def deployment(run: StackRun) -> K8sObject:
+    return run.one("Deployment", WORKLOAD)
+
+
+def pod_labels(run: StackRun) -> dict[str, str]:
+    labels: dict[str, str] = deployment(run).spec["template"]["metadata"]["labels"]
+    return labels
+
+
+def pod_spec(run: StackRun) -> dict[str, Any]:
+    spec: dict[str, Any] = deployment(run).spec["template"]["spec"]
+    return spec
+
+
+def container(run: StackRun) -> dict[str, Any]:
+    containers = pod_spec(run)["containers"]
+    assert len(containers) == 1, f"{deployment(run)}: expected one container, got {len(containers)}"
+    c: dict[str, Any] = containers[0]
+    return c
+
+
+def config_data(run: StackRun) -> dict[str, str]:
+    data: dict[str, str] = run.one("ConfigMap", WORKLOAD).body["data"]
+    return data
+
+
+def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return bool(selector) and all(labels.get(key) == value for key, value in selector.items())
+
+
+# --- every object --------------------------------------------------------------
+
+
+def test_objects_have_names_and_standard_labels(run: StackRun) -> None:
+    namespace = f"wal-service-{run.stack}"
+    # The app's own objects: those in its namespace and the namespace itself (not e.g. kube-public's
+    # local-registry-hosting ConfigMap, whose shape KEP-1755 fixes).
+    own = [o for o in run.objects() if o.kind == "Namespace" or o.metadata.get("namespace") == namespace]
+    assert len(own) >= 10, f"stack {run.stack}: only {len(own)} objects in {namespace}"
+    for obj in own:
+        assert obj.metadata.get("name"), f"{obj}: no explicit metadata.name (it would be auto-named)"
+        labels = obj.metadata.get("labels") or {}
+        missing = [key for key in LABELS if not labels.get(key)]
+        assert not missing, f"{obj}: missing labels {missing}"
+        # Other components may extend the instance (e.g. wal-service-dev-database) so selectors stay disjoint.
+        assert labels["app.kubernetes.io/instance"].startswith(f"wal-service-{run.stack}"), f"{obj}: instance label"
+
+
+def test_workload_objects_live_in_the_stack_namespace(run: StackRun) -> None:
+    objects = run.objects(component=WORKLOAD)
+    assert len(objects) >= 8, f"stack {run.stack}: only {len(objects)} ServiceWorkload objects"
+    for obj in objects:
+        assert obj.metadata.get("namespace") == f"wal-service-{run.stack}", f"{obj}: namespace {obj.metadata}"
+
+
+def test_service_account_mounts_no_token(run: StackRun) -> None:
+    account = run.one("ServiceAccount", WORKLOAD)
+    assert account.body.get("automountServiceAccountToken") is False, f"{account}: automounts a token"
+    spec = pod_spec(run)
+    assert spec.get("serviceAccountName") == account.metadata["name"], f"{deployment(run)}: other service account"
+    assert spec.get("automountServiceAccountToken") is False, f"{deployment(run)}: pod automounts a token"
+
+
+# --- Deployment ------------------------------------------------------------------
+
+
+def test_container_port_and_config(run: StackRun) -> None:
+    c = container(run)
+    assert {"name": "http", "containerPort": 8080, "protocol": "TCP"} in c.get("ports", []), (
+        f"{deployment(run)}: no port named http on 8080: {c.get('ports')}"
+    )
+    config_name = run.one("ConfigMap", WORKLOAD).metadata["name"]
+    assert {"configMapRef": {"name": config_name}} in c.get("envFrom", []), (
+        f"{deployment(run)}: envFrom does not reference ConfigMap {config_name}: {c.get('envFrom')}"
+    )
+
+
+def test_config_checksum_annotation(run: StackRun) -> None:
+    annotations = deployment(run).spec["template"]["metadata"].get("annotations") or {}
+    checksum = annotations.get("checksum/config")
+    assert checksum and len(checksum) == 64, f"{deployment(run)}: no checksum/config annotation: {annotations}"
+
+
+def test_config_change_rolls_the_pods(mockruns: MockRuns) -> None:
+    """A changed ConfigMap does not restart pods by itself: the checksum in the pod template must change."""
+    before = deployment(mockruns.get("dev")).spec["template"]["metadata"]["annotations"]["checksum/config"]
+    changed = mockruns.get("dev", ["wal-service:logLevel=error"])
+    assert changed.returncode == 0, f"stack dev with logLevel=error failed: {changed.error}"
+    assert config_data(changed)["LOG_LEVEL"] == "error", f"{changed.one('ConfigMap', WORKLOAD)}: LOG_LEVEL"
+    after = deployment(changed).spec["template"]["metadata"]["annotations"]["checksum/config"]
+    assert after != before, f"{deployment(changed)}: checksum/config did not change with LOG_LEVEL"
+
+
+def test_probes(run: StackRun, config: dict[str, str]) -> None:
+    c, where = container(run), deployment(run)
+    startup, readiness, liveness = c.get("startupProbe"), c.get("readinessProbe"), c.get("livenessProbe")
+    assert startup and readiness and liveness, f"{where}: missing a probe (startup, readiness, liveness)"
+    assert startup["httpGet"] == {"path": config["healthPath"], "port": "http"}, f"{where}: startup {startup}"
+    assert startup["periodSeconds"] <= 2, f"{where}: startup polls every {startup['periodSeconds']} s"
+    assert "initialDelaySeconds" not in startup, f"{where}: startup probe has an initial delay"
+    budget = int(config["startupBudgetSeconds"])
+    assert budget == 120 or "startupBudgetSeconds" in config
+    assert startup["failureThreshold"] * startup["periodSeconds"] >= budget, (
+        f"{where}: startup probe gives up after {startup['failureThreshold'] * startup['periodSeconds']} s "
+        f"< startupBudgetSeconds {budget}"
+    )
+    assert readiness["httpGet"] == {"path": config["readyPath"], "port": "http"}, f"{where}: readiness {readiness}"
+    assert liveness["httpGet"] == {"path": config["healthPath"], "port": "http"}, f"{where}: liveness {liveness}"
+    assert "initialDelaySeconds" not in liveness, f"{where}: liveness has an initial delay (startup covers it)"
+    assert config["readyPath"] != config["healthPath"], "readiness and liveness share a path"
+
+
+def test_resources_equal_stack_config(run: StackRun, config: dict[str, str]) -> None:
+    resources = container(run).get("resources") or {}
+    assert resources.get("requests") == {"cpu": config["cpuRequest"], "memory": config["memoryRequest"]}, (
+        f"{deployment(run)}: requests {resources.get('requests')}"
+    )
+    assert resources.get("limits") == {"cpu": config["cpuLimit"], "memory": config["memoryLimit"]}, (
+        f"{deployment(run)}: limits {resources.get('limits')}"
+    )
+
+
+def test_restricted_security_context(run: StackRun) -> None:
+    where, spec, c = deployment(run), pod_spec(run), container(run)
+    pod_sc, sc = spec.get("securityContext") or {}, c.get("securityContext") or {}
+
+    def effective(key: str) -> Any:
+        return sc.get(key, pod_sc.get(key))
+
+    assert effective("runAsNonRoot") is True, f"{where}: runAsNonRoot not set"
+    assert effective("runAsUser") not in (None, 0), f"{where}: runAsUser {effective('runAsUser')}"
+    assert sc.get("allowPrivilegeEscalation") is False, f"{where}: allowPrivilegeEscalation not false"
+    assert (sc.get("capabilities") or {}).get("drop") == ["ALL"], f"{where}: capabilities {sc.get('capabilities')}"
+    assert not (sc.get("capabilities") or {}).get("add"), f"{where}: adds capabilities"
+    assert (effective("seccompProfile") or {}).get("type") == "RuntimeDefault", f"{where}: seccomp not RuntimeDefault"
+    assert sc.get("readOnlyRootFilesystem") is True, f"{where}: root filesystem writable"
+    volumes = {v["name"]: v for v in spec.get("volumes", [])}
+    tmp = [m for m in c.get("volumeMounts", []) if m["mountPath"] == "/tmp"]
+    assert tmp, f"{where}: no volume at /tmp (a read-only root needs one)"
+    assert "emptyDir" in volumes.get(tmp[0]["name"], {}), f"{where}: /tmp is not an emptyDir: {volumes}"
+
+
+def test_graceful_shutdown(run: StackRun, config: dict[str, str]) -> None:
+    where = deployment(run)
+    pre_stop = ((container(run).get("lifecycle") or {}).get("preStop") or {}).get("sleep", {}).get("seconds")
+    assert pre_stop, f"{where}: no preStop sleep"
+    assert pre_stop == int(config["preStopSeconds"]), f"{where}: preStop {pre_stop} != config"
+    data = config_data(run)
+    needed = pre_stop + int(data["DRAIN_SECONDS"]) + int(data["SHUTDOWN_TIMEOUT_SECONDS"])
+    grace = pod_spec(run).get("terminationGracePeriodSeconds")
+    assert grace is not None and grace > needed, (
+        f"{where}: terminationGracePeriodSeconds {grace} must exceed preStop + DRAIN_SECONDS + "
+        f"SHUTDOWN_TIMEOUT_SECONDS = {needed}"
+    )
+
+
+def test_rollout_strategy(run: StackRun) -> None:
+    where, spec = deployment(run), deployment(run).spec
+    assert spec.get("strategy", {}).get("type") == "RollingUpdate", f"{where}: strategy {spec.get('strategy')}"
+    assert spec["strategy"].get("rollingUpdate", {}).get("maxUnavailable") == 0, f"{where}: maxUnavailable not 0"
+    for key in ("minReadySeconds", "progressDeadlineSeconds", "revisionHistoryLimit"):
+        assert isinstance(spec.get(key), int) and spec[key] > 0, f"{where}: {key} not set"
+    assert matches(spec["selector"]["matchLabels"], pod_labels(run)), f"{where}: selector misses its pods"
+
+
+def test_topology_spread_only_with_several_pods(run: StackRun, expected_min_pods: int) -> None:
+    where = deployment(run)
+    constraints = pod_spec(run).get("topologySpreadConstraints") or []
+    if expected_min_pods > 1:
+        assert constraints, f"{where}: {expected_min_pods} pods but no topology spread"
+        for constraint in constraints:
+            assert constraint.get("matchLabelKeys") == ["pod-template-hash"], f"{where}: {constraint}"
+            assert matches(constraint["labelSelector"]["matchLabels"], pod_labels(run)), f"{where}: {constraint}"
+    else:
+        assert not constraints, f"{where}: topology spread with a single pod: {constraints}"
+
+
+def test_replicas_left_to_the_hpa(run: StackRun, config: dict[str, str]) -> None:
+    where, hpa = deployment(run), run.maybe("HorizontalPodAutoscaler", WORKLOAD)
+    if config["autoscaling"] == "true":
+        assert run.stack != "dev"
+        assert hpa is not None, f"stack {run.stack}: autoscaling but no HorizontalPodAutoscaler"
+        assert "replicas" not in where.spec, f"{where}: spec.replicas set although an HPA owns it"
+        assert hpa.body["apiVersion"] == "autoscaling/v2", f"{hpa}: apiVersion {hpa.body['apiVersion']}"
+        target = hpa.spec["scaleTargetRef"]
+        assert target == {"apiVersion": "apps/v1", "kind": "Deployment", "name": where.metadata["name"]}, (
+            f"{hpa}: scaleTargetRef {target} is not {where}"
+        )
+        assert hpa.spec["minReplicas"] == int(config["minReplicas"]), f"{hpa}: minReplicas"
+        assert hpa.spec["maxReplicas"] == int(config["maxReplicas"]), f"{hpa}: maxReplicas"
+    else:
+        assert run.stack == "dev"
+        assert hpa is None, f"{hpa}: exists although autoscaling is off"
+        assert where.spec.get("replicas") == int(config["replicas"]), f"{where}: replicas {where.spec.get('replicas')}"
+
+
+def test_pdb_whenever_two_pods(run: StackRun, expected_min_pods: int) -> None:
+    pdb = run.maybe("PodDisruptionBudget", WORKLOAD)
+    if expected_min_pods >= 2:
+        assert run.stack in ("staging", "prod")
+        assert pdb is not None, f"stack {run.stack}: {expected_min_pods} pods but no PodDisruptionBudget"
+        assert pdb.spec.get("maxUnavailable") == 1, f"{pdb}: maxUnavailable {pdb.spec.get('maxUnavailable')}"
+        assert pdb.spec.get("unhealthyPodEvictionPolicy") == "AlwaysAllow", f"{pdb}: eviction policy"
+        assert "minAvailable" not in pdb.spec, f"{pdb}: minAvailable would block drains"
+        assert matches(pdb.spec["selector"]["matchLabels"], pod_labels(run)), f"{pdb}: selector misses the pods"
+    else:
+        assert run.stack == "dev"
+        assert pdb is None, f"{pdb}: a PDB over one pod blocks every node drain"
+
+
+# --- Service and Ingress ------------------------------------------------------------
+
+
+def test_service(run: StackRun) -> None:
+    service = run.one("Service", WORKLOAD)
+    assert service.spec.get("type") == "ClusterIP", f"{service}: type {service.spec.get('type')}"
+    ports = service.spec.get("ports", [])
+    assert [p.get("name") for p in ports] == ["http"], f"{service}: ports {ports}"
+    assert ports[0].get("targetPort") in ("http", 8080), f"{service}: targetPort {ports[0].get('targetPort')}"
+    assert matches(service.spec["selector"], pod_labels(run)), f"{service}: selector misses the pods"
+
+
+def test_ingress(run: StackRun, config: dict[str, str]) -> None:
+    ingress = run.one("Ingress", WORKLOAD)
+    spec = ingress.spec
+    assert spec.get("ingressClassName") == config["ingressClassName"], f"{ingress}: ingressClassName"
+    rules = spec.get("rules", [])
+    assert [r.get("host") for r in rules] == [config["host"]], f"{ingress}: hosts {rules}"
+    paths = rules[0]["http"]["paths"]
+    assert [(p["path"], p["pathType"]) for p in paths] == [("/", "Prefix")], f"{ingress}: paths {paths}"
+    backend = paths[0]["backend"]["service"]
+    assert backend == {"name": run.one("Service", WORKLOAD).metadata["name"], "port": {"name": "http"}}, (
+        f"{ingress}: backend {backend}"
+    )
+    annotations = ingress.metadata.get("annotations") or {}
+    assert not [key for key in annotations if key.endswith(("/rewrite-target", "/use-regex"))], (
+        f"{ingress}: path-rewriting annotations {annotations}"
+    )
+    if config["tlsSecretName"]:
+        assert spec.get("tls") == [{"hosts": [config["host"]], "secretName": config["tlsSecretName"]}], (
+            f"{ingress}: tls {spec.get('tls')}"
+        )
+    else:
+        assert not spec.get("tls"), f"{ingress}: tls without a tlsSecretName"
+
+
+def test_production_serves_tls(mockruns: MockRuns) -> None:
+    prod = mockruns.get("prod")
+    ingress = prod.one("Ingress", WORKLOAD)
+    assert ingress.spec.get("tls"), f"{ingress}: production Ingress without TLS"
+    assert prod.outputs["url"].startswith("https://"), f"stack prod: url {prod.outputs['url']}"
+
+
+# --- NetworkPolicies -----------------------------------------------------------------
+
+
+def test_default_deny(run: StackRun) -> None:
+    denies = [
+        p
+        for p in run.objects("NetworkPolicy", WORKLOAD)
+        if not (p.spec.get("podSelector") or {}).get("matchLabels")
+        and not (p.spec.get("podSelector") or {}).get("matchExpressions")
+        and set(p.spec.get("policyTypes", [])) == {"Ingress", "Egress"}
+        and not p.spec.get("ingress")
+        and not p.spec.get("egress")
+    ]
+    assert denies, f"stack {run.stack}: no default-deny NetworkPolicy (empty podSelector, both policy types)"
+
+
+def test_dns_egress(run: StackRun) -> None:
+    dns_peer = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+        "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+    }
+    for policy in run.objects("NetworkPolicy", WORKLOAD):
+        selector = policy.spec.get("podSelector") or {}
+        if selector.get("matchLabels") and not matches(selector["matchLabels"], pod_labels(run)):
+            continue
+        for rule in policy.spec.get("egress", []):
+            ports = {(p.get("protocol"), p.get("port")) for p in rule.get("ports", [])}
+            if dns_peer in rule.get("to", []) and {("UDP", 53), ("TCP", 53)} <= ports:
+                return
+    pytest.fail(f"stack {run.stack}: no NetworkPolicy lets the pods reach kube-dns on UDP and TCP 53")
+
+
+def test_ingress_from_controller_namespace_only(run: StackRun, config: dict[str, str]) -> None:
+    peer = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": config["ingressControllerNamespace"]}}}
+    found = []
+    for policy in run.objects("NetworkPolicy", WORKLOAD):
+        for rule in policy.spec.get("ingress", []):
+            assert rule.get("from"), f"{policy}: an ingress rule without `from` admits every source"
+            if peer in rule["from"]:
+                found.append(policy)
+                ports = [(p.get("protocol"), p.get("port")) for p in rule.get("ports", [])]
+                assert ports == [("TCP", "http")] or ports == [("TCP", 8080)], f"{policy}: ports {ports}"
+                assert matches(policy.spec["podSelector"].get("matchLabels") or {}, pod_labels(run)), (
+                    f"{policy}: podSelector misses the service's pods"
+                )
+    assert found, f"stack {run.stack}: no NetworkPolicy admits the ingress controller's namespace"
+
+
+def test_policy_selectors_match_pods(run: StackRun) -> None:
+    for policy in run.objects("NetworkPolicy", WORKLOAD):
+        selector = (policy.spec.get("podSelector") or {}).get("matchLabels")
+        if selector:
+            assert matches(selector, pod_labels(run)), f"{policy}: podSelector {selector} matches no service pod"
