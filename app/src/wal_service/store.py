@@ -130,27 +130,32 @@ class Store:
         outcomes: list[AppendResult | Exception] = []
         all_payloads: list[str] = []
         new_keys: list[tuple[str, str, int, int]] = []
-        async with self.pool.connection() as conn, conn.transaction():
-            cur = await conn.execute(
+        # Pipeline mode: the lock + idempotency lookup travel in one round trip, the
+        # inserts + COMMIT in another. Leaving the pipeline block syncs and raises any
+        # error, so nothing below runs unless COMMIT succeeded.
+        async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
+            lock_cur = await conn.execute(
                 "INSERT INTO wal_logs (name) VALUES (%s) "
                 "ON CONFLICT (name) DO UPDATE SET next_lsn = wal_logs.next_lsn "
                 "RETURNING next_lsn",
                 (log_name,),
             )
-            row = await cur.fetchone()
-            assert row is not None
-            start_lsn: int = row[0]
-            next_lsn = start_lsn
-
             keys = sorted({p.idempotency_key for p in batch if p.idempotency_key is not None})
-            known: dict[str, tuple[str, int, int]] = {}
+            keys_cur = None
             if keys:
-                cur = await conn.execute(
+                # Runs after the row lock above is held (same transaction, in order).
+                keys_cur = await conn.execute(
                     "SELECT key, fingerprint, first_lsn, count FROM wal_idempotency_keys "
                     "WHERE log = %s AND key = ANY(%s)",
                     (log_name, keys),
                 )
-                for key, fp, first, count in await cur.fetchall():
+            row = await lock_cur.fetchone()
+            assert row is not None
+            start_lsn: int = row[0]
+            next_lsn = start_lsn
+            known: dict[str, tuple[str, int, int]] = {}
+            if keys_cur is not None:
+                for key, fp, first, count in await keys_cur.fetchall():
                     known[key] = (fp, first, count)
 
             for item in batch:
