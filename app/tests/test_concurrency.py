@@ -107,3 +107,39 @@ async def test_concurrent_migrations_are_safe(fresh_database: str) -> None:
     ) as conn:
         assert await schema_version(conn) == LATEST_VERSION
         assert await migrate(conn) == 0
+
+
+async def test_group_commit_flushes_queued_appends_together(make_app: Any, database: str) -> None:
+    """While another transaction (e.g. another replica) holds the log's row lock, appends
+    queue up; once it commits they are written by ONE transaction, LSNs in queue order."""
+    from tests.conftest import admin_connect
+
+    log = unique_log("gc")
+    inproc = make_app()
+    async with inproc as client:
+        assert (await client.post(URL.format(log), json="first")).json()["lsns"] == [1]
+        registry = inproc.state.metrics.registry
+        store = inproc.state.store
+
+        def flushes() -> float:
+            return registry.get_sample_value("wal_group_commit_requests_count") or 0.0
+
+        with admin_connect(database) as blocker:
+            blocker.execute("BEGIN")
+            blocker.execute("SELECT next_lsn FROM wal_logs WHERE name = %s FOR UPDATE", (log,))
+            before = flushes()
+            tasks = []
+            for i in range(10):
+                tasks.append(asyncio.create_task(client.post(URL.format(log), json={"i": i})))
+                await asyncio.sleep(0.01)  # deterministic arrival order
+            deadline = time.monotonic() + 10
+            # one request is in the (blocked) flush, nine wait in the queue
+            while len(store._queues.get(log, [])) < 9:
+                assert time.monotonic() < deadline, "appends did not queue up"
+                await asyncio.sleep(0.01)
+            blocker.execute("COMMIT")
+        responses = await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)
+
+    assert [r.json()["lsns"] for r in responses] == [[n] for n in range(2, 12)]
+    assert flushes() - before == 2
+    assert [p for _, p in fetch_records(database, log)] == ["first"] + [{"i": i} for i in range(10)]
