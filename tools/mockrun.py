@@ -97,11 +97,21 @@ def load_stack_config(
     return config, sorted(secret_keys)
 
 
+def _mask(value: Any) -> Any:
+    """Mask a secret's values but keep its shape (a Secret's stringData stays a map), so masked
+    manifests still validate against the Kubernetes schema."""
+    if isinstance(value, dict) and value.get(SIG_KEY) != SECRET_SIG:
+        return {k: _mask(v) for k, v in value.items() if k != SIG_KEY}
+    if isinstance(value, list):
+        return [_mask(v) for v in value]
+    return MASK
+
+
 def _unwrap(value: Any, *, mask: bool) -> Any:
     """Turn wire values into plain ones: secrets masked or revealed, unknowns marked."""
     if isinstance(value, dict):
         if value.get(SIG_KEY) == SECRET_SIG:
-            return MASK if mask else _unwrap(value.get("value"), mask=mask)
+            return _mask(value.get("value")) if mask else _unwrap(value.get("value"), mask=mask)
         if SIG_KEY in value:  # resource references, assets
             return {k: _unwrap(v, mask=mask) for k, v in value.items() if k != SIG_KEY}
         return {k: _unwrap(v, mask=mask) for k, v in value.items()}
