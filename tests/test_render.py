@@ -1,0 +1,86 @@
+"""tools.render: deterministic, YAML only, secrets masked."""
+
+from __future__ import annotations
+
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+
+from tools.mockrun import MASK, SECRET_SIG, SIG_KEY, Registration
+from tools.render import kubernetes_objects, to_yaml
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+# What a leaked secret would look like: mockrun's stand-ins for `secure:` values and random passwords.
+LEAK_MARKERS = ("mock-secret-value", "mock-random-", "render-placeholder")
+
+
+@pytest.fixture(scope="module")
+def renders(cli: Callable[..., subprocess.CompletedProcess[str]]) -> dict[str, subprocess.CompletedProcess[str]]:
+    jobs = {"dev-1": "dev", "dev-2": "dev", "prod": "prod"}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {key: pool.submit(cli, "tools.render", stack) for key, stack in jobs.items()}
+        return {key: future.result() for key, future in futures.items()}
+
+
+@pytest.mark.parametrize("key", ["dev-1", "prod"])
+def test_render_prints_only_yaml_documents(renders: dict[str, subprocess.CompletedProcess[str]], key: str) -> None:
+    proc = renders[key]
+    assert proc.returncode == 0, f"tools.render {key} exited {proc.returncode}: {proc.stderr}"
+    assert proc.stderr == "", f"tools.render {key} wrote to stderr: {proc.stderr}"
+    assert proc.stdout.startswith("---\n"), f"tools.render {key}: output does not start with a document"
+    docs = list(yaml.safe_load_all(proc.stdout))
+    assert len(docs) >= 10, f"tools.render {key}: only {len(docs)} documents"
+    for doc in docs:
+        assert isinstance(doc, dict), f"tools.render {key}: a document is not a mapping: {doc!r}"
+        assert doc.get("apiVersion") and doc.get("kind"), f"tools.render {key}: document without apiVersion/kind"
+        assert (doc.get("metadata") or {}).get("name"), f"tools.render {key}: {doc['kind']} without metadata.name"
+
+
+def test_render_is_byte_identical(renders: dict[str, subprocess.CompletedProcess[str]]) -> None:
+    first, second = renders["dev-1"], renders["dev-2"]
+    assert first.returncode == second.returncode == 0, f"{first.stderr}{second.stderr}"
+    assert first.stdout == second.stdout, "two renders of dev differ: the output is not deterministic"
+
+
+@pytest.mark.parametrize("key", ["dev-1", "prod"])
+def test_render_masks_secrets(renders: dict[str, subprocess.CompletedProcess[str]], key: str) -> None:
+    out = renders[key].stdout
+    leaked = [marker for marker in LEAK_MARKERS if marker in out]
+    assert not leaked, f"tools.render {key}: secret stand-ins in the output: {leaked}"
+    # Both stacks deploy a database Secret: the mask must show, or the check above proves nothing.
+    assert MASK in out, f"tools.render {key}: no masked value at all"
+
+
+def _secret(value: Any) -> dict[str, Any]:
+    return {SIG_KEY: SECRET_SIG, "value": value}
+
+
+def test_masking_keeps_shape_and_hides_values() -> None:
+    registration = Registration(
+        urn="urn:pulumi:dev::wal-service::kubernetes:core/v1:Secret::s",
+        type="kubernetes:core/v1:Secret",
+        name="s",
+        custom=True,
+        parent="",
+        provider="",
+        dependencies=[],
+        property_dependencies={},
+        wire_inputs={
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "s", "annotations": {"note": _secret("hunter2-annotation")}},
+            "stringData": _secret({"password": "hunter2-password"}),
+        },
+    )
+    record = {"resources": [registration.as_json()]}
+    rendered = to_yaml(kubernetes_objects(record))
+    assert "hunter2" not in rendered, f"a secret value leaked into the render:\n{rendered}"
+    (doc,) = yaml.safe_load_all(rendered)
+    assert doc["stringData"] == {"password": MASK}, doc
+    assert doc["metadata"]["annotations"] == {"note": MASK}, doc
+    assert registration.as_json()["wire_inputs"]["stringData"][SIG_KEY] == SECRET_SIG, "wire inputs must stay wrapped"
