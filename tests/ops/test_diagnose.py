@@ -1,0 +1,478 @@
+"""Diagnosis over API objects shaped as the API server returns them, one test per failure the seed met."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from kubernetes.client import (
+    CoreV1Event,
+    V1Container,
+    V1ContainerState,
+    V1ContainerStateRunning,
+    V1ContainerStateTerminated,
+    V1ContainerStateWaiting,
+    V1ContainerStatus,
+    V1Deployment,
+    V1DeploymentSpec,
+    V1DeploymentStatus,
+    V1Endpoint,
+    V1EndpointConditions,
+    V1EndpointSlice,
+    V1HTTPGetAction,
+    V1HTTPIngressPath,
+    V1HTTPIngressRuleValue,
+    V1Ingress,
+    V1IngressBackend,
+    V1IngressLoadBalancerIngress,
+    V1IngressLoadBalancerStatus,
+    V1IngressRule,
+    V1IngressServiceBackend,
+    V1IngressSpec,
+    V1IngressStatus,
+    V1LabelSelector,
+    V1NetworkPolicy,
+    V1NetworkPolicyEgressRule,
+    V1NetworkPolicyIngressRule,
+    V1NetworkPolicyPeer,
+    V1NetworkPolicyPort,
+    V1NetworkPolicySpec,
+    V1ObjectMeta,
+    V1ObjectReference,
+    V1Pod,
+    V1PodCondition,
+    V1PodSpec,
+    V1PodStatus,
+    V1PodTemplateSpec,
+    V1Probe,
+    V1Service,
+    V1ServiceBackendPort,
+    V1ServiceSpec,
+)
+
+from ops import diagnose as d
+
+NS = "wal-service-dev"
+CTX = d.Ctx(
+    stack="dev",
+    context="kind-wal-service-cluster",
+    namespace=NS,
+    host="dev.wal-service.local",
+    cluster="wal-service-cluster",
+    registry_name="kind-registry",
+    registry_port=6000,
+)
+SELECTOR = {"app.kubernetes.io/name": "wal-service", "app.kubernetes.io/instance": "wal-service-dev"}
+LABELS = {**SELECTOR, "app.kubernetes.io/version": "3f2a9c1d7e4b", "pod-template-hash": "5d8f7c9b6"}
+IMAGE = "kind-registry:5000/wal-service@sha256:" + "ab" * 32
+NOW = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)
+
+
+def probe(path: str, period: int, failures: int) -> V1Probe:
+    return V1Probe(
+        http_get=V1HTTPGetAction(path=path, port="http", scheme="HTTP"),
+        period_seconds=period,
+        failure_threshold=failures,
+        timeout_seconds=2,
+        success_threshold=1,
+    )
+
+
+def pod(
+    name: str,
+    *,
+    ready: bool = True,
+    state: V1ContainerState | None = None,
+    last: V1ContainerState | None = None,
+    restarts: int = 0,
+    labels: dict[str, str] | None = None,
+    phase: str = "Running",
+    scheduled: bool = True,
+) -> V1Pod:
+    conditions = [
+        V1PodCondition(
+            type="PodScheduled", status="True" if scheduled else "False", reason=None if scheduled else "Unschedulable"
+        ),
+    ]
+    if scheduled:
+        conditions += [
+            V1PodCondition(type="Initialized", status="True"),
+            V1PodCondition(type="ContainersReady", status=str(ready)),
+            V1PodCondition(type="Ready", status=str(ready), reason=None if ready else "ContainersNotReady"),
+        ]
+    statuses = (
+        [
+            V1ContainerStatus(
+                name="wal-service",
+                image=IMAGE,
+                image_id="",
+                ready=ready,
+                restart_count=restarts,
+                started=ready,
+                state=state or V1ContainerState(running=V1ContainerStateRunning(started_at=NOW)),
+                last_state=last or V1ContainerState(),
+            )
+        ]
+        if scheduled
+        else None
+    )
+    return V1Pod(
+        api_version="v1",
+        kind="Pod",
+        metadata=V1ObjectMeta(name=name, namespace=NS, labels=labels or LABELS),
+        spec=V1PodSpec(
+            containers=[
+                V1Container(
+                    name="wal-service",
+                    image=IMAGE,
+                    startup_probe=probe("/api/v1/health", 2, 60),
+                    readiness_probe=probe("/api/v1/ready", 5, 2),
+                    liveness_probe=probe("/api/v1/health", 10, 3),
+                )
+            ]
+        ),
+        status=V1PodStatus(phase=phase, conditions=conditions, container_statuses=statuses),
+    )
+
+
+def event(pod_name: str, reason: str, message: str, type_: str = "Warning", age: int = 10) -> CoreV1Event:
+    return CoreV1Event(
+        metadata=V1ObjectMeta(name=f"{pod_name}.1845f0a3b2c1d0e9", namespace=NS),
+        involved_object=V1ObjectReference(kind="Pod", name=pod_name, namespace=NS, api_version="v1"),
+        reason=reason,
+        message=message,
+        type=type_,
+        count=3,
+        first_timestamp=NOW - timedelta(seconds=age + 60),
+        last_timestamp=NOW - timedelta(seconds=age),
+    )
+
+
+def waiting(reason: str, message: str = "") -> V1ContainerState:
+    return V1ContainerState(waiting=V1ContainerStateWaiting(reason=reason, message=message or None))
+
+
+POD = "wal-service-5d8f7c9b6-x2k4q"
+
+
+def pull_failure(message: str) -> d.Check | None:
+    p = pod(POD, ready=False, state=waiting("ImagePullBackOff", f'Back-off pulling image "{IMAGE}"'))
+    events = [
+        event(POD, "Pulling", f'Pulling image "{IMAGE}"', "Normal", 90),
+        event(POD, "Failed", f'Failed to pull image "{IMAGE}": {message}', age=30),
+        event(POD, "Failed", "Error: ErrImagePull", age=29),
+        event(POD, "BackOff", f'Back-off pulling image "{IMAGE}"', "Normal", 5),
+    ]
+    return d.diagnose_pod(p, events, "", CTX)
+
+
+def test_pull_fails_when_nodes_cannot_resolve_the_registry() -> None:
+    check = pull_failure(
+        "failed to pull and unpack image: failed to resolve reference: failed to do request: "
+        'Head "https://kind-registry:5000/v2/wal-service/manifests/sha256:abab": dial tcp: lookup kind-registry '
+        "on 172.18.0.1:53: no such host"
+    )
+    assert check is not None and not check.ok
+    assert check.detail == f"ImagePullBackOff for {IMAGE}"
+    assert "not attached to the kind network" in check.cause
+    assert check.next == "docker network connect kind kind-registry"
+
+
+def test_pull_fails_over_https_without_hosts_toml() -> None:
+    check = pull_failure(
+        'failed to resolve reference: failed to do request: Head "https://kind-registry:5000/v2/wal-service/manifests/'
+        'sha256:abab": http: server gave HTTP response to HTTPS client'
+    )
+    assert check is not None
+    assert (
+        check.cause == "containerd tried HTTPS: the node has no /etc/containerd/certs.d/kind-registry:5000/hosts.toml"
+    )
+    assert check.next.startswith("docker exec wal-service-cluster-control-plane ls /etc/containerd/certs.d/")
+
+
+def test_pull_fails_when_the_registry_refuses_connections() -> None:
+    check = pull_failure(
+        'Head "http://kind-registry:5000/v2/wal-service/manifests/sha256:abab": dial tcp '
+        "172.18.0.3:5000: connect: connection refused"
+    )
+    assert check is not None
+    assert check.cause == "nothing answers at the registry (kind-registry stopped or restarting)"
+    assert check.next == "docker start kind-registry && curl -s http://localhost:6000/v2/_catalog"
+
+
+def test_crash_loop_shows_exit_code_and_last_log_lines() -> None:
+    p = pod(
+        POD,
+        ready=False,
+        restarts=4,
+        state=waiting("CrashLoopBackOff", "back-off 1m20s restarting failed container=wal-service"),
+        last=V1ContainerState(terminated=V1ContainerStateTerminated(exit_code=2, reason="Error", finished_at=NOW)),
+    )
+    log = (
+        '{"level": "info", "msg": "starting"}\n'
+        "wal-service: configuration error: PORT='eighty' is invalid: must be an integer\n"
+    )
+    check = d.diagnose_pod(p, [event(POD, "BackOff", "Back-off restarting failed container wal-service")], log, CTX)
+    assert check is not None
+    assert check.detail == "CrashLoopBackOff, 4 restarts, last exit 2 (Error)"
+    assert check.cause == (
+        'configuration error at start-up; last log lines: {"level": "info", "msg": "starting"} | '
+        "wal-service: configuration error: PORT='eighty' is invalid: must be an integer"
+    )
+    assert check.next == f"kubectl --context kind-wal-service-cluster -n {NS} logs {POD} --previous --tail=50"
+
+
+def test_oom_killed_crash_names_the_memory_limit() -> None:
+    p = pod(
+        POD,
+        ready=False,
+        restarts=2,
+        state=waiting("CrashLoopBackOff"),
+        last=V1ContainerState(terminated=V1ContainerStateTerminated(exit_code=137, reason="OOMKilled")),
+    )
+    check = d.diagnose_pod(p, [], "", CTX)
+    assert check is not None and check.cause == "killed for exceeding its memory limit; raise wal-service:memoryLimit"
+
+
+def test_startup_probe_failure_gives_path_and_budget() -> None:
+    p = pod(POD, ready=False, restarts=1)
+    events = [
+        event(
+            POD,
+            "Unhealthy",
+            'Startup probe failed: Get "http://10.244.0.7:8080/api/v1/health": dial tcp '
+            "10.244.0.7:8080: connect: connection refused",
+            age=3,
+        ),
+        event(POD, "Killing", "Container wal-service failed startup probe, will be restarted", "Normal", 2),
+    ]
+    check = d.diagnose_pod(p, events, "", CTX)
+    assert check is not None
+    assert check.detail.startswith('Startup probe failing: Get "http://10.244.0.7:8080/api/v1/health"')
+    assert "startup probe GET /api/v1/health: 60 x 2 s = 120 s" in check.cause
+    assert "1 restarts so far" in check.cause and "wal-service:startupBudgetSeconds" in check.cause
+
+
+def test_readiness_probe_503_means_not_ready_app() -> None:
+    p = pod(POD, ready=False)
+    events = [event(POD, "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503")]
+    check = d.diagnose_pod(p, events, "", CTX)
+    assert check is not None
+    assert check.detail == "Readiness probe failing: HTTP probe failed with statuscode: 503"
+    assert check.cause == (
+        "the app says it is not ready (database or schema) (readiness probe GET /api/v1/ready: 2 x 5 s = 10 s)"
+    )
+
+
+def test_unschedulable_pod_quotes_the_scheduler() -> None:
+    p = pod(POD, ready=False, phase="Pending", scheduled=False)
+    msg = "0/1 nodes are available: 1 Insufficient memory. preemption: 0/1 nodes are available"
+    check = d.diagnose_pod(p, [event(POD, "FailedScheduling", msg)], "", CTX)
+    assert check is not None and check.detail == "not scheduled" and check.cause == msg
+
+
+def deployment(replicas: int, updated: int, available: int, total: int) -> V1Deployment:
+    return V1Deployment(
+        metadata=V1ObjectMeta(name="wal-service", namespace=NS, generation=3),
+        spec=V1DeploymentSpec(
+            replicas=replicas, selector=V1LabelSelector(match_labels=SELECTOR), template=V1PodTemplateSpec()
+        ),
+        status=V1DeploymentStatus(
+            observed_generation=3,
+            replicas=total,
+            updated_replicas=updated,
+            available_replicas=available,
+            ready_replicas=available,
+        ),
+    )
+
+
+def test_rollout_complete_and_stuck() -> None:
+    assert d.check_rollout(deployment(2, 2, 2, 2), CTX).ok
+    stuck = d.check_rollout(deployment(2, 1, 1, 3), CTX)
+    assert not stuck.ok and stuck.detail == "not complete (1/2 updated, 1 available, 3 total)"
+    assert (
+        stuck.next
+        == f"kubectl --context kind-wal-service-cluster -n {NS} rollout status deployment/wal-service --timeout=60s"
+    )
+
+
+def test_pod_summary_counts_ready_and_restarts() -> None:
+    checks = d.check_pods([pod("a", restarts=1), pod("b")], [], {}, CTX)
+    assert [c.line() for c in checks] == ["PASS pods/ready: 2/2 Ready, 1 restarts"]
+
+
+def service(selector: dict[str, str]) -> V1Service:
+    return V1Service(metadata=V1ObjectMeta(name="wal-service", namespace=NS), spec=V1ServiceSpec(selector=selector))
+
+
+def slice_(*endpoints: tuple[str, bool]) -> V1EndpointSlice:
+    return V1EndpointSlice(
+        address_type="IPv4",
+        metadata=V1ObjectMeta(
+            name="wal-service-7xk2p",
+            namespace=NS,
+            labels={
+                "kubernetes.io/service-name": "wal-service",
+                "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io",
+            },
+        ),
+        endpoints=[
+            V1Endpoint(
+                addresses=[f"10.244.0.{i + 5}"],
+                conditions=V1EndpointConditions(ready=up, serving=up),
+                target_ref=V1ObjectReference(kind="Pod", name=name, namespace=NS),
+            )
+            for i, (name, up) in enumerate(endpoints)
+        ],
+    )
+
+
+def test_endpoints_match_the_ready_pods() -> None:
+    check = d.check_endpoints(service(SELECTOR), [slice_(("a", True), ("b", True))], [pod("a"), pod("b")], CTX)
+    assert check.line() == "PASS service/endpoints: 2 ready endpoints, matching the selected pods"
+
+
+def test_selector_mismatch_is_spotted() -> None:
+    wrong = {**SELECTOR, "app.kubernetes.io/instance": "wal-service-staging"}
+    check = d.check_endpoints(service(wrong), [], [pod("a")], CTX)
+    assert check.detail == (
+        "selector app.kubernetes.io/instance=wal-service-staging,app.kubernetes.io/name=wal-service matches none "
+        f"of the 1 pods in {NS}"
+    )
+    assert check.cause == (
+        "selector mismatch: the pods carry app.kubernetes.io/instance=wal-service-dev, "
+        "app.kubernetes.io/name=wal-service, app.kubernetes.io/version=3f2a9c1d7e4b"
+    )
+
+
+def test_no_ready_endpoints_points_at_the_pods() -> None:
+    check = d.check_endpoints(service(SELECTOR), [slice_(("a", False))], [pod("a", ready=False)], CTX)
+    assert check.detail == "no ready endpoints (1 not ready, 1 selected pods)"
+
+
+def ingress(namespace: str, name: str, host: str, address: str | None = "localhost") -> V1Ingress:
+    backend = V1IngressBackend(
+        service=V1IngressServiceBackend(name="wal-service", port=V1ServiceBackendPort(name="http"))
+    )
+    return V1Ingress(
+        metadata=V1ObjectMeta(name=name, namespace=namespace),
+        spec=V1IngressSpec(
+            ingress_class_name="nginx",
+            rules=[
+                V1IngressRule(
+                    host=host,
+                    http=V1HTTPIngressRuleValue(
+                        paths=[V1HTTPIngressPath(path="/", path_type="Prefix", backend=backend)]
+                    ),
+                )
+            ],
+        ),
+        status=V1IngressStatus(
+            load_balancer=V1IngressLoadBalancerStatus(
+                ingress=[V1IngressLoadBalancerIngress(hostname=address)] if address else None
+            )
+        ),
+    )
+
+
+def test_ingress_without_address_and_with_address() -> None:
+    assert d.check_ingress_address(ingress(NS, "wal-service-ingress", CTX.host), CTX).line() == (
+        "PASS ingress/address: address localhost"
+    )
+    bare = d.check_ingress_address(ingress(NS, "wal-service-ingress", CTX.host, None), CTX)
+    assert not bare.ok and bare.detail == "no address in .status.loadBalancer"
+
+
+def test_another_ingress_claiming_the_host_is_the_seeds_namespace_lesson() -> None:
+    ours = ingress(NS, "wal-service-ingress", CTX.host)
+    stale = ingress("default", "wal-service-ingress", CTX.host)
+    other = ingress("default", "shop", "shop.local")
+    assert d.check_host_conflicts([ours, other], CTX).ok
+    check = d.check_host_conflicts([ours, stale, other], CTX)
+    assert check.detail == "default/wal-service-ingress also claims dev.wal-service.local"
+    assert check.next == "kubectl --context kind-wal-service-cluster -n default delete ingress wal-service-ingress"
+
+
+def test_dns_loopback_for_kind_and_stale_record() -> None:
+    assert d.check_dns(["127.0.0.1"], ["localhost"], CTX, local=True).ok
+    assert not d.check_dns(None, ["localhost"], CTX, local=True).ok
+    stale = d.check_dns(["203.0.113.9"], ["198.51.100.4"], CTX, local=False)
+    assert stale.detail == "dev.wal-service.local -> 203.0.113.9, not the ingress address 198.51.100.4"
+
+
+def policy(name: str, selector: dict[str, str], types: list[str], **rules: Any) -> V1NetworkPolicy:
+    return V1NetworkPolicy(
+        metadata=V1ObjectMeta(name=name, namespace=NS),
+        spec=V1NetworkPolicySpec(
+            pod_selector=V1LabelSelector(match_labels=selector or None), policy_types=types, **rules
+        ),
+    )
+
+
+DEFAULT_DENY = policy("default-deny", {}, ["Ingress", "Egress"])
+ALLOW_DNS = policy(
+    "allow-dns-egress",
+    {},
+    ["Egress"],
+    egress=[
+        V1NetworkPolicyEgressRule(
+            to=[
+                V1NetworkPolicyPeer(
+                    namespace_selector=V1LabelSelector(match_labels={"kubernetes.io/metadata.name": "kube-system"}),
+                    pod_selector=V1LabelSelector(match_labels={"k8s-app": "kube-dns"}),
+                )
+            ],
+            ports=[V1NetworkPolicyPort(protocol="UDP", port=53), V1NetworkPolicyPort(protocol="TCP", port=53)],
+        )
+    ],
+)
+ALLOW_CONTROLLER = policy(
+    "allow-ingress-controller",
+    SELECTOR,
+    ["Ingress"],
+    ingress=[
+        # `from` is a Python keyword: the model takes the API's field name through its alias.
+        V1NetworkPolicyIngressRule(
+            **{
+                "from": [
+                    V1NetworkPolicyPeer(
+                        namespace_selector=V1LabelSelector(
+                            match_labels={"kubernetes.io/metadata.name": "ingress-nginx"}
+                        )
+                    )
+                ],
+                "ports": [V1NetworkPolicyPort(protocol="TCP", port="http")],
+            }
+        )
+    ],
+)
+
+
+def test_network_policies_allow_the_path_and_deny_the_rest() -> None:
+    checks = d.check_network([DEFAULT_DENY, ALLOW_DNS, ALLOW_CONTROLLER], LABELS, CTX)
+    assert all(c.ok for c in checks)
+    assert checks[0].detail == (
+        "isolated both ways; allowed in: from namespaces kubernetes.io/metadata.name=ingress-nginx on TCP/http | "
+        "out: to namespaces kubernetes.io/metadata.name=kube-system/pods k8s-app=kube-dns on UDP/53, TCP/53"
+    )
+
+
+def test_network_without_controller_rule_or_dns_fails() -> None:
+    checks = d.check_network([DEFAULT_DENY], LABELS, CTX)
+    assert [c.ok for c in checks] == [True, False, False]
+    assert checks[1].detail == "no policy admits namespace ingress-nginx on port 8080"
+    assert checks[2].cause == "the pods cannot resolve the database host (the seed's egress policy mistake)"
+    open_checks = d.check_network([], LABELS, CTX)
+    assert open_checks[0].detail.startswith("ingress and egress not isolated")
+
+
+def test_selector_expressions() -> None:
+    from kubernetes.client import V1LabelSelectorRequirement as Req
+
+    sel = V1LabelSelector(
+        match_expressions=[Req(key="tier", operator="In", values=["api"]), Req(key="canary", operator="DoesNotExist")]
+    )
+    assert d.selector_matches(sel, {"tier": "api"})
+    assert not d.selector_matches(sel, {"tier": "api", "canary": "1"})
+    assert not d.selector_matches(sel, {"tier": "db"})
