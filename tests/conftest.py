@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,27 +155,107 @@ def run_cli(
     )
 
 
+# A fork server: one interpreter imports the program's heavy dependencies once, then forks a
+# fresh child per run that calls tools.mockrun.main(argv), exactly what `python -m tools.mockrun`
+# does. The Pulumi runtime state only ever exists in the child. Imports are ~2/3 of a run's cost.
+_FORK_SERVER = r"""
+import json, os, sys, traceback
+sys.path.insert(0, os.getcwd())
+import tools.mockrun
+try:
+    import pulumi.runtime.mocks, components.environment  # noqa: F401 - preload only
+except BaseException:
+    pass  # a broken program is reported by the child's own run
+for line in sys.stdin:
+    job = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        for fd, path in ((1, job["stdout"]), (2, job["stderr"])):
+            os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), fd)
+        try:
+            code = tools.mockrun.main(job["argv"])
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    print(os.waitstatus_to_exitcode(status), flush=True)
+"""
+
+
+class _ForkServer:
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _FORK_SERVER], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        self.count = 0
+
+    def run(self, argv: list[str]) -> tuple[int, str, str]:
+        assert self.proc.stdin and self.proc.stdout
+        self.count += 1
+        out, err = self.workdir / f"{self.count}.out", self.workdir / f"{self.count}.err"
+        self.proc.stdin.write(json.dumps({"argv": argv, "stdout": str(out), "stderr": str(err)}) + "\n")
+        self.proc.stdin.flush()
+        reply = self.proc.stdout.readline()
+        if not reply:
+            raise RuntimeError("the mock-run fork server died")
+        return int(reply), out.read_text(), err.read_text()
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+        if self.proc.stdout:
+            self.proc.stdout.close()
+
+
 class MockRuns:
     """Session cache of mock runs, keyed by scenario."""
 
-    def __init__(self) -> None:
+    def __init__(self, workdir: Path | None = None) -> None:
         self._cache: dict[Scenario, StackRun] = {}
         self._lock = threading.Lock()
+        self._workers = max(2, os.cpu_count() or 2)
+        self._servers: queue.Queue[_ForkServer] = queue.Queue()
+        self._all_servers: list[_ForkServer] = []
+        if workdir is not None and hasattr(os, "fork") and not os.environ.get("WAL_TESTS_NO_FORK_SERVER"):
+            for index in range(self._workers):
+                server = _ForkServer(workdir / f"server{index}")
+                server.workdir.mkdir(parents=True)
+                self._all_servers.append(server)
+                self._servers.put(server)
 
-    @staticmethod
-    def _execute(scenario: Scenario) -> StackRun:
+    def close(self) -> None:
+        for server in self._all_servers:
+            server.close()
+
+    def _execute(self, scenario: Scenario) -> StackRun:
         stack, sets, unsets = scenario
-        proc = run_cli("tools.mockrun", stack, sets, unsets)
-        if proc.returncode not in (0, 2) or not proc.stdout.strip():
-            raise RuntimeError(f"mock run {scenario} crashed (exit {proc.returncode}):\n{proc.stderr}")
-        return StackRun(stack, sets, unsets, proc.returncode, proc.stderr, json.loads(proc.stdout))
+        if self._all_servers:
+            server = self._servers.get()
+            try:
+                argv = _command("tools.mockrun", stack, sets, unsets)[3:]
+                returncode, stdout, stderr = server.run(argv)
+            finally:
+                self._servers.put(server)
+        else:
+            proc = run_cli("tools.mockrun", stack, sets, unsets)
+            returncode, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
+        if returncode not in (0, 2) or not stdout.strip():
+            raise RuntimeError(f"mock run {scenario} crashed (exit {returncode}):\n{stderr}")
+        return StackRun(stack, sets, unsets, returncode, stderr, json.loads(stdout))
 
     def prefetch(self, scenarios: Iterable[Scenario]) -> None:
         """Run scenarios (built with `scenario`) in parallel."""
         missing = [s for s in dict.fromkeys(scenarios) if s not in self._cache]
         if not missing:
             return
-        with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        with ThreadPoolExecutor(max_workers=self._workers) as pool:
             for scenario, run in zip(missing, pool.map(self._execute, missing), strict=True):
                 with self._lock:
                     self._cache[scenario] = run
@@ -191,10 +272,13 @@ class MockRuns:
 
 
 @pytest.fixture(scope="session")
-def mockruns() -> MockRuns:
-    runs = MockRuns()
-    runs.prefetch(runs.scenario(stack) for stack in STACKS)
-    return runs
+def mockruns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockRuns]:
+    runs = MockRuns(tmp_path_factory.mktemp("mockruns"))
+    try:
+        runs.prefetch(runs.scenario(stack) for stack in STACKS)
+        yield runs
+    finally:
+        runs.close()
 
 
 @pytest.fixture(scope="session", params=STACKS)
