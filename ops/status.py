@@ -1,0 +1,61 @@
+"""`make status`: the stack's outputs and one screen about its namespace.
+
+python -m ops.status --stack dev
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from ops import diagnose as d
+from ops import stack as stack_mod
+from ops.kube import TIMEOUT, api_client, get_or_none
+from ops.proc import cli
+
+
+def pod_rows(pods: Sequence[Any]) -> list[str]:
+    """NAME READY STATUS RESTARTS IMAGE, like `kubectl get pods` with the image."""
+    rows = [f"{'POD':<40} {'READY':<6} {'STATUS':<18} {'RESTARTS':<8} IMAGE"]
+    for pod in pods:
+        statuses = pod.status.container_statuses or []
+        ready = sum(1 for s in statuses if s.ready)
+        waiting = next((s.state.waiting.reason for s in statuses if s.state and s.state.waiting), None)
+        state = waiting or pod.status.phase or "?"
+        image = ",".join(c.image.rsplit("/", 1)[-1][:40] for c in pod.spec.containers)
+        rows.append(f"{pod.metadata.name:<40} {ready}/{len(statuses):<4} {state:<18} {d.restarts(pod):<8} {image}")
+    return rows
+
+
+@cli
+def main(argv: list[str] | None = None) -> int:
+    from kubernetes import client
+
+    parser = argparse.ArgumentParser(description="Show a stack's outputs and its namespace at a glance.")
+    parser.add_argument("--stack", default="dev")
+    args = parser.parse_args(argv)
+    settings = stack_mod.load(args.stack)
+    outputs = stack_mod.outputs(args.stack, stack_mod.pulumi_env(args.stack))
+    for key in ("url", "namespace", "kubeContext", "image", "imageDigest", "revision"):
+        print(f"{key:<12} {outputs.get(key, '')}")
+    print(f"{'reach it':<12} {stack_mod.resolve_hint(settings)[-1]}")
+    api = api_client(settings, str(outputs["kubeContext"]))
+    ns = str(outputs["namespace"])
+    deployment = get_or_none(client.AppsV1Api(api).read_namespaced_deployment, d.APP, ns)
+    if deployment is not None:
+        st = deployment.status
+        print(f"deployment   {st.ready_replicas or 0}/{st.replicas or 0} ready, {st.updated_replicas or 0} up to date")
+    pods: list[Any] = client.CoreV1Api(api).list_namespaced_pod(ns, _request_timeout=TIMEOUT).items
+    print("\n".join(pod_rows(pods)))
+    ingress = get_or_none(client.NetworkingV1Api(api).read_namespaced_ingress, d.INGRESS_NAME, ns)
+    print(f"ingress      {', '.join(d.ingress_addresses(ingress)) or 'no address'}")
+    debug = outputs.get("debugCommands")
+    if isinstance(debug, dict):
+        print("debug        " + json.dumps(debug, indent=1, sort_keys=True).replace("\n", "\n             "))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(None))

@@ -1,0 +1,169 @@
+"""Verify a deployed stack layer by layer, in the seed's order: pods, service, ingress, DNS, network.
+
+    python -m ops.verify --stack dev
+
+Reads the stack outputs (kubeContext, namespace), talks to the API with the Kubernetes client,
+and prints PASS/FAIL per check with the cause and the next command. Exit 1 when any check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ops import diagnose as d
+from ops import stack as stack_mod
+from ops.httpcheck import http_get
+from ops.kube import TIMEOUT, api_client, get_or_none
+from ops.preflight import resolve
+from ops.proc import UserError, cli
+
+PORT_FORWARD_TIMEOUT = 10.0
+
+
+def _port_forward_get(core: Any, pod: str, namespace: str, path: str) -> tuple[bool, str, str]:
+    """GET path on the pod's port 8080 through the API server's port-forward."""
+    from kubernetes.stream import portforward
+
+    from ops.httpcheck import http_get as get
+
+    try:
+        forward = portforward(core.connect_get_namespaced_pod_portforward, pod, namespace, ports="8080")
+    except Exception as exc:  # noqa: BLE001 - any failure to open the stream is one diagnosis
+        return False, f"port-forward failed: {exc}", "the API server could not open a stream to the pod"
+    try:
+        result = get(f"http://127.0.0.1:8080{path}", timeout=PORT_FORWARD_TIMEOUT, sock=forward.socket(8080))
+    finally:
+        forward.close()
+    return result.ok, result.summary, result.cause
+
+
+def run_checks(stack: str) -> list[d.Check]:
+    from kubernetes import client
+
+    settings = stack_mod.load(stack)
+    outputs = stack_mod.outputs(stack, stack_mod.pulumi_env(stack))
+    context = str(outputs.get("kubeContext") or settings.kube_context)
+    ctx = d.Ctx(
+        stack=stack,
+        context=context,
+        namespace=str(outputs["namespace"]),
+        host=settings.host,
+        health_path=settings.health_path,
+        ingress_namespace=settings.ingress_controller_namespace,
+        cluster=settings.kind_cluster_name if settings.cluster_mode == "kind" else "",
+        registry_name=settings.registry_name if settings.registry_mode == "local" else "",
+        registry_port=settings.registry_port,
+    )
+    api = api_client(settings, context)
+    core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+    net, discovery = client.NetworkingV1Api(api), client.DiscoveryV1Api(api)
+    ns = ctx.namespace
+    checks: list[d.Check] = []
+
+    # 1. pods
+    deployment = get_or_none(apps.read_namespaced_deployment, d.APP, ns)
+    all_pods: list[Any] = core.list_namespaced_pod(ns, _request_timeout=TIMEOUT).items
+    selector = deployment.spec.selector if deployment is not None else None
+    pods = [p for p in all_pods if selector is not None and d.selector_matches(selector, p.metadata.labels)]
+    events = core.list_namespaced_event(ns, _request_timeout=TIMEOUT).items
+    logs: dict[str, str] = {}
+    for pod in pods:
+        if d.restarts(pod) and not d.is_ready(pod):
+            logs[pod.metadata.name] = (
+                get_or_none(
+                    core.read_namespaced_pod_log,
+                    pod.metadata.name,
+                    ns,
+                    container=d.CONTAINER,
+                    previous=True,
+                    tail_lines=20,
+                )
+                or ""
+            )
+    checks.append(d.check_rollout(deployment, ctx))
+    checks.extend(d.check_pods(pods, events, logs, ctx))
+
+    # 2. service
+    service = get_or_none(core.read_namespaced_service, d.APP, ns)
+    slices = discovery.list_namespaced_endpoint_slice(
+        ns, label_selector=f"kubernetes.io/service-name={d.APP}", _request_timeout=TIMEOUT
+    ).items
+    endpoints = d.check_endpoints(service, slices, all_pods, ctx)
+    checks.append(endpoints)
+    ready_pods, _ = d.endpoint_pods(slices, d.APP)
+    if ready_pods:
+        target = sorted(ready_pods)[0]
+        ok, summary, cause = _port_forward_get(core, target, ns, settings.health_path)
+        checks.append(
+            d.check_http(
+                "service",
+                "port-forward",
+                f"pod/{target}:8080{settings.health_path}",
+                ok,
+                summary,
+                cause,
+                f"{ctx.kubectl} port-forward pod/{target} 8080:8080 & curl -sv localhost:8080{settings.health_path}",
+            )
+        )
+
+    # 3. ingress
+    controller_pods = core.list_namespaced_pod(
+        settings.ingress_controller_namespace,
+        label_selector="app.kubernetes.io/component=controller",
+        _request_timeout=TIMEOUT,
+    ).items
+    checks.append(d.check_controller(controller_pods, ctx))
+    ours = get_or_none(net.read_namespaced_ingress, d.INGRESS_NAME, ns)
+    checks.append(d.check_ingress_address(ours, ctx))
+    checks.append(d.check_host_conflicts(net.list_ingress_for_all_namespaces(_request_timeout=TIMEOUT).items, ctx))
+    addresses = d.ingress_addresses(ours)
+    local = settings.cluster_mode == "kind"
+    entry = "127.0.0.1" if local else (addresses[0] if addresses else settings.host)
+    port = stack_mod.ingress_port(settings)
+    scheme = "https" if settings.tls_secret_name else "http"
+    url = f"{scheme}://{entry}:{port}{settings.health_path}"
+    result = http_get(url, host_header=settings.host)
+    checks.append(
+        d.check_http(
+            "ingress",
+            "http",
+            f"{url} (Host: {settings.host})",
+            result.ok,
+            result.summary,
+            result.cause,
+            f"kubectl --context {context} -n {settings.ingress_controller_namespace} logs "
+            "-l app.kubernetes.io/component=controller --tail=50",
+        )
+    )
+
+    # 4. DNS
+    checks.append(d.check_dns(resolve(settings.host), addresses, ctx, local))
+
+    # 5. network
+    policies = net.list_namespaced_network_policy(ns, _request_timeout=TIMEOUT).items
+    labels: dict[str, str] = dict(pods[0].metadata.labels or {}) if pods else {}
+    if not labels and selector is not None:
+        labels = dict(selector.match_labels or {})
+    checks.extend(d.check_network(policies, labels, ctx))
+    return checks
+
+
+@cli
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Verify a deployed stack layer by layer.")
+    parser.add_argument("--stack", default="dev")
+    args = parser.parse_args(argv)
+    try:
+        checks = run_checks(args.stack)
+    except ImportError as exc:
+        raise UserError(f"missing Python package ({exc.name}); run: make venv") from None
+    for check in checks:
+        print(check.line())
+    failed = [c for c in checks if not c.ok]
+    print(f"{len(checks) - len(failed)}/{len(checks)} checks passed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(None))
