@@ -15,7 +15,7 @@ import pytest
 from components.settings import SECRET_KEYS, Settings
 
 PROJECT = "wal-service"
-TYPES = {"string": str, "integer": int, "boolean": bool, "array": list}
+TYPES: dict[str, type] = {"string": str, "integer": int, "boolean": bool, "array": list}
 # Keys that differ between environments by nature: each stack sets them, Pulumi.yaml must not.
 NO_DEFAULT = ("appEnv", "logLevel", "host")
 ENV_WORDS = re.compile(r"(?<![a-z])(dev|development|staging|stage|prod|production)(?![a-z])", re.IGNORECASE)
@@ -27,7 +27,7 @@ def matches_type(value: Any, type_name: str, items: dict[str, Any] | None = None
         return False  # YAML true is not an integer
     if not isinstance(value, expected):
         return False
-    if expected is list:
+    if isinstance(value, list):
         assert items is not None
         return all(matches_type(item, items["type"]) for item in value)
     return True
