@@ -342,8 +342,18 @@ class Settings(BaseModel):
         return self.min_replicas if self.autoscaling else self.replicas
 
     @property
+    def ingress_port(self) -> int:
+        """The host port that reaches the ingress: kind maps it on 127.0.0.1, other clusters serve 80/443."""
+        if self.cluster_mode == "kind":
+            return self.ingress_https_port if self.tls_secret_name else self.ingress_http_port
+        return 443 if self.tls_secret_name else 80
+
+    @property
     def url(self) -> str:
-        return f"{'https' if self.tls_secret_name else 'http'}://{self.host}/"
+        """The URL a browser uses, with the host port when it is not the scheme's default."""
+        scheme = "https" if self.tls_secret_name else "http"
+        port = "" if self.ingress_port == (443 if self.tls_secret_name else 80) else f":{self.ingress_port}"
+        return f"{scheme}://{self.host}{port}/"
 
 
 def _describe(error: Mapping[str, Any]) -> str:

@@ -70,26 +70,11 @@ def outputs(stack: str, env: Mapping[str, str]) -> dict[str, Any]:
     return data
 
 
-def ingress_port(settings: Settings) -> int:
-    """The host port that reaches the ingress: kind maps it on 127.0.0.1, other clusters serve 80/443."""
-    if settings.cluster_mode == "kind":
-        return settings.ingress_https_port if settings.tls_secret_name else settings.ingress_http_port
-    return 443 if settings.tls_secret_name else 80
-
-
-def reachable_url(settings: Settings) -> str:
-    """The URL a browser uses, with the host port when it is not the scheme's default."""
-    scheme = "https" if settings.tls_secret_name else "http"
-    port = ingress_port(settings)
-    default = 443 if scheme == "https" else 80
-    return f"{scheme}://{settings.host}{'' if port == default else f':{port}'}/"
-
-
 def resolve_hint(settings: Settings) -> list[str]:
     """The one hosts-file line (kind) and the curl form that works without it."""
-    port = ingress_port(settings)
+    port = settings.ingress_port
     scheme = "https" if settings.tls_secret_name else "http"
-    url = reachable_url(settings).rstrip("/") + settings.health_path
+    url = settings.url.rstrip("/") + settings.health_path
     if settings.cluster_mode != "kind":
         return [f"DNS for {settings.host} must point at the cluster's ingress address; then: curl {url}"]
     return [

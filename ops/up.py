@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     if code != 0:
         print(f"pulumi up failed (exit {code}); diagnose with: python -m ops.verify --stack {args.stack}")
         return code
-    print(f"\n{settings.host} is served at {stack_mod.reachable_url(settings)}")
+    print(f"\n{settings.host} is served at {settings.url}")
     for line in stack_mod.resolve_hint(settings):
         print(line)
     print(f"check every layer: make verify STACK={args.stack}")

@@ -120,7 +120,7 @@ def run_checks(stack: str) -> list[d.Check]:
     addresses = d.ingress_addresses(ours)
     local = settings.cluster_mode == "kind"
     entry = "127.0.0.1" if local else (addresses[0] if addresses else settings.host)
-    port = stack_mod.ingress_port(settings)
+    port = settings.ingress_port
     scheme = "https" if settings.tls_secret_name else "http"
     url = f"{scheme}://{entry}:{port}{settings.health_path}"
     result = http_get(url, host_header=settings.host)
