@@ -143,6 +143,8 @@ def main() -> None:
         "LOG_LEVEL": args.log_level,
         "DRAIN_SECONDS": "0",
     }
+    if "PYTHONPATH" in os.environ:  # e.g. to benchmark another checkout of the package
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     proc = None
     try:
         proc, fresh = start_server(env)
