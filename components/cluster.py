@@ -30,6 +30,7 @@ class ClusterTarget(pulumi.ComponentResource):
     provider: k8s.Provider
     kube_context: pulumi.Output[str]
     kind_cluster_name: pulumi.Output[str] | None
+    kubeconfig: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: ClusterTargetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("wal:platform:ClusterTarget", name, None, opts)
@@ -38,9 +39,11 @@ class ClusterTarget(pulumi.ComponentResource):
             cluster = KindCluster(f"{name}-kind", args.kind, opts=pulumi.ResourceOptions(parent=self))
             kubeconfig, context = cluster.kubeconfig, cluster.kube_context
             self.kind_cluster_name = cluster.cluster_name
+            self.kubeconfig = cluster.kubeconfig
         else:
             kubeconfig, context = args.kubeconfig, pulumi.Output.from_input(args.context)
             self.kind_cluster_name = None
+            self.kubeconfig = None
         self.provider = k8s.Provider(
             f"{name}-provider",
             kubeconfig=kubeconfig,

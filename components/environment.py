@@ -9,6 +9,7 @@ import pulumi_docker as docker
 
 from components.cluster import ClusterTarget, ClusterTargetArgs
 from components.database import Database, DatabaseArgs
+from components.host_claim import HostClaimCheck, HostClaimCheckArgs
 from components.image import ServiceImage, ServiceImageArgs, source_revision
 from components.ingress_controller import IngressController, IngressControllerArgs
 from components.kind_cluster import KindClusterArgs
@@ -169,6 +170,20 @@ class Environment(pulumi.ComponentResource):
                     opts=k8s_opts,
                 )
             )
+        # Runs against the live cluster once it exists (and our namespace with it), before our Ingress.
+        ingress_ready.append(
+            HostClaimCheck(
+                f"{name}-host-claim",
+                HostClaimCheckArgs(
+                    host=s.host,
+                    namespace=namespace.name,
+                    kube_context=cluster.kube_context,
+                    kubeconfig=cluster.kubeconfig,
+                    kubeconfig_path=s.kubeconfig,
+                ),
+                opts=child,
+            )
+        )
 
         workload = ServiceWorkload(
             f"{name}-workload",

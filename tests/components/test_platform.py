@@ -101,7 +101,8 @@ def test_cluster_replacement_deletes_first_and_kubeconfig_stays_secret(stack: st
 
 @pytest.mark.parametrize("stack", KIND_STACKS)
 def test_every_create_has_a_delete_or_is_read_only(stack: str) -> None:
-    read_only = ("-kind-kubeconfig", "-pull-check-pull")  # they change nothing that destroy must undo
+    # They change nothing that destroy must undo.
+    read_only = ("-kind-kubeconfig", "-pull-check-pull", "-host-claim-check")
     for command in commands(stack):
         if command["name"].endswith(read_only):
             continue
@@ -240,7 +241,8 @@ def test_ingress_controller_runs_hooks_and_publishes_status(stack: str) -> None:
 
 def test_prod_uses_existing_cluster_and_no_local_platform() -> None:
     types = {r["type"] for r in record("prod")["resources"]}
-    assert "command:local:Command" not in types
+    prod_commands = [r["name"] for r in commands("prod")]
+    assert prod_commands == ["wal-prod-host-claim-check"], "prod runs no kind or registry commands"
     assert "docker:index/container:Container" not in types
     assert "kubernetes:helm.sh/v3:Release" not in types
     provider = resources("prod", "pulumi:providers:kubernetes")[0]["inputs"]
