@@ -215,3 +215,17 @@ async def test_logs_are_json_lines_with_request_id(
     access = [e for e in lines if e.get("logger") == "wal_service.access"]
     assert access and access[-1]["request_id"] == "trace-42"
     assert access[-1]["status"] == 200
+
+
+async def test_read_page_is_cut_by_size(make_app: Any) -> None:
+    inproc = make_app()
+    async with inproc as c:
+        log = unique_log()
+        big = "x" * 15_000
+        assert (await append(c, log, [big, big, big])).status_code == 201
+        store = inproc.state.store
+        # pg_column_size of a 15 kB (compressible) string is small; use a tiny cap.
+        page = await store.read(log, 1, 100, max_bytes=1)
+        assert [lsn for lsn, _ in page] == [1]  # always at least one record
+        page = await store.read(log, 2, 100, max_bytes=10 << 20)
+        assert [lsn for lsn, _ in page] == [2, 3]

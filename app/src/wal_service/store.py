@@ -215,13 +215,22 @@ class Store:
                 item.future.set_result(outcome)
 
     # ------------------------------------------------------------------- reads
-    async def read(self, log_name: str, from_lsn: int, limit: int) -> list[tuple[int, Any]]:
+    async def read(
+        self, log_name: str, from_lsn: int, limit: int, max_bytes: int = 8 << 20
+    ) -> list[tuple[int, Any]]:
         try:
             async with self.pool.connection() as conn:
+                # Stop the page once ~max_bytes of (stored) payload have been collected;
+                # the first record is always returned so that a reader makes progress.
                 cur = await conn.execute(
-                    "SELECT lsn, payload FROM wal_records "
-                    "WHERE log = %s AND lsn >= %s ORDER BY lsn LIMIT %s",
-                    (log_name, from_lsn, limit),
+                    "SELECT lsn, payload FROM ("
+                    "  SELECT lsn, payload,"
+                    "         sum(pg_column_size(payload)) OVER (ORDER BY lsn)"
+                    "           - pg_column_size(payload) AS before"
+                    "  FROM (SELECT lsn, payload FROM wal_records"
+                    "        WHERE log = %s AND lsn >= %s ORDER BY lsn LIMIT %s) page"
+                    ") sized WHERE before < %s ORDER BY lsn",
+                    (log_name, from_lsn, limit, max_bytes),
                 )
                 return [(int(r[0]), r[1]) for r in await cur.fetchall()]
         except Exception as exc:
