@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         timeout_keep_alive=5,
     )
     server = DrainingServer(config, app.state.wal)
-    asyncio.run(server.serve())
+    server.run()  # uses uvloop when installed (loop="auto")
     if not server.started:
         return 1
     return 0

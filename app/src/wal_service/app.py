@@ -365,7 +365,14 @@ def create_app(settings: Settings) -> Starlette:
         state.pool = pool
         state.store = Store(pool, state.metrics)
         state.migration_task = asyncio.create_task(_migrate_until_done(state))
-        log.info("service started", extra={"app_env": settings.app_env, "version": __version__})
+        log.info(
+            "service started",
+            extra={
+                "app_env": settings.app_env,
+                "version": __version__,
+                "event_loop": type(asyncio.get_running_loop()).__module__,
+            },
+        )
         try:
             yield
         finally:
