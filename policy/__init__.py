@@ -1,0 +1,1 @@
+"""The wal-service-guardrails CrossGuard policy pack (validators in `policy.guardrails`)."""

@@ -1,0 +1,16 @@
+"""Entry point the Pulumi CLI runs for `--policy-pack policy`: it only builds the pack.
+
+The CLI executes this directory as a script (policy/ is then first on sys.path), so the
+validators are imported as the top-level module `guardrails`; tests import them as
+`policy.guardrails` from the repository root.
+"""
+
+from guardrails import PACK_NAME, POLICIES
+from pulumi_policy import EnforcementLevel, PolicyPack
+
+PolicyPack(
+    name=PACK_NAME,
+    policies=list(POLICIES),
+    enforcement_level=EnforcementLevel.MANDATORY,
+    description="Guardrails for the WAL service stacks: the seed's lessons and Pod Security 'restricted'.",
+)
