@@ -36,8 +36,13 @@ PG_PASSWORD = os.environ.get("WAL_TEST_PGPASSWORD", "")
 
 def admin_connect(dbname: str = "postgres") -> psycopg.Connection[Any]:
     return psycopg.connect(
-        host=PG_HOST, port=PG_PORT, user=PG_USER, password=PG_PASSWORD, dbname=dbname,
-        autocommit=True, connect_timeout=5,
+        host=PG_HOST,
+        port=PG_PORT,
+        user=PG_USER,
+        password=PG_PASSWORD,
+        dbname=dbname,
+        autocommit=True,
+        connect_timeout=5,
     )
 
 
