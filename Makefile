@@ -20,6 +20,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt app/pyproject.toml
 
 venv: $(VENV)/.installed
 
+# checkov pins packaging<24, which pulumi cannot live with: it gets a venv of its own.
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov>=3.3,<4'
+	touch $@
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -29,7 +37,7 @@ typecheck: venv
 	$(BIN)/mypy
 	cd app && ../$(BIN)/mypy
 
-test-program: venv
+test-program: venv $(CHECKOV_VENV)/.installed
 	$(BIN)/pytest
 
 test-app: venv

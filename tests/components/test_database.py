@@ -132,7 +132,12 @@ def test_in_cluster_stacks_run_postgres_beside_the_service(stack: str) -> None:
     env = {e["name"]: e for e in container["env"]}
     assert env["POSTGRES_USER"]["value"] == "wal" and env["POSTGRES_DB"]["value"] == "wal"
     assert env["PGDATA"]["value"].startswith("/var/lib/postgresql/data/"), "PGDATA must be a subdirectory"
-    assert env["POSTGRES_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "wal-service-database", "key": "password"}
+    assert "POSTGRES_PASSWORD" not in env, "the password must arrive as a mounted file, not an env var"
+    assert env["POSTGRES_PASSWORD_FILE"]["value"] == "/run/secrets/postgres/password"
+    volumes = {v["name"]: v for v in template["spec"]["volumes"]}
+    assert volumes["password"]["secret"]["secretName"] == "wal-service-database"
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert mounts["password"] == {"name": "password", "mountPath": "/run/secrets/postgres", "readOnly": True}
     (claim,) = statefulset["spec"]["volumeClaimTemplates"]
     assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
     assert "app.kubernetes.io/version" not in claim["metadata"]["labels"], "claim templates are immutable"
@@ -309,7 +314,8 @@ def test_postgres_pod_meets_restricted_pod_security() -> None:
         "seccompProfile": {"type": "RuntimeDefault"},
     }
     volumes = {v["name"]: v for v in spec["volumes"]}
-    assert set(volumes) == {"run", "tmp"} and all("emptyDir" in v for v in volumes.values())
+    assert set(volumes) == {"password", "run", "tmp"}, "only the restricted profile's volume types"
+    assert all("emptyDir" in volumes[n] for n in ("run", "tmp")) and "secret" in volumes["password"]
     for container in spec["containers"] + spec["initContainers"]:
         name = container["name"]
         assert container["securityContext"] == {
@@ -325,7 +331,12 @@ def test_postgres_pod_meets_restricted_pod_security() -> None:
         assert set(limits) == set(requests) == {"cpu", "memory"}, name
     (postgres,) = spec["containers"]
     mounts = {m["mountPath"]: m["name"] for m in postgres["volumeMounts"]}
-    assert mounts == {"/var/lib/postgresql/data": "data", "/var/run/postgresql": "run", "/tmp": "tmp"}
+    assert mounts == {
+        "/var/lib/postgresql/data": "data",
+        "/run/secrets/postgres": "password",
+        "/var/run/postgresql": "run",
+        "/tmp": "tmp",
+    }
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         command = postgres[probe]["exec"]["command"]
         assert command[0] == "pg_isready" and "127.0.0.1" in command, probe
