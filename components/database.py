@@ -9,7 +9,6 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 from pulumi_kubernetes.apps.v1 import StatefulSetPersistentVolumeClaimRetentionPolicyArgs, StatefulSetSpecArgs
 from pulumi_kubernetes.core.v1 import (
-    CapabilitiesArgs,
     ContainerArgs,
     ContainerPortArgs,
     EmptyDirVolumeSourceArgs,
@@ -17,14 +16,11 @@ from pulumi_kubernetes.core.v1 import (
     ExecActionArgs,
     PersistentVolumeClaimArgs,
     PersistentVolumeClaimSpecArgs,
-    PodSecurityContextArgs,
     PodSpecArgs,
     PodTemplateSpecArgs,
     ProbeArgs,
     ResourceRequirementsArgs,
-    SeccompProfileArgs,
     SecretVolumeSourceArgs,
-    SecurityContextArgs,
     ServicePortArgs,
     ServiceSpecArgs,
     VolumeArgs,
@@ -41,6 +37,7 @@ from pulumi_kubernetes.networking.v1 import (
     NetworkPolicySpecArgs,
 )
 
+from components.security import restricted_container, restricted_pod
 from components.settings import PROJECT, Settings, image_version
 
 POSTGRES_NAME = "postgres"
@@ -211,17 +208,9 @@ class Database(pulumi.ComponentResource):
             EnvVarArgs(name="POSTGRES_PASSWORD_FILE", value=f"{SECRETS_MOUNT}/{PASSWORD_KEY}"),
             EnvVarArgs(name="PGDATA", value=PGDATA),
         ]
-        security = SecurityContextArgs(
-            allow_privilege_escalation=False,
-            # docker-entrypoint.sh needs no writable root when it starts as UID 999: no chown, no gosu,
-            # no nss_wrapper (999 is in /etc/passwd); it writes only PGDATA and the socket directory.
-            read_only_root_filesystem=True,
-            run_as_non_root=True,
-            run_as_user=POSTGRES_UID,
-            run_as_group=POSTGRES_UID,
-            capabilities=CapabilitiesArgs(drop=["ALL"]),
-            seccomp_profile=SeccompProfileArgs(type="RuntimeDefault"),
-        )
+        # docker-entrypoint.sh needs no writable root when it starts as UID 999: no chown, no gosu,
+        # no nss_wrapper (999 is in /etc/passwd); it writes only PGDATA and the socket directory.
+        security = restricted_container(POSTGRES_UID)
         data_mount = VolumeMountArgs(name="data", mount_path=DATA_MOUNT)
         secret_mount = VolumeMountArgs(name="password", mount_path=SECRETS_MOUNT, read_only=True)
         # -h 127.0.0.1: during initdb the entrypoint's temporary server listens on the socket only,
@@ -305,15 +294,9 @@ class Database(pulumi.ComponentResource):
                         enable_service_links=False,
                         # Fast shutdown (the image's SIGINT stop signal) flushes and exits well within this.
                         termination_grace_period_seconds=60,
-                        security_context=PodSecurityContextArgs(
-                            run_as_non_root=True,
-                            run_as_user=POSTGRES_UID,
-                            run_as_group=POSTGRES_UID,
-                            # Makes the fresh volume group-writable for UID 999, so the entrypoint can create PGDATA.
-                            fs_group=POSTGRES_UID,
-                            fs_group_change_policy="OnRootMismatch",
-                            seccomp_profile=SeccompProfileArgs(type="RuntimeDefault"),
-                        ),
+                        # fsGroup makes the fresh volume group-writable for UID 999, so the entrypoint can
+                        # create PGDATA; OnRootMismatch skips the recursive chown on every restart.
+                        security_context=restricted_pod(POSTGRES_UID, fs_group_change_policy="OnRootMismatch"),
                         init_containers=[sync_password],
                         containers=[container],
                         volumes=[

@@ -18,7 +18,6 @@ from pulumi_kubernetes.autoscaling.v2 import (
     ResourceMetricSourceArgs,
 )
 from pulumi_kubernetes.core.v1 import (
-    CapabilitiesArgs,
     ConfigMapEnvSourceArgs,
     ContainerArgs,
     ContainerPortArgs,
@@ -29,13 +28,10 @@ from pulumi_kubernetes.core.v1 import (
     LifecycleArgs,
     LifecycleHandlerArgs,
     LocalObjectReferenceArgs,
-    PodSecurityContextArgs,
     PodSpecArgs,
     PodTemplateSpecArgs,
     ProbeArgs,
     ResourceRequirementsArgs,
-    SeccompProfileArgs,
-    SecurityContextArgs,
     ServicePortArgs,
     ServiceSpecArgs,
     SleepActionArgs,
@@ -61,6 +57,7 @@ from pulumi_kubernetes.networking.v1 import (
 )
 from pulumi_kubernetes.policy.v1 import PodDisruptionBudgetSpecArgs
 
+from components.security import restricted_container, restricted_pod
 from components.settings import PROJECT, Settings
 
 APP_NAME = PROJECT
@@ -348,15 +345,7 @@ class ServiceWorkload(pulumi.ComponentResource):
             lifecycle=LifecycleArgs(pre_stop=LifecycleHandlerArgs(sleep=SleepActionArgs(seconds=s.pre_stop_seconds)))
             if s.pre_stop_seconds
             else None,
-            security_context=SecurityContextArgs(
-                allow_privilege_escalation=False,
-                read_only_root_filesystem=True,
-                run_as_non_root=True,
-                run_as_user=APP_UID,
-                run_as_group=APP_UID,
-                capabilities=CapabilitiesArgs(drop=["ALL"]),
-                seccomp_profile=SeccompProfileArgs(type="RuntimeDefault"),
-            ),
+            security_context=restricted_container(APP_UID),
             volume_mounts=[VolumeMountArgs(name="tmp", mount_path="/tmp")],
         )
 
@@ -366,13 +355,7 @@ class ServiceWorkload(pulumi.ComponentResource):
             # Service links inject env vars for every Service in the namespace; the app reads its own config.
             enable_service_links=False,
             termination_grace_period_seconds=s.termination_grace_period_seconds,
-            security_context=PodSecurityContextArgs(
-                run_as_non_root=True,
-                run_as_user=APP_UID,
-                run_as_group=APP_UID,
-                fs_group=APP_UID,
-                seccomp_profile=SeccompProfileArgs(type="RuntimeDefault"),
-            ),
+            security_context=restricted_pod(APP_UID),
             image_pull_secrets=[LocalObjectReferenceArgs(name=args.image_pull_secret)]
             if args.image_pull_secret
             else None,
