@@ -73,6 +73,16 @@ class Environment(pulumi.ComponentResource):
                 opts=child,
             )
 
+        # One read of the registry credential serves the push and the pods' pull secret.
+        registry_password = None
+        if s.registry_mode == "external" and s.registry_username:
+            registry_password = load_secret("registryPassword")
+            if registry_password is None:
+                raise pulumi.RunError(
+                    f"wal-service:registryPassword is not set but registryUsername is; run: "
+                    f"pulumi config set --secret wal-service:registryPassword <token> -s {s.stack}"
+                )
+
         # Image seam: a given reference (promotion, rollback) or a fresh build of app/.
         image: pulumi.Output[str]
         if s.image_ref:
@@ -100,7 +110,6 @@ class Environment(pulumi.ComponentResource):
                     opts=child,
                 ).image
             else:
-                password = load_secret("registryPassword")
                 built = ServiceImage(
                     f"{name}-image",
                     ServiceImageArgs(
@@ -108,7 +117,7 @@ class Environment(pulumi.ComponentResource):
                         pull_host=s.registry_server,
                         revision=version,
                         registry=docker.RegistryArgs(
-                            server=s.registry_server, username=s.registry_username or None, password=password
+                            server=s.registry_server, username=s.registry_username or None, password=registry_password
                         ),
                     ),
                     opts=child,
@@ -142,20 +151,14 @@ class Environment(pulumi.ComponentResource):
         )
 
         pull_secret: pulumi.Output[str] | None = None
-        if s.registry_mode == "external" and s.registry_username:
-            password = load_secret("registryPassword")
-            if password is None:
-                raise pulumi.RunError(
-                    f"wal-service:registryPassword is not set but registryUsername is; run: "
-                    f"pulumi config set --secret wal-service:registryPassword <token> -s {s.stack}"
-                )
+        if registry_password is not None:
             pull_secret = ImagePullSecret(
                 f"{name}-pull-secret",
                 ImagePullSecretArgs(
                     namespace=namespace.name,
                     server=s.registry_server,
                     username=s.registry_username,
-                    password=password,
+                    password=registry_password,
                     labels=labels,
                 ),
                 opts=k8s_opts,
