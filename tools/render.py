@@ -39,14 +39,17 @@ KIND_ORDER = [
 ]
 
 
-def run_stack(stack: str, sets: list[str] | None = None, unsets: list[str] | None = None) -> dict[str, Any]:
-    """Run the program for `stack` in a fresh interpreter and return the mock run record."""
+def _mockrun(stack: str, sets: list[str], unsets: list[str]) -> subprocess.CompletedProcess[str]:
+    """`python -m tools.mockrun` for one stack, in a fresh interpreter (the Pulumi runtime keeps global state)."""
     cmd = [sys.executable, "-m", "tools.mockrun", "--stack", stack]
-    for item in sets or []:
-        cmd += ["--set", item]
-    for item in unsets or []:
-        cmd += ["--unset", item]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    cmd += [arg for item in sets for arg in ("--set", item)]
+    cmd += [arg for item in unsets for arg in ("--unset", item)]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+
+
+def run_stack(stack: str, sets: list[str] | None = None, unsets: list[str] | None = None) -> dict[str, Any]:
+    """Run the program for `stack` and return the mock run record."""
+    proc = _mockrun(stack, sets or [], unsets or [])
     if proc.returncode not in (0, 2) or not proc.stdout.strip():
         raise RuntimeError(f"mock run of stack {stack} crashed:\n{proc.stderr}")
     record: dict[str, Any] = json.loads(proc.stdout)
@@ -93,17 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--unset", action="append", default=[], metavar="KEY")
     args = parser.parse_args(argv)
-    cmd = [sys.executable, "-m", "tools.mockrun", "--stack", args.stack]
     try:
         placeholders = assumed_secrets(args.stack)
     except Exception as exc:  # noqa: BLE001 - any unreadable stack file is one line for the user
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    for item in [*placeholders, *args.set]:
-        cmd += ["--set", item]
-    for item in args.unset:
-        cmd += ["--unset", item]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    proc = _mockrun(args.stack, [*placeholders, *args.set], args.unset)
     if proc.returncode != 0:
         lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
         print(lines[-1] if lines else proc.stderr.strip().splitlines()[-1], file=sys.stderr)
