@@ -91,28 +91,25 @@ async def test_many_writers_and_readers_one_log(make_app: Any, database: str) ->
         assert seqs == sorted(seqs)
 
 
-async def test_concurrent_migrations_are_safe(fresh_database: str) -> None:
-    async def one() -> int:
-        async with await psycopg.AsyncConnection.connect(
-            host=PG_HOST,
-            port=PG_PORT,
-            user=PG_USER,
-            password=PG_PASSWORD,
-            dbname=fresh_database,
-            autocommit=True,
-        ) as conn:
-            return await migrate(conn)
-
-    applied = await asyncio.wait_for(asyncio.gather(*(one() for _ in range(6))), timeout=30)
-    assert sorted(applied) == [0] * 5 + [LATEST_VERSION]
-    async with await psycopg.AsyncConnection.connect(
+async def connect_async(dbname: str) -> psycopg.AsyncConnection[Any]:
+    return await psycopg.AsyncConnection.connect(
         host=PG_HOST,
         port=PG_PORT,
         user=PG_USER,
         password=PG_PASSWORD,
-        dbname=fresh_database,
+        dbname=dbname,
         autocommit=True,
-    ) as conn:
+    )
+
+
+async def test_concurrent_migrations_are_safe(fresh_database: str) -> None:
+    async def one() -> int:
+        async with await connect_async(fresh_database) as conn:
+            return await migrate(conn)
+
+    applied = await asyncio.wait_for(asyncio.gather(*(one() for _ in range(6))), timeout=30)
+    assert sorted(applied) == [0] * 5 + [LATEST_VERSION]
+    async with await connect_async(fresh_database) as conn:
         assert await schema_version(conn) == LATEST_VERSION
         assert await migrate(conn) == 0
 
