@@ -7,7 +7,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: help venv lint typecheck test test-program test-app render preview up down preflight verify status rollback
+.PHONY: help venv lint typecheck test test-program test-app render preview up down preflight verify status rollback \
+	policy-venv toolchain e2e e2e-clean
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -27,6 +28,17 @@ $(CHECKOV_VENV)/.installed:
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov>=3.3,<4'
 	touch $@
+
+# The CLI installs the dependencies of policy packs it downloads from Pulumi Cloud, never of a local
+# pack (--policy-pack policy): its venv is built here.
+POLICY_VENV := policy/.venv
+$(POLICY_VENV)/.installed: policy/requirements.txt
+	$(PYTHON) -m venv $(POLICY_VENV)
+	$(POLICY_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(POLICY_VENV)/bin/python -m pip install --quiet -r policy/requirements.txt
+	touch $@
+
+policy-venv: $(POLICY_VENV)/.installed
 
 lint: venv
 	$(BIN)/ruff check .
@@ -61,7 +73,7 @@ down: venv
 	$(PY) -m ops.down --stack $(STACK)
 
 #   make preview             pulumi preview with the guardrails policy pack
-preview: venv
+preview: venv policy-venv
 	$(PY) -m ops.preview --stack $(STACK)
 
 #   make verify              check pods, service, ingress, DNS and network in order, with a diagnosis
@@ -75,3 +87,15 @@ status: venv
 #   make rollback TO=<sha256:... or revision>   redeploy a previous image by digest (no rebuild)
 rollback: venv
 	$(PY) -m ops.rollback --stack $(STACK) --to $(TO)
+
+#   make toolchain           build the e2e toolchain from the Go module proxy (cached in ~/.cache/wal-service-e2e)
+toolchain:
+	bash e2e/toolchain/build.sh
+
+#   make e2e                 the real Pulumi CLI and Kubernetes provider against a real API server (E2E_KEEP=1 keeps it)
+e2e: venv policy-venv
+	$(PY) -m e2e.run
+
+#   make e2e-clean           stop and remove what `E2E_KEEP=1 make e2e` left
+e2e-clean: venv
+	$(PY) -m e2e.run --clean

@@ -1,0 +1,244 @@
+"""A throwaway Kubernetes control plane for the e2e run: etcd, kube-apiserver (PodSecurity admission on, as in
+every cluster since 1.25), kube-controller-manager, kube-scheduler and kwok, which plays the kubelets of
+simulated nodes so that Deployments and StatefulSets become Ready. Everything lives in one directory;
+`stop()` (or `make e2e-clean`) ends the processes by the pids recorded there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+CONTEXT = "wal-e2e"
+NODE_ANNOTATION = "kwok.x-k8s.io/node"
+PIDS_FILE = "pids.json"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def make_pki(pki: Path) -> None:
+    """A CA and one admin certificate (system:masters, served on 127.0.0.1), as kwokctl's binary runtime does."""
+    pki.mkdir(parents=True, exist_ok=True)
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+             "-days", "7", "-subj", "/CN=wal-e2e-ca", cwd=pki)  # fmt: skip
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "admin.key", "-out", "admin.csr",
+             "-subj", "/O=system:masters/CN=kubernetes-admin", cwd=pki)  # fmt: skip
+    (pki / "admin.ext").write_text(
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+        "extendedKeyUsage=serverAuth,clientAuth\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\n"
+    )
+    _openssl("x509", "-req", "-in", "admin.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+             "-out", "admin.crt", "-days", "7", "-extfile", "admin.ext", cwd=pki)  # fmt: skip
+
+
+def kubeconfig_text(server: str, pki: Path) -> str:
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": CONTEXT, "cluster": {"server": server, "certificate-authority": str(pki / "ca.crt")}}],
+            "users": [
+                {
+                    "name": CONTEXT,
+                    "user": {
+                        "client-certificate": str(pki / "admin.crt"),
+                        "client-key": str(pki / "admin.key"),
+                    },
+                }
+            ],
+            "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": CONTEXT}}],
+            "current-context": CONTEXT,
+        },
+        indent=2,
+    )
+
+
+@dataclass
+class ControlPlane:
+    """Processes of one control plane under `root`; `bin_dir` holds the toolchain binaries."""
+
+    root: Path
+    bin_dir: Path
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.root / "kubeconfig"
+
+    @property
+    def pki(self) -> Path:
+        return self.root / "pki"
+
+    def _start(self, name: str, args: list[str]) -> None:
+        logs = self.root / "logs"
+        logs.mkdir(exist_ok=True)
+        with open(logs / f"{name}.log", "ab") as log:
+            proc = subprocess.Popen(
+                [str(self.bin_dir / args[0]), *args[1:]],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.root,
+                start_new_session=True,  # a Ctrl-C of the harness must not kill the cluster before its cleanup
+            )
+        pids = self.pids()
+        pids[name] = proc.pid
+        (self.root / PIDS_FILE).write_text(json.dumps(pids))
+
+    def pids(self) -> dict[str, int]:
+        path = self.root / PIDS_FILE
+        return {k: int(v) for k, v in json.loads(path.read_text()).items()} if path.exists() else {}
+
+    def start(self, nodes: int = 2, timeout: float = 120.0) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        make_pki(self.pki)
+        etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
+        server = f"https://127.0.0.1:{api_port}"
+        self.kubeconfig.write_text(kubeconfig_text(server, self.pki))
+        pki, kc = self.pki, str(self.kubeconfig)
+        self._start(
+            "etcd",
+            [
+                "etcd",
+                "--name=e2e",
+                f"--data-dir={self.root / 'etcd'}",
+                f"--listen-client-urls=http://127.0.0.1:{etcd_port}",
+                f"--advertise-client-urls=http://127.0.0.1:{etcd_port}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer_port}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}",
+                f"--initial-cluster=e2e=http://127.0.0.1:{peer_port}",
+                "--unsafe-no-fsync",  # a throwaway cluster: durability costs seconds per write on slow disks
+            ],
+        )
+        self._start(
+            "kube-apiserver",
+            [
+                "kube-apiserver",
+                f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={api_port}",
+                f"--tls-cert-file={pki / 'admin.crt'}",
+                f"--tls-private-key-file={pki / 'admin.key'}",
+                f"--client-ca-file={pki / 'ca.crt'}",
+                f"--service-account-key-file={pki / 'admin.key'}",
+                f"--service-account-signing-key-file={pki / 'admin.key'}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                "--service-cluster-ip-range=10.96.0.0/16",
+                "--authorization-mode=Node,RBAC",
+                "--enable-priority-and-fairness=false",
+                "--profiling=false",
+            ],
+        )
+        self._wait_ready(server, timeout)
+        common = [f"--kubeconfig={kc}", f"--authentication-kubeconfig={kc}", f"--authorization-kubeconfig={kc}",
+                  "--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port=0"]  # fmt: skip
+        self._start(
+            "kube-controller-manager",
+            [
+                "kube-controller-manager",
+                *common,
+                f"--service-account-private-key-file={pki / 'admin.key'}",
+                f"--root-ca-file={pki / 'ca.crt'}",
+                f"--cluster-signing-cert-file={pki / 'ca.crt'}",
+                f"--cluster-signing-key-file={pki / 'ca.key'}",
+                "--use-service-account-credentials=false",
+            ],
+        )
+        self._start("kube-scheduler", ["kube-scheduler", *common])
+        self._start(
+            "kwok",
+            [
+                "kwok",
+                f"--kubeconfig={kc}",
+                "--manage-all-nodes=false",
+                f"--manage-nodes-with-annotation-selector={NODE_ANNOTATION}=fake",
+                "--cidr=10.244.0.1/16",
+                "--node-ip=10.0.0.1",
+                "--node-lease-duration-seconds=40",
+                f"--config={self.bin_dir / 'kwok-stages.yaml'}",
+            ],
+        )
+        self.kubectl("apply", "-f", "-", stdin="\n---\n".join(node_manifest(f"kwok-node-{i}") for i in range(nodes)))
+        self.kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=120s")
+
+    def _wait_ready(self, server: str, timeout: float) -> None:
+        context = ssl.create_default_context(cafile=str(self.pki / "ca.crt"))
+        context.load_cert_chain(str(self.pki / "admin.crt"), str(self.pki / "admin.key"))
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{server}/readyz", context=context, timeout=5) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"kube-apiserver not ready within {timeout:g} s; see {self.root / 'logs'}")
+            time.sleep(1)
+
+    def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(self.bin_dir / "kubectl"), f"--kubeconfig={self.kubeconfig}", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=180,
+        )
+
+    def stop(self) -> None:
+        """Stop every process this control plane started (newest first), then forget them."""
+        for pid in reversed(list(self.pids().values())):
+            try:
+                os.killpg(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                try:
+                    os.killpg(pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.2)
+            else:
+                os.killpg(pid, signal.SIGKILL)
+        (self.root / PIDS_FILE).unlink(missing_ok=True)
+
+
+def node_manifest(name: str) -> str:
+    """A node kwok manages, sized like a small real one."""
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": name,
+                "annotations": {NODE_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                "labels": {
+                    "kubernetes.io/hostname": name,
+                    "kubernetes.io/os": "linux",
+                    "kubernetes.io/arch": "amd64",
+                    "type": "kwok",
+                },
+            },
+            "status": {
+                "allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110"},
+                "capacity": {"cpu": "8", "memory": "32Gi", "pods": "110"},
+            },
+        }
+    )

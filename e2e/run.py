@@ -1,0 +1,399 @@
+"""`make e2e`: the program through the real Pulumi CLI and Kubernetes provider against a real API server.
+
+    python -m e2e.run            # build (or reuse) the toolchain, run every step, tear everything down
+    E2E_KEEP=1 python -m e2e.run # leave the control plane and the stack up; print how to reach them
+    python -m e2e.run --clean    # `make e2e-clean`: stop and remove what a kept run left
+
+The stack is the dev stack from a snapshot of the working tree, switched to `existing` cluster mode
+with `pulumi config set` (the only overrides): it targets a throwaway control plane whose nodes kwok
+simulates. What the cluster lacks, the harness provides the way the real thing would: PersistentVolumes
+for the database claim (a provisioner's job) and the Ingress status address (an ingress controller's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from e2e.compare import differences
+from e2e.controlplane import CONTEXT, ControlPlane
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOLCHAIN_BUILD = ROOT / "e2e" / "toolchain" / "build.sh"
+STACK = "dev"
+NAMESPACE = "wal-service-dev"
+PROJECT = "wal-service"
+# Two digests of one repository: the "release" deployed first and the one rolled back from.
+DIGEST_A = "sha256:" + "a1" * 32
+DIGEST_B = "sha256:" + "b2" * 32
+IMAGE_REPO = "kind-registry:5000/wal-service"
+STEP_TIMEOUT = 15 * 60
+
+
+class E2EFailure(Exception):
+    """A step whose outcome differs from what the program promises."""
+
+
+def default_root() -> Path:
+    return Path(os.environ.get("E2E_DIR") or Path(tempfile.gettempdir()) / "wal-service-e2e")
+
+
+def toolchain_bin() -> Path:
+    """Build the toolchain if this revision of it is not cached yet; its bin directory."""
+    proc = subprocess.run(["bash", str(TOOLCHAIN_BUILD)], stdout=subprocess.PIPE, text=True, check=False)
+    if proc.returncode != 0:
+        raise E2EFailure(f"toolchain build failed (exit {proc.returncode}); see the output above")
+    return Path(proc.stdout.strip().splitlines()[-1])
+
+
+@dataclass
+class Run:
+    root: Path
+    bin_dir: Path
+    cluster: ControlPlane = field(init=False)
+    work: Path = field(init=False)
+    env: dict[str, str] = field(init=False)
+    timings: list[tuple[str, float]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.cluster = ControlPlane(self.root / "cluster", self.bin_dir)
+        self.work = self.root / "work"
+        passphrase = self.root / "passphrase"
+        self.env = {
+            **os.environ,
+            "PATH": os.pathsep.join([str(self.bin_dir), str(ROOT / ".venv" / "bin"), os.environ.get("PATH", "")]),
+            "PULUMI_HOME": str(self.root / "pulumi-home"),
+            "PULUMI_BACKEND_URL": f"file://{self.root / 'state'}",
+            "PULUMI_CONFIG_PASSPHRASE_FILE": str(passphrase),
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+            "PULUMI_SKIP_CONFIRMATIONS": "true",
+            "KUBECONFIG": str(self.cluster.kubeconfig),
+            "NO_COLOR": "1",
+        }
+        for key in ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_ACCESS_TOKEN", "PULUMI_STACK"):
+            self.env.pop(key, None)
+
+    # ------------------------------------------------------------------ plumbing
+    @contextmanager
+    def step(self, title: str) -> Iterator[None]:
+        print(f"\n==> {title}", flush=True)
+        started = time.monotonic()
+        yield
+        elapsed = time.monotonic() - started
+        self.timings.append((title, elapsed))
+        print(f"    ok ({elapsed:.1f} s)", flush=True)
+
+    def sh(self, *args: str, check: bool = True, echo: bool = True, timeout: float = STEP_TIMEOUT) -> subprocess.CompletedProcess[str]:
+        """Run a command in the stack's working copy; its output is shown and returned."""
+        if echo:
+            print(f"$ {' '.join(args)}", flush=True)
+        proc = subprocess.run(
+            list(args), cwd=self.work, env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        if echo:
+            sys.stdout.write(proc.stdout)
+            sys.stderr.write(proc.stderr)
+        if check and proc.returncode != 0:
+            raise E2EFailure(f"`{' '.join(args)}` exited {proc.returncode}")
+        return proc
+
+    def pulumi(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.sh("pulumi", *args, "--stack", STACK, "--non-interactive", check=check)
+
+    def kubectl_json(self, *args: str) -> Any:
+        return json.loads(self.cluster.kubectl(*args, "-o", "json").stdout)
+
+    # ------------------------------------------------------------------ setup
+    def prepare(self) -> None:
+        if self.root.exists():
+            ControlPlane(self.root / "cluster", self.bin_dir).stop()
+            shutil.rmtree(self.root)
+        self.root.mkdir(parents=True)
+        (self.root / "passphrase").write_text("wal-service-e2e\n")
+        snapshot(ROOT, self.work)
+
+    def configure(self) -> None:
+        """Select the dev stack and point it at the simulated cluster; nothing else is overridden."""
+        self.sh("pulumi", "stack", "init", STACK, "--non-interactive")
+        for key, value in {
+            "clusterMode": "existing",
+            "kubeconfig": str(self.cluster.kubeconfig),
+            "kubeContext": CONTEXT,
+            "imageRef": f"{IMAGE_REPO}@{DIGEST_A}",
+            # An existing cluster brings its own ingress controller; the harness plays it (status address).
+            "ingressController": "none",
+        }.items():
+            self.pulumi("config", "set", f"{PROJECT}:{key}", value)
+
+    def storage(self, count: int = 2) -> None:
+        """PersistentVolumes for the database claim, as a provisioner would make them."""
+        volumes = [
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolume",
+                "metadata": {"name": f"e2e-pv-{i}", "labels": {"e2e": "storage"}},
+                "spec": {
+                    "capacity": {"storage": "100Gi"},
+                    "accessModes": ["ReadWriteOnce"],
+                    "persistentVolumeReclaimPolicy": "Delete",
+                    "hostPath": {"path": f"/tmp/e2e-pv-{i}"},
+                },
+            }
+            for i in range(count)
+        ]
+        self.cluster.kubectl("apply", "-f", "-", stdin="\n---\n".join(json.dumps(v) for v in volumes))
+
+    # ------------------------------------------------------------------ checks
+    def rendered(self) -> list[dict[str, Any]]:
+        proc = self.sh(str(ROOT / ".venv" / "bin" / "python"), "-m", "tools.render", STACK, echo=False)
+        return [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
+
+    def live(self, obj: Mapping[str, Any]) -> Any:
+        meta = obj.get("metadata", {})
+        args = ["get", f"{obj['kind']}.{obj['apiVersion'].split('/')[0]}" if "/" in obj["apiVersion"] else obj["kind"],
+                meta["name"]]  # fmt: skip
+        if meta.get("namespace"):
+            args += ["-n", meta["namespace"]]
+        return self.kubectl_json(*args)
+
+    def compare_with_render(self) -> None:
+        problems: list[str] = []
+        objects = self.rendered()
+        for obj in objects:
+            label = f"{obj['kind']}/{obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}"
+            problems += [f"{label}: {p}" for p in differences(obj, self.live(obj))]
+        if problems:
+            raise E2EFailure("live objects differ from `make render`:\n  " + "\n  ".join(problems))
+        print(f"    {len(objects)} rendered objects match the live ones field for field")
+
+    def deployment(self) -> Any:
+        return self.kubectl_json("get", "deployment", "wal-service", "-n", NAMESPACE)
+
+    def wait(self, what: str, predicate: Callable[[], bool], timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise E2EFailure(f"timed out after {timeout:g} s waiting for {what}")
+            time.sleep(1)
+
+    def rolled_to(self, template_hash: str) -> bool:
+        replica_sets = self.kubectl_json("get", "replicasets", "-n", NAMESPACE, "-l", "app.kubernetes.io/name=wal-service")
+        current = [
+            rs
+            for rs in replica_sets["items"]
+            if rs["metadata"]["labels"].get("pod-template-hash") == template_hash
+        ]
+        return bool(current) and (current[0]["status"].get("readyReplicas") or 0) >= 1
+
+    def template_hash(self) -> str:
+        replica_sets = self.kubectl_json("get", "replicasets", "-n", NAMESPACE, "-l", "app.kubernetes.io/name=wal-service")
+        newest = max(replica_sets["items"], key=lambda rs: int(rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]))
+        return str(newest["metadata"]["labels"]["pod-template-hash"])
+
+
+def snapshot(source: Path, dest: Path) -> None:
+    """The working tree as git sees it (tracked and untracked, minus ignored files), plus links to the venvs."""
+    listing = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=source, capture_output=True, check=True,
+    )  # fmt: skip
+    for name in filter(None, listing.stdout.decode().split("\0")):
+        src = source / name
+        if not src.is_file():
+            continue  # deleted in the working tree
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, target)
+    for venv in (".venv", "policy/.venv"):
+        if (source / venv).exists():
+            (dest / venv).symlink_to(source / venv)
+
+
+class IngressStatusPublisher(threading.Thread):
+    """Plays the ingress controller's status writer: every Ingress in the namespace gets an address."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__(daemon=True)
+        self.run_ = run
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        patch = json.dumps({"status": {"loadBalancer": {"ingress": [{"hostname": "localhost"}]}}})
+        while not self.stopped.wait(1.0):
+            proc = self.run_.cluster.kubectl("get", "ingress", "-n", NAMESPACE, "-o", "json", check=False)
+            if proc.returncode != 0:
+                continue
+            for ing in json.loads(proc.stdout).get("items", []):
+                if not (ing.get("status", {}).get("loadBalancer", {}).get("ingress")):
+                    self.run_.cluster.kubectl(
+                        "patch", "ingress", ing["metadata"]["name"], "-n", NAMESPACE,
+                        "--subresource=status", "--type=merge", "-p", patch, check=False,
+                    )  # fmt: skip
+
+
+RESTRICTED_VIOLATION = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "e2e-privileged", "namespace": NAMESPACE},
+    "spec": {"containers": [{"name": "c", "image": "busybox", "securityContext": {"privileged": True}}]},
+}
+
+
+def main_steps(run: Run) -> None:
+    with run.step("start the control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok x2 nodes)"):
+        run.cluster.start()
+        run.storage()
+        print(run.cluster.kubectl("version").stdout)
+
+    with run.step("configure the dev stack for the simulated cluster (pulumi config set only)"):
+        run.configure()
+
+    with run.step("pulumi preview with the policy pack"):
+        run.pulumi("preview", "--policy-pack", "policy")
+
+    publisher = IngressStatusPublisher(run)
+    publisher.start()
+    with run.step("pulumi up with the policy pack (Deployments and StatefulSets awaited to Ready)"):
+        run.pulumi("up", "--yes", "--policy-pack", "policy")
+
+    with run.step("live objects equal `make render` for every field the program sets"):
+        run.compare_with_render()
+
+    with run.step("pulumi preview --expect-no-changes, then a second up: no changes, no mandatory violations"):
+        run.pulumi("preview", "--expect-no-changes", "--policy-pack", "policy")
+        run.pulumi("up", "--yes", "--expect-no-changes", "--policy-pack", "policy")
+
+    with run.step("a config change (logLevel) rolls the Deployment"):
+        before = run.template_hash()
+        run.pulumi("config", "set", f"{PROJECT}:logLevel", "warning")
+        run.pulumi("up", "--yes", "--policy-pack", "policy")
+        after = run.template_hash()
+        if after == before:
+            raise E2EFailure("logLevel changed but the pod template did not: the pods keep the old config")
+        run.wait("the new ReplicaSet to be ready", lambda: run.rolled_to(after))
+
+    with run.step("a bad config value fails the real preview with one line and no traceback"):
+        run.pulumi("config", "set", f"{PROJECT}:logLevel", "LOUD")
+        proc = run.pulumi("preview", check=False)
+        run.pulumi("config", "set", f"{PROJECT}:logLevel", "warning")
+        output = proc.stdout + proc.stderr
+        if proc.returncode == 0:
+            raise E2EFailure("preview accepted logLevel=LOUD")
+        if "Traceback" in output:
+            raise E2EFailure("the bad value produced a Python traceback")
+        lines = [line for line in output.splitlines() if f"{PROJECT}:logLevel" in line]
+        if len(lines) != 1:
+            raise E2EFailure(f"expected one line naming {PROJECT}:logLevel, got {len(lines)}")
+        print(f"    {lines[0].strip()}")
+
+    with run.step("the API server refuses a pod that breaks Pod Security 'restricted' in our namespace"):
+        proc = run.cluster.kubectl("create", "-f", "-", stdin=json.dumps(RESTRICTED_VIOLATION), check=False)
+        if proc.returncode == 0 or 'violates PodSecurity "restricted' not in proc.stderr:
+            raise E2EFailure(f"privileged pod was not refused by PodSecurity: {proc.stdout}{proc.stderr}")
+        print(f"    {proc.stderr.strip().splitlines()[0]}")
+
+    with run.step("make status and the Kubernetes-API layers of make verify against the live cluster"):
+        py = str(ROOT / ".venv" / "bin" / "python")
+        run.sh(py, "-m", "ops.status", "--stack", STACK)
+        verify = run.sh(py, "-m", "ops.verify", "--stack", STACK, check=False)
+        check_verify(verify.stdout)
+
+    with run.step("rollback by digest through the real stack history"):
+        run.pulumi("config", "set", f"{PROJECT}:imageRef", f"{IMAGE_REPO}@{DIGEST_B}")
+        run.pulumi("up", "--yes", "--policy-pack", "policy")
+        run.sh(str(ROOT / ".venv" / "bin" / "python"), "-m", "ops.rollback", "--stack", STACK, "--to", DIGEST_A)
+        image = run.deployment()["spec"]["template"]["spec"]["containers"][0]["image"]
+        if image != f"{IMAGE_REPO}@{DIGEST_A}":
+            raise E2EFailure(f"after rollback the Deployment runs {image}, not the first release's digest")
+
+    publisher.stopped.set()
+    if os.environ.get("E2E_KEEP"):
+        return
+
+    with run.step("pulumi destroy leaves none of our objects"):
+        run.pulumi("destroy", "--yes")
+        run.wait(f"namespace {NAMESPACE} to be gone", lambda: run.cluster.kubectl("get", "namespace", NAMESPACE, check=False).returncode != 0)
+        leftovers = run.cluster.kubectl(
+            "get", "all,configmaps,secrets,ingresses,networkpolicies,pvc,serviceaccounts", "-A",
+            "-l", "app.kubernetes.io/part-of=wal-service", "-o", "name",
+        ).stdout.strip()  # fmt: skip
+        if leftovers:
+            raise E2EFailure(f"objects left after destroy:\n{leftovers}")
+
+
+# Layers a simulated cluster can answer through the API server alone; the others need a kubelet
+# (port-forward), an ingress data plane (HTTP) or host DNS for the stack's name.
+API_LAYERS = ("pods/", "service/endpoints", "ingress/address", "ingress/host", "network/")
+
+
+def check_verify(output: str) -> None:
+    lines = [line for line in output.splitlines() if line.startswith(("PASS ", "FAIL "))]
+    api = [line for line in lines if line.split(" ", 1)[1].startswith(API_LAYERS)]
+    failed = [line for line in api if line.startswith("FAIL ")]
+    if not api:
+        raise E2EFailure("make verify printed no Kubernetes-API checks")
+    if failed:
+        raise E2EFailure("make verify failed Kubernetes-API checks:\n  " + "\n  ".join(failed))
+    print(f"    {len(api)} Kubernetes-API checks passed; not checkable here: {len(lines) - len(api)}")
+
+
+def clean(root: Path) -> None:
+    pids_owner = ControlPlane(root / "cluster", Path("."))
+    pids_owner.stop()
+    shutil.rmtree(root, ignore_errors=True)
+    print(f"removed {root}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="End-to-end run on the real engine and API server.")
+    parser.add_argument("--clean", action="store_true", help="stop and remove what a kept run left")
+    args = parser.parse_args(argv)
+    root = default_root()
+    if args.clean:
+        clean(root)
+        return 0
+    started = time.monotonic()
+    try:
+        bin_dir = toolchain_bin()
+        run = Run(root, bin_dir)
+        print((bin_dir / "VERSIONS").read_text())
+        run.prepare()
+        try:
+            main_steps(run)
+        finally:
+            if not os.environ.get("E2E_KEEP"):
+                run.cluster.stop()
+    except E2EFailure as exc:
+        print(f"\nE2E FAILED: {exc}\nlogs: {root / 'cluster' / 'logs'}", file=sys.stderr)
+        return 1
+    print(f"\ne2e passed in {time.monotonic() - started:.0f} s")
+    for title, seconds in run.timings:
+        print(f"  {seconds:7.1f} s  {title}")
+    if os.environ.get("E2E_KEEP"):
+        print(f"\nkept; `make e2e-clean` removes it. In {run.work}:")
+        for key in ("KUBECONFIG", "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE_FILE"):
+            print(f"{key}={run.env[key]}")
+        print(f"STACK={STACK}")
+        print(f"PATH={bin_dir}")
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
