@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
 .PHONY: help venv lint typecheck test test-program test-app render preview up down preflight verify status rollback \
-	policy-venv toolchain e2e e2e-clean
+	policy-venv toolchain e2e e2e-clean bench-deploy
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -99,3 +99,7 @@ e2e: venv policy-venv
 #   make e2e-clean           stop and remove what `E2E_KEEP=1 make e2e` left
 e2e-clean: venv
 	$(PY) -m e2e.run --clean
+
+#   make bench-deploy        time pulumi up/no-op/change/destroy beside kubectl apply + rollout status
+bench-deploy: venv
+	$(PY) -m e2e.bench_deploy

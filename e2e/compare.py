@@ -16,7 +16,7 @@ def _same_quantity(a: Any, b: Any) -> bool:
     if not isinstance(a, str | int | float) or not isinstance(b, str | int | float):
         return False
     try:
-        return bool(parse_quantity(a) == parse_quantity(b))
+        return bool(parse_quantity(a) == parse_quantity(b))  # type: ignore[no-untyped-call]
     except ValueError:
         return False
 

@@ -53,7 +53,9 @@ def kubeconfig_text(server: str, pki: Path) -> str:
         {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": CONTEXT, "cluster": {"server": server, "certificate-authority": str(pki / "ca.crt")}}],
+            "clusters": [
+                {"name": CONTEXT, "cluster": {"server": server, "certificate-authority": str(pki / "ca.crt")}}
+            ],
             "users": [
                 {
                     "name": CONTEXT,

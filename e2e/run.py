@@ -75,7 +75,7 @@ class Run:
         passphrase = self.root / "passphrase"
         self.env = {
             **os.environ,
-            "PATH": os.pathsep.join([str(self.bin_dir), str(ROOT / ".venv" / "bin"), os.environ.get("PATH", "")]),
+            "PATH": os.pathsep.join([str(self.bin_dir), os.environ.get("PATH", "")]),
             "PULUMI_HOME": str(self.root / "pulumi-home"),
             "PULUMI_BACKEND_URL": f"file://{self.root / 'state'}",
             "PULUMI_CONFIG_PASSPHRASE_FILE": str(passphrase),
@@ -98,7 +98,9 @@ class Run:
         self.timings.append((title, elapsed))
         print(f"    ok ({elapsed:.1f} s)", flush=True)
 
-    def sh(self, *args: str, check: bool = True, echo: bool = True, timeout: float = STEP_TIMEOUT) -> subprocess.CompletedProcess[str]:
+    def sh(
+        self, *args: str, check: bool = True, echo: bool = True, timeout: float = STEP_TIMEOUT
+    ) -> subprocess.CompletedProcess[str]:
         """Run a command in the stack's working copy; its output is shown and returned."""
         if echo:
             print(f"$ {' '.join(args)}", flush=True)
@@ -160,7 +162,7 @@ class Run:
 
     # ------------------------------------------------------------------ checks
     def rendered(self) -> list[dict[str, Any]]:
-        proc = self.sh(str(ROOT / ".venv" / "bin" / "python"), "-m", "tools.render", STACK, echo=False)
+        proc = self.sh(sys.executable, "-m", "tools.render", STACK, echo=False)
         return [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
 
     def live(self, obj: Mapping[str, Any]) -> Any:
@@ -191,18 +193,19 @@ class Run:
                 raise E2EFailure(f"timed out after {timeout:g} s waiting for {what}")
             time.sleep(1)
 
+    def replica_sets(self) -> list[Any]:
+        selector = "app.kubernetes.io/name=wal-service"
+        items: list[Any] = self.kubectl_json("get", "replicasets", "-n", NAMESPACE, "-l", selector)["items"]
+        return items
+
     def rolled_to(self, template_hash: str) -> bool:
-        replica_sets = self.kubectl_json("get", "replicasets", "-n", NAMESPACE, "-l", "app.kubernetes.io/name=wal-service")
-        current = [
-            rs
-            for rs in replica_sets["items"]
-            if rs["metadata"]["labels"].get("pod-template-hash") == template_hash
-        ]
+        current = [rs for rs in self.replica_sets() if rs["metadata"]["labels"]["pod-template-hash"] == template_hash]
         return bool(current) and (current[0]["status"].get("readyReplicas") or 0) >= 1
 
     def template_hash(self) -> str:
-        replica_sets = self.kubectl_json("get", "replicasets", "-n", NAMESPACE, "-l", "app.kubernetes.io/name=wal-service")
-        newest = max(replica_sets["items"], key=lambda rs: int(rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]))
+        """The pod-template-hash of the Deployment's newest ReplicaSet."""
+        revision = "deployment.kubernetes.io/revision"
+        newest = max(self.replica_sets(), key=lambda rs: int(rs["metadata"]["annotations"][revision]))
         return str(newest["metadata"]["labels"]["pod-template-hash"])
 
 
@@ -308,15 +311,14 @@ def main_steps(run: Run) -> None:
         print(f"    {proc.stderr.strip().splitlines()[0]}")
 
     with run.step("make status and the Kubernetes-API layers of make verify against the live cluster"):
-        py = str(ROOT / ".venv" / "bin" / "python")
-        run.sh(py, "-m", "ops.status", "--stack", STACK)
-        verify = run.sh(py, "-m", "ops.verify", "--stack", STACK, check=False)
+        run.sh(sys.executable, "-m", "ops.status", "--stack", STACK)
+        verify = run.sh(sys.executable, "-m", "ops.verify", "--stack", STACK, check=False)
         check_verify(verify.stdout)
 
     with run.step("rollback by digest through the real stack history"):
         run.pulumi("config", "set", f"{PROJECT}:imageRef", f"{IMAGE_REPO}@{DIGEST_B}")
         run.pulumi("up", "--yes", "--policy-pack", "policy")
-        run.sh(str(ROOT / ".venv" / "bin" / "python"), "-m", "ops.rollback", "--stack", STACK, "--to", DIGEST_A)
+        run.sh(sys.executable, "-m", "ops.rollback", "--stack", STACK, "--to", DIGEST_A)
         image = run.deployment()["spec"]["template"]["spec"]["containers"][0]["image"]
         if image != f"{IMAGE_REPO}@{DIGEST_A}":
             raise E2EFailure(f"after rollback the Deployment runs {image}, not the first release's digest")
@@ -327,7 +329,10 @@ def main_steps(run: Run) -> None:
 
     with run.step("pulumi destroy leaves none of our objects"):
         run.pulumi("destroy", "--yes")
-        run.wait(f"namespace {NAMESPACE} to be gone", lambda: run.cluster.kubectl("get", "namespace", NAMESPACE, check=False).returncode != 0)
+        run.wait(
+            f"namespace {NAMESPACE} to be gone",
+            lambda: run.cluster.kubectl("get", "namespace", NAMESPACE, check=False).returncode != 0,
+        )
         leftovers = run.cluster.kubectl(
             "get", "all,configmaps,secrets,ingresses,networkpolicies,pvc,serviceaccounts", "-A",
             "-l", "app.kubernetes.io/part-of=wal-service", "-o", "name",

@@ -51,7 +51,9 @@ def test_canonical_quantities_are_equal_but_other_values_are_not() -> None:
     same = deployment(image="x", resources={"limits": {"cpu": "500m", "memory": "512Mi"}})
     other = deployment(image="x", resources={"limits": {"cpu": "400m", "memory": "512Mi"}})
     assert differences(want, same) == []
-    assert differences(want, other) == ["spec.template.spec.containers[0].resources.limits.cpu: want '0.5', live has '400m'"]
+    assert differences(want, other) == [
+        "spec.template.spec.containers[0].resources.limits.cpu: want '0.5', live has '400m'"
+    ]
 
 
 def test_empty_maps_the_server_drops_are_not_differences() -> None:
@@ -61,5 +63,10 @@ def test_empty_maps_the_server_drops_are_not_differences() -> None:
 
 def test_secret_data_is_skipped_but_its_type_is_compared() -> None:
     want = {"kind": "Secret", "metadata": {"name": "s"}, "type": "Opaque", "stringData": {"password": "[secret]"}}
-    live = {"kind": "Secret", "metadata": {"name": "s"}, "type": "kubernetes.io/basic-auth", "data": {"password": "eA=="}}
+    live = {
+        "kind": "Secret",
+        "metadata": {"name": "s"},
+        "type": "kubernetes.io/basic-auth",
+        "data": {"password": "eA=="},
+    }
     assert differences(want, live) == ["type: want 'Opaque', live has 'kubernetes.io/basic-auth'"]
