@@ -21,8 +21,9 @@ from collections.abc import Generator
 import uvicorn
 
 from .app import ServiceState, create_app
-from .config import ConfigError, Settings
+from .config import ConfigError, Settings, ensure_fd_limit
 from .jsonlog import setup_logging
+from .protocol import ConnectionLimits, limited_protocol
 
 log = logging.getLogger("wal_service.main")
 
@@ -74,15 +75,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env(os.environ)
+        ensure_fd_limit(settings)
     except ConfigError as exc:
         print(f"wal-service: configuration error: {exc}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level)
     app = create_app(settings)
+    limits = ConnectionLimits(
+        max_header_bytes=settings.max_header_bytes,
+        header_timeout=settings.header_read_timeout_seconds,
+        max_connections=settings.max_connections,
+    )
     config = uvicorn.Config(
         app,
         host=args.host,
         port=settings.port,
+        http=limited_protocol(limits),
         log_config=None,
         access_log=False,
         server_header=False,

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
-import json
 import logging
 import re
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
@@ -19,7 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,8 +27,9 @@ from . import __version__
 from .config import Settings
 from .jsonlog import request_id_var
 from .metrics import CONTENT_TYPE_LATEST, Metrics
+from .records import InvalidBody, parse_records
 from .schema import LATEST_VERSION, migrate, schema_version
-from .store import IdempotencyConflict, Store, StoreError
+from .store import IdempotencyConflict, RecordRejected, Store, StoreError
 
 log = logging.getLogger("wal_service.app")
 access_log = logging.getLogger("wal_service.access")
@@ -37,10 +37,58 @@ access_log = logging.getLogger("wal_service.access")
 LOG_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-MAX_BATCH_RECORDS = 10_000
 MAX_READ_LIMIT = 1000
 DEFAULT_READ_LIMIT = 100
 READY_TIMEOUT_SECONDS = 2.0
+# Access-log/metrics status of a request whose client went away before its body was
+# complete (no response can be sent; nginx's convention).
+CLIENT_CLOSED_REQUEST = 499
+
+
+class ByteBudget:
+    """Bytes of request bodies this process holds at once (MAX_INFLIGHT_BYTES).
+
+    A request reserves its declared size before its body is read and keeps it until
+    its response is ready, so memory stays bounded however many large batches are in
+    flight; the others wait their turn (first come, first served)."""
+
+    def __init__(self, capacity: int, metrics: Metrics) -> None:
+        self.capacity = capacity
+        self.available = capacity
+        self._metrics = metrics
+        self._waiters: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
+
+    async def acquire(self, amount: int) -> None:
+        if not self._waiters and amount <= self.available:
+            self._take(amount)
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        entry = (amount, waiter)
+        self._waiters.append(entry)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.release(amount)  # granted just as we were cancelled
+            else:
+                self._waiters.remove(entry)
+                self._wake()
+            raise
+
+    def release(self, amount: int) -> None:
+        self.available += amount
+        self._metrics.inflight_bytes.set(self.capacity - self.available)
+        self._wake()
+
+    def _take(self, amount: int) -> None:
+        self.available -= amount
+        self._metrics.inflight_bytes.set(self.capacity - self.available)
+
+    def _wake(self) -> None:
+        while self._waiters and self._waiters[0][0] <= self.available:
+            amount, waiter = self._waiters.popleft()
+            self._take(amount)
+            waiter.set_result(None)
 
 
 class ServiceState:
@@ -49,6 +97,7 @@ class ServiceState:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.metrics = Metrics()
+        self.budget = ByteBudget(settings.max_inflight_bytes, self.metrics)
         self.draining = False
         self.schema_ready = False
         self.pool: AsyncConnectionPool[AsyncConnection[TupleRow]] | None = None
@@ -97,27 +146,33 @@ def _log_name(request: Request) -> str:
     return name
 
 
-def _reject_constant(value: str) -> Any:
-    raise ValueError(f"{value} is not valid JSON")
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
+def _declared_length(request: Request, limit: int) -> int | None:
     declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            if int(declared) > limit:
-                raise ApiError(413, "body_too_large", f"request body exceeds {limit} bytes")
-        except ValueError:
-            raise ApiError(
-                400, "invalid_content_length", "Content-Length is not a number"
-            ) from None
+    if declared is None:
+        return None
+    try:
+        length = int(declared)
+    except ValueError:
+        raise ApiError(400, "invalid_content_length", "Content-Length is not a number") from None
+    if length > limit:
+        raise ApiError(413, "body_too_large", f"request body exceeds {limit} bytes")
+    return length
+
+
+async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "body_too_large", f"request body exceeds {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError(413, "body_too_large", f"request body exceeds {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ApiError(
+            408, "body_timeout", f"request body not received within {timeout:g} s"
+        ) from None
     return b"".join(chunks)
 
 
@@ -143,35 +198,40 @@ async def append_records(request: Request) -> Response:
         raise ApiError(
             400, "invalid_idempotency_key", "Idempotency-Key must be 1-255 printable ASCII chars"
         )
-    body = await _read_body(request, state.settings.max_body_bytes)
-    if not body.strip():
-        raise ApiError(400, "empty_body", "request body must be a JSON value or a JSON array")
+    settings = state.settings
+    declared = _declared_length(request, settings.max_body_bytes)
+    reserved = settings.max_body_bytes if declared is None else declared
     try:
-        parsed = json.loads(body, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
-        raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc}") from None
-    batch = isinstance(parsed, list)
-    records: list[Any] = parsed if batch else [parsed]
-    if not records:
-        raise ApiError(400, "empty_batch", "a batch must contain at least one record")
-    if len(records) > MAX_BATCH_RECORDS:
+        async with asyncio.timeout(settings.body_read_timeout_seconds):
+            await state.budget.acquire(reserved)
+    except TimeoutError:
         raise ApiError(
-            400, "batch_too_large", f"a batch may contain at most {MAX_BATCH_RECORDS} records"
-        )
-    texts = [json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in records]
-    if any("\\u0000" in t for t in texts):
-        raise ApiError(400, "invalid_record", "records must not contain the \\u0000 character")
-    digest = hashlib.sha256(b"batch\n" if batch else b"single\n")
-    for t in texts:
-        digest.update(t.encode())
-        digest.update(b"\n")
-    store = _store(request)
+            503, "overloaded", "too many request bodies in flight (MAX_INFLIGHT_BYTES)"
+        ) from None
     try:
-        result = await store.append(log_name, texts, key, digest.hexdigest())
-    except IdempotencyConflict as exc:
-        raise ApiError(409, "idempotency_key_conflict", str(exc)) from None
-    except StoreError as exc:
-        raise ApiError(503, "database_unavailable", str(exc)) from None
+        body = await _read_body(
+            request, settings.max_body_bytes, settings.body_read_timeout_seconds
+        )
+        try:
+            batch, texts = parse_records(body, settings.max_json_depth)
+        except InvalidBody as exc:
+            raise ApiError(400, exc.code, exc.message) from None
+        del body
+        digest = hashlib.sha256(b"batch\n" if batch else b"single\n")
+        for t in texts:
+            digest.update(t.encode())
+            digest.update(b"\n")
+        store = _store(request)
+        try:
+            result = await store.append(log_name, texts, key, digest.hexdigest())
+        except IdempotencyConflict as exc:
+            raise ApiError(409, "idempotency_key_conflict", str(exc)) from None
+        except RecordRejected as exc:
+            raise ApiError(400, "invalid_record", str(exc)) from None
+        except StoreError as exc:
+            raise ApiError(503, "database_unavailable", str(exc)) from None
+    finally:
+        state.budget.release(reserved)
     lsns = result.lsns
     payload = {
         "log": log_name,
@@ -195,13 +255,11 @@ async def read_records(request: Request) -> Response:
     except StoreError as exc:
         raise ApiError(503, "database_unavailable", str(exc)) from None
     next_from = rows[-1][0] + 1 if rows else max(from_lsn, 1)
-    return JSONResponse(
-        {
-            "log": log_name,
-            "records": [{"lsn": lsn, "data": data} for lsn, data in rows],
-            "next_from_lsn": next_from,
-        }
-    )
+    # The stored texts are valid JSON: spliced in as they are, never re-parsed (so that
+    # numbers keep every digit and no record, however nested, can break a page).
+    records = ",".join(f'{{"lsn":{lsn},"data":{text}}}' for lsn, text in rows)
+    body = f'{{"log":"{log_name}","records":[{records}],"next_from_lsn":{next_from}}}'
+    return Response(body.encode(), media_type="application/json")
 
 
 async def health(request: Request) -> Response:
@@ -220,8 +278,10 @@ async def ready(request: Request) -> Response:
 async def _not_ready_reason(state: ServiceState) -> str | None:
     if state.draining:
         return "draining: shutdown in progress"
-    if state.pool is None:
+    if state.pool is None or state.store is None:
         return "database pool not started"
+    if state.store.database_down:
+        return "database unreachable: failing requests fast until it answers"
     try:
         async with asyncio.timeout(READY_TIMEOUT_SECONDS):
             async with state.pool.connection(timeout=READY_TIMEOUT_SECONDS) as conn:
@@ -287,11 +347,20 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
+                if self.state.draining:
+                    # Keep-alive clients must reconnect (to another replica) rather than
+                    # race the listener that closes at the end of the drain.
+                    headers.append((b"connection", b"close"))
                 message = {**message, "headers": headers}
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except ClientDisconnect:
+            # Nothing to answer and nothing wrong with the service.
+            if not response_started:
+                status = CLIENT_CLOSED_REQUEST
+            log.info("client disconnected before the request body was complete")
         except Exception:
             log.exception("unhandled error")
             if not response_started:
@@ -359,11 +428,14 @@ def create_app(settings: Settings) -> Starlette:
             max_size=size,
             open=False,
             timeout=10,
+            # Give up a failing reconnection early: after an outage the pool then grows
+            # again at once instead of after an ever longer backoff.
+            reconnect_timeout=5,
             name="wal",
         )
         await pool.open(wait=False)
         state.pool = pool
-        state.store = Store(pool, state.metrics)
+        state.store = Store(pool, state.metrics, settings.conninfo_kwargs())
         state.migration_task = asyncio.create_task(_migrate_until_done(state))
         log.info(
             "service started",
@@ -382,6 +454,7 @@ def create_app(settings: Settings) -> Starlette:
             # In-flight requests were already given SHUTDOWN_TIMEOUT_SECONDS by the server;
             # only flushes of abandoned requests can remain: bound the rest tightly.
             await state.store.wait_idle(timeout=1.0)
+            await state.store.close()
             await pool.close(timeout=1.0)
             log.info("database pool closed")
 

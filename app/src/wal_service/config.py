@@ -5,6 +5,7 @@ Only the variables listed in ``FIELDS`` are read; every other variable is ignore
 
 from __future__ import annotations
 
+import resource
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,13 @@ class Settings:
     shutdown_timeout_seconds: int = 10
     max_body_bytes: int = 1_048_576
     database_pool_size: int = 10
+    # Limits against hostile or broken clients (see README "Limits").
+    max_json_depth: int = 64
+    max_header_bytes: int = 16_384
+    max_inflight_bytes: int = 16 * 1_048_576
+    max_connections: int = 512
+    header_read_timeout_seconds: float = 10.0
+    body_read_timeout_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -44,7 +52,13 @@ class Settings:
                 values[attr] = parse(raw if attr == "database_password" else raw.strip())
             except ValueError as exc:
                 raise ConfigError(f"{name}={raw!r} is invalid: {exc}") from None
-        return cls(**values)
+        settings = cls(**values)
+        if settings.max_inflight_bytes < settings.max_body_bytes:
+            raise ConfigError(
+                f"MAX_INFLIGHT_BYTES={settings.max_inflight_bytes} is invalid: must be at least "
+                f"MAX_BODY_BYTES ({settings.max_body_bytes}), or a largest body could never be read"
+            )
+        return settings
 
     def conninfo_kwargs(self) -> dict[str, Any]:
         return {
@@ -57,6 +71,26 @@ class Settings:
             "application_name": "wal-service",
             "connect_timeout": 5,
         }
+
+
+# File descriptors needed besides client connections and the pool (listener, probe
+# connections, logs, imports...).
+FD_RESERVE = 64
+
+
+def ensure_fd_limit(settings: Settings) -> None:
+    """Raise the soft RLIMIT_NOFILE so that MAX_CONNECTIONS fits, or fail naming it."""
+    need = settings.max_connections + settings.database_pool_size + FD_RESERVE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return
+    if hard != resource.RLIM_INFINITY and hard < need:
+        raise ConfigError(
+            f"MAX_CONNECTIONS={settings.max_connections} is invalid: with "
+            f"DATABASE_POOL_SIZE={settings.database_pool_size} it needs {need} file "
+            f"descriptors but the limit (ulimit -n) is {hard}"
+        )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
 
 
 def _string(raw: str) -> str:
@@ -119,4 +153,10 @@ FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "SHUTDOWN_TIMEOUT_SECONDS": ("shutdown_timeout_seconds", _int(0, 3600)),
     "MAX_BODY_BYTES": ("max_body_bytes", _int(1, 1 << 30)),
     "DATABASE_POOL_SIZE": ("database_pool_size", _int(1, 1000)),
+    "MAX_JSON_DEPTH": ("max_json_depth", _int(1, 512)),
+    "MAX_HEADER_BYTES": ("max_header_bytes", _int(1024, 1 << 20)),
+    "MAX_INFLIGHT_BYTES": ("max_inflight_bytes", _int(1, 1 << 32)),
+    "MAX_CONNECTIONS": ("max_connections", _int(1, 1_000_000)),
+    "HEADER_READ_TIMEOUT_SECONDS": ("header_read_timeout_seconds", _seconds(0.1, 3600)),
+    "BODY_READ_TIMEOUT_SECONDS": ("body_read_timeout_seconds", _seconds(0.1, 3600)),
 }

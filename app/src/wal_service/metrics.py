@@ -49,6 +49,11 @@ class Metrics:
             "Group-commit transactions that failed.",
             registry=self.registry,
         )
+        self.inflight_bytes = Gauge(
+            "wal_inflight_body_bytes",
+            "Request body bytes reserved by requests in flight (at most MAX_INFLIGHT_BYTES).",
+            registry=self.registry,
+        )
         self.ready = Gauge(
             "wal_ready", "1 when the readiness check last succeeded.", registry=self.registry
         )

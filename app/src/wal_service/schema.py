@@ -44,6 +44,12 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        2,
+        # Records are kept as the exact text appended (jsonb re-encodes numbers and
+        # whitespace). Rewrites wal_records once; older rows keep their jsonb text.
+        "ALTER TABLE wal_records ALTER COLUMN payload TYPE json USING payload::json",
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from .metrics import Metrics
 
@@ -30,6 +31,9 @@ log = logging.getLogger("wal_service.store")
 # Upper bound on records written by one group-commit transaction. A single request
 # is never split, so a flush can exceed this by at most one request.
 MAX_RECORDS_PER_FLUSH = 5000
+# While the database is unreachable, how often a direct connection is attempted.
+PROBE_INTERVAL_SECONDS = 0.5
+PROBE_TIMEOUT_SECONDS = 5.0
 
 
 class StoreError(Exception):
@@ -38,6 +42,32 @@ class StoreError(Exception):
 
 class IdempotencyConflict(Exception):
     """The Idempotency-Key was already used on this log with a different body."""
+
+
+class RecordRejected(Exception):
+    """PostgreSQL refused this request's records (a data error); nothing was written."""
+
+
+class _StaleConnection(Exception):
+    """The connection failed before COMMIT was sent: nothing can have been committed."""
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """A broken/refused connection, as opposed to an error the server reported.
+
+    PoolTimeout (no connection in time: pool exhausted or database down) is not one:
+    retrying it would only wait as long again."""
+    if isinstance(exc, PoolTimeout):
+        return False
+    if not isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return False
+    state = exc.sqlstate
+    return state is None or state.startswith(("08", "57P"))
+
+
+def _request_specific(exc: BaseException) -> bool:
+    """A server-reported error that one request's data can cause (the txn rolled back)."""
+    return isinstance(exc, psycopg.errors.DataError | psycopg.errors.ProgramLimitExceeded)
 
 
 @dataclass(frozen=True)
@@ -65,11 +95,26 @@ def _consume_outcome(future: asyncio.Future[AppendResult]) -> None:
 
 
 class Store:
-    def __init__(self, pool: AsyncConnectionPool[AsyncConnection[TupleRow]], metrics: Metrics):
+    def __init__(
+        self,
+        pool: AsyncConnectionPool[AsyncConnection[TupleRow]],
+        metrics: Metrics,
+        conninfo: Mapping[str, Any],
+    ) -> None:
         self.pool = pool
         self.metrics = metrics
+        self._conninfo = dict(conninfo)
         self._queues: dict[str, list[_Pending]] = {}
         self._writers: dict[str, asyncio.Task[None]] = {}
+        # Set while the database is known to be unreachable: requests fail at once
+        # (503) instead of each waiting for the pool timeout.
+        self.database_down = False
+        self._probe_task: asyncio.Task[None] | None = None
+        self._recover_lock = asyncio.Lock()
+
+    def _fail_fast(self) -> None:
+        if self.database_down:
+            raise StoreError("database unavailable")
 
     # ------------------------------------------------------------------ writes
     async def append(
@@ -80,6 +125,7 @@ class Store:
         fingerprint: str,
     ) -> AppendResult:
         """Queue ``payloads`` (JSON texts) for the next group commit of ``log_name``."""
+        self._fail_fast()
         loop = asyncio.get_running_loop()
         pending = _Pending(payloads, idempotency_key, fingerprint, loop.create_future())
         # If the request is abandoned (client gone, shutdown timeout), the outcome is still
@@ -107,101 +153,136 @@ class Store:
                     item = queue.pop(0)
                     batch.append(item)
                     records += len(item.payloads)
-                try:
-                    await self._flush(log_name, batch)
-                except Exception as exc:  # noqa: BLE001 - every waiter must learn the outcome
-                    log.error(
-                        "group commit failed",
-                        extra={"log": log_name, "error": repr(exc), "requests": len(batch)},
-                    )
-                    self.metrics.flush_errors.inc()
-                    err = StoreError(f"database write failed: {type(exc).__name__}")
-                    for item in batch:
-                        if not item.future.done():
-                            item.future.set_exception(err)
+                await self._commit(log_name, batch)
         finally:
             # No await between the empty-queue check and here: no append can slip in.
             self._writers.pop(log_name, None)
             if not self._queues.get(log_name):
                 self._queues.pop(log_name, None)
 
+    async def _commit(self, log_name: str, batch: list[_Pending]) -> None:
+        """Flush ``batch``; every waiter learns its outcome, whatever happens."""
+        try:
+            if self.database_down:
+                raise StoreError("database unavailable")
+            try:
+                await self._flush(log_name, batch)
+            except _StaleConnection:
+                # e.g. PostgreSQL restarted since the connection was pooled: nothing was
+                # committed, so one more try on a checked connection is safe.
+                if not await self.recover():
+                    raise
+                await self._flush(log_name, batch)
+        except Exception as exc:  # noqa: BLE001 - every waiter must learn the outcome
+            cause = (exc.__cause__ or exc) if isinstance(exc, _StaleConnection) else exc
+            if _request_specific(exc) and len(batch) > 1:
+                # One request's records were refused and the transaction rolled back:
+                # commit each request on its own so that only the culprit fails.
+                for item in batch:
+                    await self._commit(log_name, [item])
+                return
+            log.error(
+                "group commit failed",
+                extra={"log": log_name, "error": repr(cause), "requests": len(batch)},
+            )
+            self.metrics.flush_errors.inc()
+            err: Exception
+            if _request_specific(exc):
+                err = RecordRejected(f"the database refused the records: {type(exc).__name__}")
+            else:
+                err = StoreError(f"database write failed: {type(cause).__name__}")
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(err)
+            if isinstance(cause, PoolTimeout) or _connection_lost(cause):
+                await self.recover()  # marks the database down if it does not answer
+
     async def _flush(self, log_name: str, batch: list[_Pending]) -> None:
         started = time.perf_counter()
         outcomes: list[AppendResult | Exception] = []
         all_payloads: list[str] = []
         new_keys: list[tuple[str, str, int, int]] = []
+        commit_sent = False
         # Pipeline mode: the lock + idempotency lookup travel in one round trip, the
         # inserts + COMMIT in another. Leaving the pipeline block syncs and raises any
         # error, so nothing below runs unless COMMIT succeeded.
-        async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
-            lock_cur = await conn.execute(
-                "INSERT INTO wal_logs (name) VALUES (%s) "
-                "ON CONFLICT (name) DO UPDATE SET next_lsn = wal_logs.next_lsn "
-                "RETURNING next_lsn",
-                (log_name,),
-            )
-            keys = sorted({p.idempotency_key for p in batch if p.idempotency_key is not None})
-            keys_cur = None
-            if keys:
-                # Runs after the row lock above is held (same transaction, in order).
-                keys_cur = await conn.execute(
-                    "SELECT key, fingerprint, first_lsn, count FROM wal_idempotency_keys "
-                    "WHERE log = %s AND key = ANY(%s)",
-                    (log_name, keys),
+        try:
+            async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
+                lock_cur = await conn.execute(
+                    "INSERT INTO wal_logs (name) VALUES (%s) "
+                    "ON CONFLICT (name) DO UPDATE SET next_lsn = wal_logs.next_lsn "
+                    "RETURNING next_lsn",
+                    (log_name,),
                 )
-            row = await lock_cur.fetchone()
-            assert row is not None
-            start_lsn: int = row[0]
-            next_lsn = start_lsn
-            known: dict[str, tuple[str, int, int]] = {}
-            if keys_cur is not None:
-                for key, fp, first, count in await keys_cur.fetchall():
-                    known[key] = (fp, first, count)
+                keys = sorted({p.idempotency_key for p in batch if p.idempotency_key is not None})
+                keys_cur = None
+                if keys:
+                    # Runs after the row lock above is held (same transaction, in order).
+                    keys_cur = await conn.execute(
+                        "SELECT key, fingerprint, first_lsn, count FROM wal_idempotency_keys "
+                        "WHERE log = %s AND key = ANY(%s)",
+                        (log_name, keys),
+                    )
+                row = await lock_cur.fetchone()
+                assert row is not None
+                start_lsn: int = row[0]
+                next_lsn = start_lsn
+                known: dict[str, tuple[str, int, int]] = {}
+                if keys_cur is not None:
+                    for key, fp, first, count in await keys_cur.fetchall():
+                        known[key] = (fp, first, count)
 
-            for item in batch:
-                key = item.idempotency_key
-                if key is not None and key in known:
-                    fp, first, count = known[key]
-                    if fp == item.fingerprint:
-                        outcomes.append(AppendResult(first, count, replayed=True))
-                    else:
-                        outcomes.append(
-                            IdempotencyConflict(
-                                "Idempotency-Key was already used with a different request body"
+                for item in batch:
+                    key = item.idempotency_key
+                    if key is not None and key in known:
+                        fp, first, count = known[key]
+                        if fp == item.fingerprint:
+                            outcomes.append(AppendResult(first, count, replayed=True))
+                        else:
+                            outcomes.append(
+                                IdempotencyConflict(
+                                    "Idempotency-Key was already used with a different request body"
+                                )
                             )
-                        )
-                    continue
-                count = len(item.payloads)
-                outcomes.append(AppendResult(next_lsn, count, replayed=False))
-                if key is not None:
-                    known[key] = (item.fingerprint, next_lsn, count)
-                    new_keys.append((key, item.fingerprint, next_lsn, count))
-                all_payloads.extend(item.payloads)
-                next_lsn += count
+                        continue
+                    count = len(item.payloads)
+                    outcomes.append(AppendResult(next_lsn, count, replayed=False))
+                    if key is not None:
+                        known[key] = (item.fingerprint, next_lsn, count)
+                        new_keys.append((key, item.fingerprint, next_lsn, count))
+                    all_payloads.extend(item.payloads)
+                    next_lsn += count
 
-            if all_payloads:
-                await conn.execute(
-                    "INSERT INTO wal_records (log, lsn, payload) "
-                    "SELECT %s, %s + t.ord - 1, t.p::jsonb "
-                    "FROM unnest(%s::text[]) WITH ORDINALITY AS t(p, ord)",
-                    (log_name, start_lsn, all_payloads),
-                )
-                await conn.execute(
-                    "UPDATE wal_logs SET next_lsn = %s WHERE name = %s", (next_lsn, log_name)
-                )
-            if new_keys:
-                await conn.execute(
-                    "INSERT INTO wal_idempotency_keys (log, key, fingerprint, first_lsn, count) "
-                    "SELECT %s, k, f, s, c "
-                    "FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::int[]) AS t(k, f, s, c)",
-                    (
-                        log_name,
-                        [k[0] for k in new_keys],
-                        [k[1] for k in new_keys],
-                        [k[2] for k in new_keys],
-                        [k[3] for k in new_keys],
-                    ),
-                )
+                # From here on the outcome of a lost connection is unknown.
+                commit_sent = True
+                if all_payloads:
+                    await conn.execute(
+                        "INSERT INTO wal_records (log, lsn, payload) "
+                        "SELECT %s, %s + t.ord - 1, t.p::json "
+                        "FROM unnest(%s::text[]) WITH ORDINALITY AS t(p, ord)",
+                        (log_name, start_lsn, all_payloads),
+                    )
+                    await conn.execute(
+                        "UPDATE wal_logs SET next_lsn = %s WHERE name = %s", (next_lsn, log_name)
+                    )
+                if new_keys:
+                    await conn.execute(
+                        "INSERT INTO wal_idempotency_keys "
+                        "(log, key, fingerprint, first_lsn, count) "
+                        "SELECT %s, k, f, s, c FROM "
+                        "unnest(%s::text[], %s::text[], %s::bigint[], %s::int[]) AS t(k, f, s, c)",
+                        (
+                            log_name,
+                            [k[0] for k in new_keys],
+                            [k[1] for k in new_keys],
+                            [k[2] for k in new_keys],
+                            [k[3] for k in new_keys],
+                        ),
+                    )
+        except Exception as exc:
+            if not commit_sent and _connection_lost(exc):
+                raise _StaleConnection(str(exc)) from exc
+            raise
         # Leaving the transaction block committed it: results may now be acknowledged.
         self.metrics.flush_seconds.observe(time.perf_counter() - started)
         self.metrics.flush_requests.observe(len(batch))
@@ -217,28 +298,79 @@ class Store:
     # ------------------------------------------------------------------- reads
     async def read(
         self, log_name: str, from_lsn: int, limit: int, max_bytes: int = 8 << 20
-    ) -> list[tuple[int, Any]]:
+    ) -> list[tuple[int, str]]:
+        """Records with lsn >= from_lsn as (lsn, the JSON text exactly as appended)."""
+        self._fail_fast()
+        for attempt in (1, 2):
+            try:
+                return await self._read_page(log_name, from_lsn, limit, max_bytes)
+            except Exception as exc:
+                # Reads change nothing: after a lost connection, retry once if the
+                # database answers again.
+                if attempt == 1 and _connection_lost(exc) and await self.recover():
+                    continue
+                log.error("read failed", extra={"log": log_name, "error": repr(exc)})
+                raise StoreError(f"database read failed: {type(exc).__name__}") from exc
+        raise AssertionError("unreachable")
+
+    async def _read_page(
+        self, log_name: str, from_lsn: int, limit: int, max_bytes: int
+    ) -> list[tuple[int, str]]:
+        async with self.pool.connection() as conn:
+            # Stop the page once ~max_bytes of payload text have been collected; the
+            # first record is always returned so that a reader makes progress.
+            cur = await conn.execute(
+                "SELECT lsn, payload FROM ("
+                "  SELECT lsn, payload,"
+                "         sum(octet_length(payload)) OVER (ORDER BY lsn)"
+                "           - octet_length(payload) AS before"
+                "  FROM (SELECT lsn, payload::text AS payload FROM wal_records"
+                "        WHERE log = %s AND lsn >= %s ORDER BY lsn LIMIT %s) page"
+                ") sized WHERE before < %s ORDER BY lsn",
+                (log_name, from_lsn, limit, max_bytes),
+            )
+            return [(int(r[0]), r[1]) for r in await cur.fetchall()]
+
+    # ---------------------------------------------------------------- outages
+    async def _probe(self) -> bool:
+        """Does the database accept a new connection right now (bypassing the pool)?"""
         try:
-            async with self.pool.connection() as conn:
-                # Stop the page once ~max_bytes of (stored) payload have been collected;
-                # the first record is always returned so that a reader makes progress.
-                cur = await conn.execute(
-                    "SELECT lsn, payload FROM ("
-                    "  SELECT lsn, payload,"
-                    "         sum(pg_column_size(payload)) OVER (ORDER BY lsn)"
-                    "           - pg_column_size(payload) AS before"
-                    "  FROM (SELECT lsn, payload FROM wal_records"
-                    "        WHERE log = %s AND lsn >= %s ORDER BY lsn LIMIT %s) page"
-                    ") sized WHERE before < %s ORDER BY lsn",
-                    (log_name, from_lsn, limit, max_bytes),
-                )
-                return [(int(r[0]), r[1]) for r in await cur.fetchall()]
-        except Exception as exc:
-            log.error("read failed", extra={"log": log_name, "error": repr(exc)})
-            raise StoreError(f"database read failed: {type(exc).__name__}") from exc
+            async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
+                conn = await psycopg.AsyncConnection.connect(**self._conninfo, autocommit=True)
+                async with conn:
+                    await conn.execute("SELECT 1")
+            return True
+        except Exception:  # noqa: BLE001 - any failure means "not reachable"
+            return False
+
+    async def recover(self) -> bool:
+        """After a lost connection: True (stale pooled connections dropped) if the
+        database answers; otherwise mark it down so that requests fail fast."""
+        async with self._recover_lock:
+            if self.database_down:
+                return False
+            if await self._probe():
+                await self.pool.check()  # discards every stale idle connection at once
+                return True
+            self.database_down = True
+            log.error("database unreachable: failing requests fast until it answers")
+            self._probe_task = asyncio.create_task(self._probe_until_up(), name="wal-db-probe")
+            return False
+
+    async def _probe_until_up(self) -> None:
+        while not await self._probe():
+            await asyncio.sleep(PROBE_INTERVAL_SECONDS)
+        await self.pool.check()
+        self.database_down = False
+        log.info("database reachable again")
 
     async def wait_idle(self, timeout: float) -> None:
         """Wait for queued group commits to finish (used at shutdown)."""
         tasks = list(self._writers.values())
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)
+
+    async def close(self) -> None:
+        if self._probe_task is not None:
+            self._probe_task.cancel()
+            await asyncio.gather(self._probe_task, return_exceptions=True)
