@@ -8,11 +8,14 @@ Only 127.0.0.1 is touched. The server under test is either run in-process
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -228,3 +231,94 @@ def fetch_records(database: str, log: str) -> list[tuple[int, Any]]:
             "SELECT lsn, payload FROM wal_records WHERE log = %s ORDER BY lsn", (log,)
         )
         return [(int(r[0]), r[1]) for r in cur.fetchall()]
+
+
+# ------------------------------------------------- a PostgreSQL of our own to break
+def _pg_bindir() -> Path | None:
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (candidate / "initdb").exists():
+            return candidate
+    return None
+
+
+class ThrowawayCluster:
+    """A private PostgreSQL cluster (initdb in a temp dir, its own loopback port) that
+    outage tests may stop and restart without disturbing the shared server."""
+
+    def __init__(self, bindir: Path) -> None:
+        self.bindir = bindir
+        self.root = Path(tempfile.mkdtemp(prefix="wal-pg-"))
+        self.data = self.root / "data"
+        self.port = free_port()
+        self.as_postgres: list[str] = []
+        if os.geteuid() == 0:  # initdb refuses to run as root
+            shutil.chown(self.root, "postgres")
+            self.as_postgres = ["runuser", "-u", "postgres", "--"]
+
+    def _run(self, *args: str) -> None:
+        subprocess.run([*self.as_postgres, *args], check=True, capture_output=True, timeout=60)
+
+    def init(self) -> None:
+        self._run(
+            str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust"
+        )
+
+    def start(self) -> None:
+        opts = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c fsync=off"
+            " -c max_connections=50"
+        )
+        self._run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            opts,
+            "-w",
+            "-t",
+            "30",
+            "-l",
+            str(self.root / "log"),
+            "start",
+        )
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def connect(self) -> psycopg.Connection[Any]:
+        return psycopg.connect(
+            host=PG_HOST, port=self.port, user="postgres", dbname="postgres", autocommit=True
+        )
+
+    def destroy(self) -> None:
+        with contextlib.suppress(subprocess.SubprocessError, OSError):
+            self.stop("immediate")
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def throwaway_cluster() -> Iterator[ThrowawayCluster]:
+    bindir = _pg_bindir()
+    if bindir is None:
+        pytest.skip("no PostgreSQL server binaries (initdb) under /usr/lib/postgresql")
+    cluster = ThrowawayCluster(bindir)
+    try:
+        cluster.init()
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture
+def cluster(throwaway_cluster: ThrowawayCluster) -> ThrowawayCluster:
+    """The throw-away cluster, started (a previous test may have stopped it)."""
+    try:
+        throwaway_cluster.connect().close()
+    except psycopg.OperationalError:
+        throwaway_cluster.start()
+    return throwaway_cluster
