@@ -164,16 +164,19 @@ class ServerProcess:
             "LOG_LEVEL": "info",
             **env,
         }
+        if "PYTHONPATH" in os.environ:  # e.g. to run the suite against another checkout
+            self.env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         self.log_path = log_dir / f"server-{self.port}-{uuid.uuid4().hex[:6]}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
+    def start(self, preexec_fn: Any = None) -> None:
         with open(self.log_path, "wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "wal_service", "--host", "127.0.0.1"],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                preexec_fn=preexec_fn,
             )
 
     def wait_ready(self, timeout: float = 15.0) -> None:

@@ -212,6 +212,12 @@ def _run_with_env(**env: str) -> subprocess.CompletedProcess[str]:
         ("MAX_BODY_BYTES", "0"),
         ("DATABASE_POOL_SIZE", "many"),
         ("APP_ENV", ""),
+        ("MAX_JSON_DEPTH", "deep"),
+        ("MAX_HEADER_BYTES", "10"),
+        ("MAX_INFLIGHT_BYTES", "1"),
+        ("MAX_CONNECTIONS", "100000000"),
+        ("HEADER_READ_TIMEOUT_SECONDS", "-1"),
+        ("BODY_READ_TIMEOUT_SECONDS", "nan"),
     ],
 )
 def test_bad_config_exits_with_one_line(name: str, value: str) -> None:
