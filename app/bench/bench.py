@@ -1,17 +1,22 @@
 """WAL Service benchmark: prints figures, asserts nothing.
 
 Starts the real server (``python -m wal_service``) on a free loopback port against a
-throw-away database on the local PostgreSQL, then measures:
+throw-away database on the local PostgreSQL and measures, in one run:
 
 * process start -> first 200 from /api/v1/ready (fresh database, and a restart);
-* appends/s and p50/p99 latency with N concurrent clients on ONE log, for single
-  records and for batches of 100 records.
+* for 1, 16 and 64 clients, single records and batches of 100: the service's
+  appends/s on ONE log, next to pgbench running the statements the service runs per
+  append (BEGIN; the log-row upsert RETURNING next_lsn; the records INSERT; the
+  next_lsn UPDATE; COMMIT) on the same PostgreSQL, both on one log row (what the
+  service does) and with one row per client ("independent rows", no lock waits);
+* the server's RSS: peak during the 64-client phases, and with 64 clients sending
+  ~1 MiB batches (the default MAX_BODY_BYTES), then after that load.
 
 The load generator is a minimal keep-alive HTTP/1.1 client on asyncio (one
 connection per client) so that the client costs as little CPU as possible.
 
 Usage (from the repo root, with the package installed):
-    python app/bench/bench.py [--clients 16] [--seconds 5] [--pg-user postgres]
+    python app/bench/bench.py [--clients 1,16,64] [--seconds 5] [--pg-user postgres]
 """
 
 from __future__ import annotations
@@ -20,17 +25,28 @@ import argparse
 import asyncio
 import json
 import os
+import platform
+import re
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
+
+PGBENCH_CANDIDATES = [
+    "pgbench",
+    *sorted(map(str, Path("/usr/lib/postgresql").glob("*/bin/pgbench"))),
+]
 
 
 def free_port() -> int:
@@ -61,10 +77,38 @@ def start_server(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], float]:
     raise SystemExit("server did not become ready in 30 s")
 
 
+class RssSampler:
+    """Peak resident set size of a process, sampled from /proc every 20 ms."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def rss_kb(self) -> int:
+        status = Path(f"/proc/{self.pid}/status").read_text()
+        match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
+        return int(match.group(1)) if match else 0
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak_kb = max(self.peak_kb, self.rss_kb())
+
+    def __enter__(self) -> RssSampler:
+        self.peak_kb = self.rss_kb()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 async def client_loop(
     port: int, path: str, body: bytes, stop_at: float, latencies: list[float], errors: list[int]
 ) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
     request = (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
@@ -82,23 +126,34 @@ async def client_loop(
                 length = int(line.split(b":", 1)[1])
         await reader.readexactly(length)
         latencies.append(time.perf_counter() - t)
-        if status != 201:
+        if status not in (200, 201):
             errors.append(status)
+        if b"connection: close" in head.lower():
+            break
     writer.close()
     await writer.wait_closed()
 
 
+def records(batch: int, size: int = 64) -> list[dict[str, object]]:
+    return [{"bench": True, "payload": "x" * size, "i": i} for i in range(batch)]
+
+
+def body_for(batch: int, size: int = 64) -> bytes:
+    recs = records(batch, size)
+    return json.dumps(recs if batch > 1 else recs[0]).encode()
+
+
 async def run_load(
-    port: int, log: str, clients: int, seconds: float, batch: int
+    port: int, log: str, clients: int, seconds: float, body: bytes, warmup: float = 0.5
 ) -> dict[str, float]:
-    records = [{"bench": True, "payload": "x" * 64, "i": i} for i in range(batch)]
-    body = json.dumps(records if batch > 1 else records[0]).encode()
     path = f"/api/v1/logs/{log}/records"
     latencies: list[float] = []
     errors: list[int] = []
-    # warm-up
     await asyncio.gather(
-        *(client_loop(port, path, body, time.perf_counter() + 0.5, [], []) for _ in range(clients))
+        *(
+            client_loop(port, path, body, time.perf_counter() + warmup, [], [])
+            for _ in range(clients)
+        )
     )
     started = time.perf_counter()
     stop_at = started + seconds
@@ -107,10 +162,13 @@ async def run_load(
     )
     elapsed = time.perf_counter() - started
     latencies.sort()
-    q = statistics.quantiles(latencies, n=100, method="inclusive")
+    q = (
+        statistics.quantiles(latencies, n=100, method="inclusive")
+        if len(latencies) > 1
+        else [0.0] * 99
+    )
     return {
-        "requests_per_s": len(latencies) / elapsed,
-        "records_per_s": len(latencies) * batch / elapsed,
+        "per_s": len(latencies) / elapsed,
         "p50_ms": q[49] * 1000,
         "p99_ms": q[98] * 1000,
         "errors": len(errors),
@@ -118,19 +176,87 @@ async def run_load(
     }
 
 
+def pgbench_script(batch: int, independent: bool) -> str:
+    """The statements of one single-request group commit, as the service sends them."""
+    payloads = [json.dumps(r) for r in records(batch)]
+    array = "ARRAY[" + ", ".join("'" + p.replace("'", "''") + "'" for p in payloads) + "]"
+    name = "'pgb-' || :client_id" if independent else "'pgb-one'"
+    return "\n".join(
+        [
+            "BEGIN;",
+            f"INSERT INTO wal_logs (name) VALUES ({name}) ON CONFLICT (name)",
+            "  DO UPDATE SET next_lsn = wal_logs.next_lsn RETURNING next_lsn \\gset",
+            f"INSERT INTO wal_records (log, lsn, payload) SELECT {name}, :next_lsn + t.ord - 1,",
+            f"  t.p::json FROM unnest({array}::text[]) WITH ORDINALITY AS t(p, ord);",
+            f"UPDATE wal_logs SET next_lsn = :next_lsn + {batch} WHERE name = {name};",
+            "COMMIT;",
+            "",
+        ]
+    )
+
+
+def run_pgbench(
+    pgbench: str, args: argparse.Namespace, dbname: str, clients: int, batch: int, independent: bool
+) -> float:
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as f:
+        f.write(pgbench_script(batch, independent))
+        script = f.name
+    try:
+        cmd = [
+            pgbench, "-n", "-M", "prepared", "-h", "127.0.0.1", "-p", str(args.pg_port),
+            "-U", args.pg_user, "-c", str(clients), "-j", str(min(clients, 2)),
+            "-T", str(max(1, round(args.seconds))), "-f", script, dbname,
+        ]  # fmt: skip
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.seconds + 120)
+        match = re.search(r"tps = ([\d.]+)", out.stdout)
+        if out.returncode != 0 or not match:
+            print(f"pgbench failed: {out.stderr.strip()[:500]}")
+            return float("nan")
+        return float(match.group(1))
+    finally:
+        os.unlink(script)
+
+
+def machine() -> str:
+    cpu = "?"
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        found = re.search(r"Model name:\s+(.+)", lscpu)
+        cpu = found.group(1).strip() if found else cpu
+    except OSError:
+        pass
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
-    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--clients", default="1,16,64", help="comma-separated client counts")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--pg-user", default=os.environ.get("WAL_TEST_PGUSER", "postgres"))
     parser.add_argument("--pg-port", type=int, default=5432)
     parser.add_argument("--log-level", default="info")
+    parser.add_argument("--no-pgbench", action="store_true", help="service figures only")
     args = parser.parse_args()
+    client_counts = [int(c) for c in args.clients.split(",")]
+    pgbench = next((p for p in PGBENCH_CANDIDATES if shutil.which(p)), None)
+    if args.no_pgbench:
+        pgbench = None
+    elif pgbench is None:
+        print("pgbench not found: service figures only")
 
     dbname = f"wal_bench_{uuid.uuid4().hex[:10]}"
     admin = {"host": "127.0.0.1", "port": args.pg_port, "user": args.pg_user, "dbname": "postgres"}
     with psycopg.connect(**admin, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+        settings = dict(
+            conn.execute(
+                "SELECT name, setting FROM pg_settings WHERE name IN "
+                "('fsync', 'synchronous_commit', 'server_version', 'shared_buffers')"
+            ).fetchall()
+        )
     port = free_port()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -145,6 +271,12 @@ def main() -> None:
     }
     if "PYTHONPATH" in os.environ:  # e.g. to benchmark another checkout of the package
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    print(f"machine: {machine()}")
+    print(
+        f"PostgreSQL {settings.get('server_version')} on 127.0.0.1:{args.pg_port}: "
+        + ", ".join(f"{k}={v}" for k, v in sorted(settings.items()) if k != "server_version")
+    )
+    print(f"server: LOG_LEVEL={args.log_level}, default limits; {args.seconds:g} s per phase")
     proc = None
     try:
         proc, fresh = start_server(env)
@@ -153,14 +285,49 @@ def main() -> None:
         proc.wait(timeout=30)
         proc, again = start_server(env)
         print(f"start -> ready (existing schema):                {again * 1000:.0f} ms")
-        for batch in (1, 100):
-            res = asyncio.run(run_load(port, f"bench-{batch}", args.clients, args.seconds, batch))
-            print(
-                f"{args.clients} clients, one log, batch={batch:<3}: "
-                f"{res['requests_per_s']:8.0f} appends/s ({res['records_per_s']:8.0f} records/s), "
-                f"p50 {res['p50_ms']:.1f} ms, p99 {res['p99_ms']:.1f} ms, "
-                f"{res['requests']} requests, {res['errors']} non-201"
-            )
+        header = (
+            f"{'clients':>7} {'batch':>5} | {'service/s':>9} {'p50 ms':>7} {'p99 ms':>7}"
+            f" {'non-2xx':>7}"
+            f" | {'pgbench 1 row':>13} {'ratio':>5} | {'pgbench indep.':>14} {'ratio':>5}"
+        )
+        print(header)
+        print("-" * len(header))
+        peak_64 = 0
+        for clients in client_counts:
+            for batch in (1, 100):
+                with RssSampler(proc.pid) as rss:
+                    res = asyncio.run(
+                        run_load(
+                            port, f"bench-{clients}-{batch}", clients, args.seconds, body_for(batch)
+                        )
+                    )
+                if clients == 64:
+                    peak_64 = max(peak_64, rss.peak_kb)
+                line = (
+                    f"{clients:>7} {batch:>5} | {res['per_s']:>9.0f} {res['p50_ms']:>7.1f}"
+                    f" {res['p99_ms']:>7.1f} {res['errors']:>7}"
+                )
+                if pgbench:
+                    one = run_pgbench(pgbench, args, dbname, clients, batch, independent=False)
+                    ind = run_pgbench(pgbench, args, dbname, clients, batch, independent=True)
+                    line += (
+                        f" | {one:>13.0f} {res['per_s'] / one:>5.2f}"
+                        f" | {ind:>14.0f} {res['per_s'] / ind:>5.2f}"
+                    )
+                print(line, flush=True)
+        if peak_64:
+            print(f"server RSS, peak during the 64-client phases above: {peak_64 / 1024:.0f} MB")
+        # Large batches: ~1 MiB bodies (1000 records of ~1 KiB), 64 clients.
+        big = body_for(1000, size=1000)
+        with RssSampler(proc.pid) as rss:
+            res = asyncio.run(run_load(port, "bench-big", 64, args.seconds, big, warmup=0.0))
+        time.sleep(1.0)
+        after = rss.rss_kb()
+        print(
+            f"64 clients, {len(big) / 1048576:.2f} MiB batches: {res['per_s']:.0f} appends/s, "
+            f"p99 {res['p99_ms']:.0f} ms, {res['errors']} non-2xx; server RSS peak "
+            f"{rss.peak_kb / 1024:.0f} MB, 1 s after the load {after / 1024:.0f} MB"
+        )
     finally:
         if proc is not None:
             proc.terminate()

@@ -24,8 +24,8 @@ _ELEMENTS = msgspec.json.Decoder(list[msgspec.Raw])
 # \u0000 as an escape, i.e. preceded by an even number of backslashes (`\\u0000` is a
 # backslash followed by the text "u0000", which is fine).
 _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
-# Brackets outside strings; strings are matched whole so their brackets do not count.
-_BRACKETS = re.compile(rb'([\[{])|[\]}]|"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_OBJECTS_AS_ARRAYS = bytes.maketrans(b"{}", b"[]")
 
 
 class InvalidBody(ValueError):
@@ -36,17 +36,21 @@ class InvalidBody(ValueError):
 
 
 def nesting_exceeds(text: bytes, limit: int) -> bool:
-    """True when arrays/objects in ``text`` nest deeper than ``limit``."""
+    """True when arrays/objects in ``text`` (valid JSON) nest deeper than ``limit``."""
     if text.count(b"[") + text.count(b"{") <= limit:
         return False  # cannot be deeper than its number of brackets
+    # Drop the strings (escaped backslashes first, then escaped quotes, then every
+    # other quote-delimited run), keep the brackets as [ ], then peel off innermost
+    # pairs: one nesting level per pass. All C-speed, at most limit + 1 passes.
+    unescaped = text.replace(b"\\\\", b"").replace(b'\\"', b"")
+    outside = b"".join(unescaped.split(b'"')[::2])
+    brackets = outside.translate(_OBJECTS_AS_ARRAYS, _NOT_BRACKETS)
     depth = 0
-    for match in _BRACKETS.finditer(text):
-        if match.lastindex == 1:
-            depth += 1
-            if depth > limit:
-                return True
-        elif match.group(0)[0] != 0x22:  # a closing bracket, not a string
-            depth -= 1
+    while b"[]" in brackets:
+        depth += 1
+        if depth > limit:
+            return True
+        brackets = brackets.replace(b"[]", b"")
     return False
 
 
@@ -56,16 +60,20 @@ def parse_records(body: bytes, max_depth: int) -> tuple[bool, list[str]]:
     if not text:
         raise InvalidBody("empty_body", "request body must be a JSON value or a JSON array")
     batch = text[:1] == b"["
-    # Before parsing: the parsers recurse, so depth is checked on the raw bytes first.
-    if nesting_exceeds(text, max_depth + batch):
-        raise InvalidBody(
-            "too_deep", f"records may nest arrays/objects at most {max_depth} levels deep"
-        )
+    too_deep = InvalidBody(
+        "too_deep", f"records may nest arrays/objects at most {max_depth} levels deep"
+    )
     try:
         orjson.loads(text)  # strict: UTF-8, surrogates, NaN, numbers within a double
     except orjson.JSONDecodeError as exc:
+        if str(exc).startswith("depth limit exceeded"):  # orjson's own limit, 1024
+            raise too_deep from None
         raise InvalidBody("invalid_json", f"request body is not valid JSON: {exc}") from None
-    if _NUL_ESCAPE.search(text):
+    except RecursionError:  # deeper than the interpreter's recursion limit (~1000)
+        raise too_deep from None
+    if nesting_exceeds(text, max_depth + batch):
+        raise too_deep
+    if b"\\u0000" in text and _NUL_ESCAPE.search(text):
         raise InvalidBody("invalid_record", "records must not contain the \\u0000 character")
     if not batch:
         return False, [text.decode()]
