@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import select
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,21 @@ MAX_RECORDS_PER_FLUSH = 5000
 # While the database is unreachable, how often a direct connection is attempted.
 PROBE_INTERVAL_SECONDS = 0.5
 PROBE_TIMEOUT_SECONDS = 5.0
+
+# One group commit without idempotency keys, as one statement: take the log's row
+# lock while advancing next_lsn by the number of records, insert them from there.
+APPEND_SQL = """
+WITH log AS (
+    INSERT INTO wal_logs AS l (name, next_lsn) VALUES (%(log)s, 1 + %(n)s)
+    ON CONFLICT (name) DO UPDATE SET next_lsn = l.next_lsn + %(n)s
+    RETURNING next_lsn - %(n)s AS first_lsn
+), inserted AS (
+    INSERT INTO wal_records (log, lsn, payload)
+    SELECT %(log)s, log.first_lsn + t.ord - 1, t.p::json
+    FROM log, unnest(%(payloads)s::text[]) WITH ORDINALITY AS t(p, ord)
+)
+SELECT first_lsn FROM log
+"""
 
 
 class StoreError(Exception):
@@ -63,6 +79,16 @@ def _connection_lost(exc: BaseException) -> bool:
         return False
     state = exc.sqlstate
     return state is None or state.startswith(("08", "57P"))
+
+
+def _closed_by_server(conn: AsyncConnection[TupleRow]) -> bool:
+    """An idle connection has nothing to read unless the server closed it (or sent a
+    FATAL before closing): a zero-round-trip staleness check before sending anything."""
+    try:
+        readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return True
+    return bool(readable)
 
 
 def _request_specific(exc: BaseException) -> bool:
@@ -199,15 +225,59 @@ class Store:
 
     async def _flush(self, log_name: str, batch: list[_Pending]) -> None:
         started = time.perf_counter()
+        async with self.pool.connection() as conn:
+            if _closed_by_server(conn):
+                # e.g. PostgreSQL restarted while it sat in the pool: nothing sent yet.
+                await conn.close()  # the pool drops a closed connection
+                raise _StaleConnection("pooled connection was closed by the server")
+            if any(item.idempotency_key is not None for item in batch):
+                outcomes = await self._write_with_keys(conn, log_name, batch)
+            else:
+                outcomes = await self._write(conn, log_name, batch)
+        # The transaction committed: results may now be acknowledged.
+        self.metrics.flush_seconds.observe(time.perf_counter() - started)
+        self.metrics.flush_requests.observe(len(batch))
+        self.metrics.records_appended.inc(
+            sum(o.count for o in outcomes if isinstance(o, AppendResult) and not o.replayed)
+        )
+        for item, outcome in zip(batch, outcomes, strict=True):
+            if item.future.done():
+                continue
+            if isinstance(outcome, Exception):
+                item.future.set_exception(outcome)
+            else:
+                item.future.set_result(outcome)
+
+    async def _write(
+        self, conn: AsyncConnection[TupleRow], log_name: str, batch: list[_Pending]
+    ) -> list[AppendResult | Exception]:
+        """No idempotency keys: BEGIN, one statement and COMMIT in ONE round trip."""
+        payloads = [p for item in batch for p in item.payloads]
+        async with conn.pipeline():
+            async with conn.transaction():
+                params = {"log": log_name, "n": len(payloads), "payloads": payloads}
+                cur = await conn.execute(APPEND_SQL, params)
+        # Leaving the pipeline block synced: any error (COMMIT included) was raised.
+        row = await cur.fetchone()
+        assert row is not None
+        outcomes: list[AppendResult | Exception] = []
+        lsn: int = row[0]
+        for item in batch:
+            outcomes.append(AppendResult(lsn, len(item.payloads), replayed=False))
+            lsn += len(item.payloads)
+        return outcomes
+
+    async def _write_with_keys(
+        self, conn: AsyncConnection[TupleRow], log_name: str, batch: list[_Pending]
+    ) -> list[AppendResult | Exception]:
+        """With idempotency keys: the lock + key lookup travel in one round trip, the
+        inserts + COMMIT in another (pipeline mode)."""
         outcomes: list[AppendResult | Exception] = []
         all_payloads: list[str] = []
         new_keys: list[tuple[str, str, int, int]] = []
         commit_sent = False
-        # Pipeline mode: the lock + idempotency lookup travel in one round trip, the
-        # inserts + COMMIT in another. Leaving the pipeline block syncs and raises any
-        # error, so nothing below runs unless COMMIT succeeded.
         try:
-            async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
+            async with conn.pipeline(), conn.transaction():
                 lock_cur = await conn.execute(
                     "INSERT INTO wal_logs (name) VALUES (%s) "
                     "ON CONFLICT (name) DO UPDATE SET next_lsn = wal_logs.next_lsn "
@@ -215,22 +285,19 @@ class Store:
                     (log_name,),
                 )
                 keys = sorted({p.idempotency_key for p in batch if p.idempotency_key is not None})
-                keys_cur = None
-                if keys:
-                    # Runs after the row lock above is held (same transaction, in order).
-                    keys_cur = await conn.execute(
-                        "SELECT key, fingerprint, first_lsn, count FROM wal_idempotency_keys "
-                        "WHERE log = %s AND key = ANY(%s)",
-                        (log_name, keys),
-                    )
+                # Runs after the row lock above is held (same transaction, in order).
+                keys_cur = await conn.execute(
+                    "SELECT key, fingerprint, first_lsn, count FROM wal_idempotency_keys "
+                    "WHERE log = %s AND key = ANY(%s)",
+                    (log_name, keys),
+                )
                 row = await lock_cur.fetchone()
                 assert row is not None
                 start_lsn: int = row[0]
                 next_lsn = start_lsn
                 known: dict[str, tuple[str, int, int]] = {}
-                if keys_cur is not None:
-                    for key, fp, first, count in await keys_cur.fetchall():
-                        known[key] = (fp, first, count)
+                for key, fp, first, count in await keys_cur.fetchall():
+                    known[key] = (fp, first, count)
 
                 for item in batch:
                     key = item.idempotency_key
@@ -283,17 +350,7 @@ class Store:
             if not commit_sent and _connection_lost(exc):
                 raise _StaleConnection(str(exc)) from exc
             raise
-        # Leaving the transaction block committed it: results may now be acknowledged.
-        self.metrics.flush_seconds.observe(time.perf_counter() - started)
-        self.metrics.flush_requests.observe(len(batch))
-        self.metrics.records_appended.inc(len(all_payloads))
-        for item, outcome in zip(batch, outcomes, strict=True):
-            if item.future.done():
-                continue
-            if isinstance(outcome, Exception):
-                item.future.set_exception(outcome)
-            else:
-                item.future.set_result(outcome)
+        return outcomes
 
     # ------------------------------------------------------------------- reads
     async def read(
