@@ -5,9 +5,9 @@ throw-away database on the local PostgreSQL and measures, in one run:
 
 * process start -> first 200 from /api/v1/ready (fresh database, and a restart);
 * for 1, 16 and 64 clients, single records and batches of 100: the service's
-  appends/s on ONE log, next to pgbench running the statements the service runs per
-  append (BEGIN; the log-row upsert RETURNING next_lsn; the records INSERT; the
-  next_lsn UPDATE; COMMIT) on the same PostgreSQL, both on one log row (what the
+  appends/s on ONE log, next to pgbench running what the service runs per group
+  commit of one append (BEGIN, the service's own append statement, COMMIT, in one
+  pipelined round trip) on the same PostgreSQL, both on one log row (what the
   service does) and with one row per client ("independent rows", no lock waits);
 * the server's RSS: peak during the 64-client phases, and with 64 clients sending
   ~1 MiB batches (the default MAX_BODY_BYTES), then after that load.
@@ -42,6 +42,8 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
+
+from wal_service.store import APPEND_SQL
 
 PGBENCH_CANDIDATES = [
     "pgbench",
@@ -177,22 +179,17 @@ async def run_load(
 
 
 def pgbench_script(batch: int, independent: bool) -> str:
-    """The statements of one single-request group commit, as the service sends them."""
-    payloads = [json.dumps(r) for r in records(batch)]
-    array = "ARRAY[" + ", ".join("'" + p.replace("'", "''") + "'" for p in payloads) + "]"
+    """One group commit of one append, exactly as the service sends it: BEGIN, the
+    service's own statement (wal_service.store.APPEND_SQL) and COMMIT, pipelined."""
+    array = "[" + ",".join(json.dumps(r) for r in records(batch)) + "]"
     name = "'pgb-' || :client_id" if independent else "'pgb-one'"
-    return "\n".join(
-        [
-            "BEGIN;",
-            f"INSERT INTO wal_logs (name) VALUES ({name}) ON CONFLICT (name)",
-            "  DO UPDATE SET next_lsn = wal_logs.next_lsn RETURNING next_lsn \\gset",
-            f"INSERT INTO wal_records (log, lsn, payload) SELECT {name}, :next_lsn + t.ord - 1,",
-            f"  t.p::json FROM unnest({array}::text[]) WITH ORDINALITY AS t(p, ord);",
-            f"UPDATE wal_logs SET next_lsn = :next_lsn + {batch} WHERE name = {name};",
-            "COMMIT;",
-            "",
-        ]
+    statement = (
+        APPEND_SQL.strip()
+        .replace("%(log)s", name)
+        .replace("%(n)s", str(batch))
+        .replace("%(records)s", "'" + array.replace("'", "''") + "'")
     )
+    return f"\\startpipeline\nBEGIN;\n{statement};\nCOMMIT;\n\\endpipeline\n"
 
 
 def run_pgbench(
@@ -239,6 +236,9 @@ def main() -> None:
     parser.add_argument("--pg-port", type=int, default=5432)
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--no-pgbench", action="store_true", help="service figures only")
+    parser.add_argument(
+        "--env", action="append", default=[], help="NAME=value for the server (repeatable)"
+    )
     args = parser.parse_args()
     client_counts = [int(c) for c in args.clients.split(",")]
     pgbench = next((p for p in PGBENCH_CANDIDATES if shutil.which(p)), None)
@@ -271,12 +271,14 @@ def main() -> None:
     }
     if "PYTHONPATH" in os.environ:  # e.g. to benchmark another checkout of the package
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    env.update(item.split("=", 1) for item in args.env)
     print(f"machine: {machine()}")
     print(
         f"PostgreSQL {settings.get('server_version')} on 127.0.0.1:{args.pg_port}: "
         + ", ".join(f"{k}={v}" for k, v in sorted(settings.items()) if k != "server_version")
     )
-    print(f"server: LOG_LEVEL={args.log_level}, default limits; {args.seconds:g} s per phase")
+    extra = " ".join(args.env) or "default limits"
+    print(f"server: LOG_LEVEL={args.log_level}, {extra}; {args.seconds:g} s per phase")
     proc = None
     try:
         proc, fresh = start_server(env)

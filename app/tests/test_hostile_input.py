@@ -177,11 +177,11 @@ async def test_store_isolates_a_record_the_database_refuses(make_app: Any, datab
     inproc = make_app()
     async with inproc:
         store = inproc.state.store
-        assert (await store.append(log, ['"first"'], None, "fp0")).lsns == [1]
+        assert (await store.append(log, [b'"first"'], None, "fp0")).lsns == [1]
         with admin_connect(database) as blocker:
             blocker.execute("BEGIN")
             blocker.execute("SELECT 1 FROM wal_logs WHERE name = %s FOR UPDATE", (log,))
-            payloads = [['{"ok":1}'], ["{not json"], ['{"ok":2}', '{"ok":3}'], ['{"ok":4}']]
+            payloads = [[b'{"ok":1}'], [b"{not json"], [b'{"ok":2}', b'{"ok":3}'], [b'{"ok":4}']]
             tasks = [
                 asyncio.create_task(store.append(log, p, None, f"fp{i}"))
                 for i, p in enumerate(payloads)

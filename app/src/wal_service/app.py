@@ -11,7 +11,9 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
+import orjson
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
@@ -55,7 +57,7 @@ class ByteBudget:
     def __init__(self, capacity: int, metrics: Metrics) -> None:
         self.capacity = capacity
         self.available = capacity
-        self._metrics = metrics
+        metrics.inflight_bytes.set_function(lambda: self.capacity - self.available)
         self._waiters: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
 
     async def acquire(self, amount: int) -> None:
@@ -77,12 +79,10 @@ class ByteBudget:
 
     def release(self, amount: int) -> None:
         self.available += amount
-        self._metrics.inflight_bytes.set(self.capacity - self.available)
         self._wake()
 
     def _take(self, amount: int) -> None:
         self.available -= amount
-        self._metrics.inflight_bytes.set(self.capacity - self.available)
 
     def _wake(self) -> None:
         while self._waiters and self._waiters[0][0] <= self.available:
@@ -116,6 +116,13 @@ class ApiError(Exception):
         self.status = status
         self.code = code
         self.message = message
+
+
+class OrjsonResponse(JSONResponse):
+    """JSONResponse rendered by orjson (the append route's hot path)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:
@@ -219,7 +226,7 @@ async def append_records(request: Request) -> Response:
         del body
         digest = hashlib.sha256(b"batch\n" if batch else b"single\n")
         for t in texts:
-            digest.update(t.encode())
+            digest.update(t)
             digest.update(b"\n")
         store = _store(request)
         try:
@@ -241,8 +248,8 @@ async def append_records(request: Request) -> Response:
         "replayed": result.replayed,
     }
     if result.replayed:
-        return JSONResponse(payload, status_code=200, headers={"Idempotent-Replayed": "true"})
-    return JSONResponse(payload, status_code=201)
+        return OrjsonResponse(payload, status_code=200, headers={"Idempotent-Replayed": "true"})
+    return OrjsonResponse(payload, status_code=201)
 
 
 async def read_records(request: Request) -> Response:

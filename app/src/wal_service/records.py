@@ -12,6 +12,7 @@ always be converted to ``jsonb``).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import msgspec
 import orjson
@@ -24,8 +25,6 @@ _ELEMENTS = msgspec.json.Decoder(list[msgspec.Raw])
 # \u0000 as an escape, i.e. preceded by an even number of backslashes (`\\u0000` is a
 # backslash followed by the text "u0000", which is fine).
 _NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-_OBJECTS_AS_ARRAYS = bytes.maketrans(b"{}", b"[]")
 
 
 class InvalidBody(ValueError):
@@ -35,27 +34,25 @@ class InvalidBody(ValueError):
         self.message = message
 
 
-def nesting_exceeds(text: bytes, limit: int) -> bool:
-    """True when arrays/objects in ``text`` (valid JSON) nest deeper than ``limit``."""
-    if text.count(b"[") + text.count(b"{") <= limit:
-        return False  # cannot be deeper than its number of brackets
-    # Drop the strings (escaped backslashes first, then escaped quotes, then every
-    # other quote-delimited run), keep the brackets as [ ], then peel off innermost
-    # pairs: one nesting level per pass. All C-speed, at most limit + 1 passes.
-    unescaped = text.replace(b"\\\\", b"").replace(b'\\"', b"")
-    outside = b"".join(unescaped.split(b'"')[::2])
-    brackets = outside.translate(_OBJECTS_AS_ARRAYS, _NOT_BRACKETS)
+def nesting_exceeds(value: Any, limit: int) -> bool:
+    """True when arrays/objects in the parsed ``value`` nest deeper than ``limit``."""
+    level = [value] if type(value) is dict or type(value) is list else []
     depth = 0
-    while b"[]" in brackets:
+    while level:  # one pass per nesting level, containers only
         depth += 1
         if depth > limit:
             return True
-        brackets = brackets.replace(b"[]", b"")
+        level = [
+            child
+            for container in level
+            for child in (container.values() if type(container) is dict else container)
+            if type(child) is dict or type(child) is list
+        ]
     return False
 
 
-def parse_records(body: bytes, max_depth: int) -> tuple[bool, list[str]]:
-    """Return (is_batch, record texts). Raise InvalidBody with an API error code."""
+def parse_records(body: bytes, max_depth: int) -> tuple[bool, list[bytes]]:
+    """Return (is_batch, record texts as UTF-8). Raise InvalidBody with an API error code."""
     text = body.strip(_JSON_WS)
     if not text:
         raise InvalidBody("empty_body", "request body must be a JSON value or a JSON array")
@@ -64,19 +61,23 @@ def parse_records(body: bytes, max_depth: int) -> tuple[bool, list[str]]:
         "too_deep", f"records may nest arrays/objects at most {max_depth} levels deep"
     )
     try:
-        orjson.loads(text)  # strict: UTF-8, surrogates, NaN, numbers within a double
+        value = orjson.loads(text)  # strict: UTF-8, surrogates, NaN, numbers within a double
     except orjson.JSONDecodeError as exc:
         if str(exc).startswith("depth limit exceeded"):  # orjson's own limit, 1024
             raise too_deep from None
         raise InvalidBody("invalid_json", f"request body is not valid JSON: {exc}") from None
     except RecursionError:  # deeper than the interpreter's recursion limit (~1000)
         raise too_deep from None
-    if nesting_exceeds(text, max_depth + batch):
+    # A body with fewer brackets than the limit cannot nest deeper (the common case).
+    if text.count(b"[") + text.count(b"{") > max_depth and nesting_exceeds(
+        value, max_depth + batch
+    ):
         raise too_deep
+    del value  # only needed for the checks above
     if b"\\u0000" in text and _NUL_ESCAPE.search(text):
         raise InvalidBody("invalid_record", "records must not contain the \\u0000 character")
     if not batch:
-        return False, [text.decode()]
+        return False, [text]
     elements = _ELEMENTS.decode(text)
     if not elements:
         raise InvalidBody("empty_batch", "a batch must contain at least one record")
@@ -84,4 +85,4 @@ def parse_records(body: bytes, max_depth: int) -> tuple[bool, list[str]]:
         raise InvalidBody(
             "batch_too_large", f"a batch may contain at most {MAX_BATCH_RECORDS} records"
         )
-    return True, [bytes(e).decode() for e in elements]
+    return True, [bytes(e) for e in elements]

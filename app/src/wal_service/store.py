@@ -22,6 +22,7 @@ from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection
+from psycopg.adapt import Dumper
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -38,6 +39,8 @@ PROBE_TIMEOUT_SECONDS = 5.0
 
 # One group commit without idempotency keys, as one statement: take the log's row
 # lock while advancing next_lsn by the number of records, insert them from there.
+# The records travel as one JSON array; json_array_elements yields each element's
+# text as it is (and PostgreSQL checks it is JSON once more).
 APPEND_SQL = """
 WITH log AS (
     INSERT INTO wal_logs AS l (name, next_lsn) VALUES (%(log)s, 1 + %(n)s)
@@ -45,8 +48,8 @@ WITH log AS (
     RETURNING next_lsn - %(n)s AS first_lsn
 ), inserted AS (
     INSERT INTO wal_records (log, lsn, payload)
-    SELECT %(log)s, log.first_lsn + t.ord - 1, t.p::json
-    FROM log, unnest(%(payloads)s::text[]) WITH ORDINALITY AS t(p, ord)
+    SELECT %(log)s, log.first_lsn + t.ord - 1, t.p
+    FROM log, json_array_elements(%(records)s::json) WITH ORDINALITY AS t(p, ord)
 )
 SELECT first_lsn FROM log
 """
@@ -81,6 +84,30 @@ def _connection_lost(exc: BaseException) -> bool:
     return state is None or state.startswith(("08", "57P"))
 
 
+class JsonText:
+    """A JSON text already encoded as UTF-8, sent as a ``json`` parameter as it is
+    (no decoding to str and encoding back)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+class _JsonTextDumper(Dumper):
+    oid = psycopg.adapters.types["json"].oid
+
+    def dump(self, obj: JsonText) -> bytes:
+        return obj.data
+
+
+psycopg.adapters.register_dumper(JsonText, _JsonTextDumper)
+
+
+def _json_array(texts: Sequence[bytes]) -> JsonText:
+    return JsonText(b"[" + b",".join(texts) + b"]")
+
+
 def _closed_by_server(conn: AsyncConnection[TupleRow]) -> bool:
     """An idle connection has nothing to read unless the server closed it (or sent a
     FATAL before closing): a zero-round-trip staleness check before sending anything."""
@@ -109,7 +136,7 @@ class AppendResult:
 
 @dataclass
 class _Pending:
-    payloads: Sequence[str]
+    payloads: Sequence[bytes]
     idempotency_key: str | None
     fingerprint: str
     future: asyncio.Future[AppendResult] = field(repr=False)
@@ -146,11 +173,11 @@ class Store:
     async def append(
         self,
         log_name: str,
-        payloads: Sequence[str],
+        payloads: Sequence[bytes],
         idempotency_key: str | None,
         fingerprint: str,
     ) -> AppendResult:
-        """Queue ``payloads`` (JSON texts) for the next group commit of ``log_name``."""
+        """Queue ``payloads`` (JSON texts, UTF-8) for the next group commit of ``log_name``."""
         self._fail_fast()
         loop = asyncio.get_running_loop()
         pending = _Pending(payloads, idempotency_key, fingerprint, loop.create_future())
@@ -255,7 +282,7 @@ class Store:
         payloads = [p for item in batch for p in item.payloads]
         async with conn.pipeline():
             async with conn.transaction():
-                params = {"log": log_name, "n": len(payloads), "payloads": payloads}
+                params = {"log": log_name, "n": len(payloads), "records": _json_array(payloads)}
                 cur = await conn.execute(APPEND_SQL, params)
         # Leaving the pipeline block synced: any error (COMMIT included) was raised.
         row = await cur.fetchone()
@@ -273,7 +300,7 @@ class Store:
         """With idempotency keys: the lock + key lookup travel in one round trip, the
         inserts + COMMIT in another (pipeline mode)."""
         outcomes: list[AppendResult | Exception] = []
-        all_payloads: list[str] = []
+        all_payloads: list[bytes] = []
         new_keys: list[tuple[str, str, int, int]] = []
         commit_sent = False
         try:
@@ -325,9 +352,9 @@ class Store:
                 if all_payloads:
                     await conn.execute(
                         "INSERT INTO wal_records (log, lsn, payload) "
-                        "SELECT %s, %s + t.ord - 1, t.p::json "
-                        "FROM unnest(%s::text[]) WITH ORDINALITY AS t(p, ord)",
-                        (log_name, start_lsn, all_payloads),
+                        "SELECT %s, %s + t.ord - 1, t.p "
+                        "FROM json_array_elements(%s::json) WITH ORDINALITY AS t(p, ord)",
+                        (log_name, start_lsn, _json_array(all_payloads)),
                     )
                     await conn.execute(
                         "UPDATE wal_logs SET next_lsn = %s WHERE name = %s", (next_lsn, log_name)
