@@ -16,7 +16,7 @@ def test_defaults() -> None:
     assert (s.drain_seconds, s.shutdown_timeout_seconds) == (5, 10)
     assert (s.max_body_bytes, s.database_pool_size) == (1_048_576, 10)
     assert (s.max_json_depth, s.max_header_bytes, s.max_connections) == (64, 16_384, 512)
-    assert s.max_inflight_bytes == 16 * 1_048_576
+    assert s.max_inflight_bytes == 8 * 1_048_576
     assert (s.header_read_timeout_seconds, s.body_read_timeout_seconds) == (10, 30)
 
 

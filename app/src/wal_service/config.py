@@ -36,7 +36,7 @@ class Settings:
     # Limits against hostile or broken clients (see README "Limits").
     max_json_depth: int = 64
     max_header_bytes: int = 16_384
-    max_inflight_bytes: int = 16 * 1_048_576
+    max_inflight_bytes: int = 8 * 1_048_576
     max_connections: int = 512
     header_read_timeout_seconds: float = 10.0
     body_read_timeout_seconds: float = 30.0

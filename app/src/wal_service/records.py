@@ -51,8 +51,10 @@ def nesting_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
-def parse_records(body: bytes, max_depth: int) -> tuple[bool, list[bytes]]:
-    """Return (is_batch, record texts as UTF-8). Raise InvalidBody with an API error code."""
+def parse_records(body: bytes, max_depth: int) -> tuple[bool, list[bytes | memoryview]]:
+    """Return (is_batch, record texts as UTF-8). Raise InvalidBody with an API error code.
+
+    A batch's records are views into the body (no copies)."""
     text = body.strip(_JSON_WS)
     if not text:
         raise InvalidBody("empty_body", "request body must be a JSON value or a JSON array")
@@ -85,4 +87,4 @@ def parse_records(body: bytes, max_depth: int) -> tuple[bool, list[bytes]]:
         raise InvalidBody(
             "batch_too_large", f"a batch may contain at most {MAX_BATCH_RECORDS} records"
         )
-    return True, [bytes(e) for e in elements]
+    return True, [memoryview(e) for e in elements]

@@ -31,8 +31,10 @@ from .metrics import Metrics
 log = logging.getLogger("wal_service.store")
 
 # Upper bound on records written by one group-commit transaction. A single request
-# is never split, so a flush can exceed this by at most one request.
+# is never split, so a flush can exceed these by at most one request.
 MAX_RECORDS_PER_FLUSH = 5000
+# ... and on the bytes of record text it sends (the joined array is one more copy).
+MAX_BYTES_PER_FLUSH = 2 << 20
 # While the database is unreachable, how often a direct connection is attempted.
 PROBE_INTERVAL_SECONDS = 0.5
 PROBE_TIMEOUT_SECONDS = 5.0
@@ -104,7 +106,7 @@ class _JsonTextDumper(Dumper):
 psycopg.adapters.register_dumper(JsonText, _JsonTextDumper)
 
 
-def _json_array(texts: Sequence[bytes]) -> JsonText:
+def _json_array(texts: Sequence[bytes | memoryview]) -> JsonText:
     return JsonText(b"[" + b",".join(texts) + b"]")
 
 
@@ -136,10 +138,11 @@ class AppendResult:
 
 @dataclass
 class _Pending:
-    payloads: Sequence[bytes]
+    payloads: Sequence[bytes | memoryview]
     idempotency_key: str | None
     fingerprint: str
     future: asyncio.Future[AppendResult] = field(repr=False)
+    size: int = 0  # bytes of record text
 
 
 def _consume_outcome(future: asyncio.Future[AppendResult]) -> None:
@@ -173,14 +176,20 @@ class Store:
     async def append(
         self,
         log_name: str,
-        payloads: Sequence[bytes],
+        payloads: Sequence[bytes | memoryview],
         idempotency_key: str | None,
         fingerprint: str,
     ) -> AppendResult:
         """Queue ``payloads`` (JSON texts, UTF-8) for the next group commit of ``log_name``."""
         self._fail_fast()
         loop = asyncio.get_running_loop()
-        pending = _Pending(payloads, idempotency_key, fingerprint, loop.create_future())
+        pending = _Pending(
+            payloads,
+            idempotency_key,
+            fingerprint,
+            loop.create_future(),
+            sum(len(p) for p in payloads),
+        )
         # If the request is abandoned (client gone, shutdown timeout), the outcome is still
         # set later: mark it retrieved so asyncio does not log "never retrieved".
         pending.future.add_done_callback(_consume_outcome)
@@ -199,13 +208,18 @@ class Store:
                 if not queue:
                     break
                 batch: list[_Pending] = []
-                records = 0
+                records = size = 0
                 while queue and (
-                    not batch or records + len(queue[0].payloads) <= MAX_RECORDS_PER_FLUSH
+                    not batch
+                    or (
+                        records + len(queue[0].payloads) <= MAX_RECORDS_PER_FLUSH
+                        and size + queue[0].size <= MAX_BYTES_PER_FLUSH
+                    )
                 ):
                     item = queue.pop(0)
                     batch.append(item)
                     records += len(item.payloads)
+                    size += item.size
                 await self._commit(log_name, batch)
         finally:
             # No await between the empty-queue check and here: no append can slip in.
@@ -300,7 +314,7 @@ class Store:
         """With idempotency keys: the lock + key lookup travel in one round trip, the
         inserts + COMMIT in another (pipeline mode)."""
         outcomes: list[AppendResult | Exception] = []
-        all_payloads: list[bytes] = []
+        all_payloads: list[bytes | memoryview] = []
         new_keys: list[tuple[str, str, int, int]] = []
         commit_sent = False
         try:
