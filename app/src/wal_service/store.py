@@ -35,6 +35,9 @@ log = logging.getLogger("wal_service.store")
 MAX_RECORDS_PER_FLUSH = 5000
 # ... and on the bytes of record text it sends (the joined array is one more copy).
 MAX_BYTES_PER_FLUSH = 2 << 20
+# Longest a writer waits for the requests its last flush answered to come back (and
+# never more than half that flush's duration); see Store._writer.
+GATHER_MAX_SECONDS = 0.002
 # While the database is unreachable, how often a direct connection is attempted.
 PROBE_INTERVAL_SECONDS = 0.5
 PROBE_TIMEOUT_SECONDS = 5.0
@@ -162,6 +165,8 @@ class Store:
         self._conninfo = dict(conninfo)
         self._queues: dict[str, list[_Pending]] = {}
         self._writers: dict[str, asyncio.Task[None]] = {}
+        # Writers waiting for their log's queue to reach a size: (size, waiter).
+        self._gathering: dict[str, tuple[int, asyncio.Future[None]]] = {}
         # Set while the database is known to be unreachable: requests fail at once
         # (503) instead of each waiting for the pool timeout.
         self.database_down = False
@@ -193,7 +198,11 @@ class Store:
         # If the request is abandoned (client gone, shutdown timeout), the outcome is still
         # set later: mark it retrieved so asyncio does not log "never retrieved".
         pending.future.add_done_callback(_consume_outcome)
-        self._queues.setdefault(log_name, []).append(pending)
+        queue = self._queues.setdefault(log_name, [])
+        queue.append(pending)
+        gathering = self._gathering.get(log_name)
+        if gathering is not None and len(queue) >= gathering[0] and not gathering[1].done():
+            gathering[1].set_result(None)
         if log_name not in self._writers:
             self._writers[log_name] = asyncio.create_task(
                 self._writer(log_name), name=f"wal-writer:{log_name}"
@@ -202,9 +211,19 @@ class Store:
         return await asyncio.shield(pending.future)
 
     async def _writer(self, log_name: str) -> None:
+        # Requests that were in the system when the last flush ended (the ones it
+        # answered + the ones queued meanwhile): in a steady load the answered ones come
+        # straight back, so waiting briefly for them makes one flush of all instead of
+        # two alternating half-size flushes, each costing a commit.
+        expected = 0
+        last_flush = 0.0
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 queue = self._queues.get(log_name)
+                if len(queue or ()) < expected:
+                    await self._gather(log_name, expected, min(GATHER_MAX_SECONDS, last_flush / 2))
+                    queue = self._queues.get(log_name)
                 if not queue:
                     break
                 batch: list[_Pending] = []
@@ -220,12 +239,27 @@ class Store:
                     batch.append(item)
                     records += len(item.payloads)
                     size += item.size
+                started = loop.time()
                 await self._commit(log_name, batch)
+                last_flush = loop.time() - started
+                expected = len(batch) + len(self._queues.get(log_name) or ())
         finally:
             # No await between the empty-queue check and here: no append can slip in.
             self._writers.pop(log_name, None)
             if not self._queues.get(log_name):
                 self._queues.pop(log_name, None)
+
+    async def _gather(self, log_name: str, target: int, timeout: float) -> None:
+        """Wait until ``target`` requests are queued for ``log_name``, at most ``timeout``."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._gathering[log_name] = (target, waiter)
+        try:
+            async with asyncio.timeout(timeout):
+                await waiter
+        except TimeoutError:
+            pass
+        finally:
+            del self._gathering[log_name]
 
     async def _commit(self, log_name: str, batch: list[_Pending]) -> None:
         """Flush ``batch``; every waiter learns its outcome, whatever happens."""
