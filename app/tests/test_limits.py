@@ -103,6 +103,32 @@ async def test_slow_headers_and_silent_connections_are_cut_off(
             time.sleep(0.3)
 
 
+async def test_pipelined_request_with_a_late_body_is_served(
+    server_factory: Any, database: str
+) -> None:
+    server = server_factory(database)
+    server.start()
+    server.wait_ready()
+    log = unique_log("pipelined")
+    sock = open_socket(server.port)
+    sock.sendall(
+        b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n\r\n"
+        + request_head(URL.format(log), length=11)
+        + b"\r\n[1,2"
+    )
+    response = b""
+    while b'"ok"' not in response:
+        response += sock.recv(65536)
+    sock.sendall(b",3,4,5]")
+    while b'"lsns"' not in response:
+        chunk = sock.recv(65536)
+        assert chunk, response
+        response += chunk
+    sock.close()
+    assert response.startswith(b"HTTP/1.1 200") and b"HTTP/1.1 201" in response, response
+    assert [p for _, p in fetch_records(database, log)] == [1, 2, 3, 4, 5]
+
+
 async def test_slow_body_gets_408(server_factory: Any, database: str) -> None:
     server = server_factory(database, BODY_READ_TIMEOUT_SECONDS="0.5")
     server.start()

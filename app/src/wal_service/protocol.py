@@ -133,10 +133,13 @@ def limited_protocol(limits: ConnectionLimits) -> type[HttpToolsProtocol]:
             self._head_epoch += 1
 
         def on_response_complete(self) -> None:
+            # The answered request is self.cycle unless a pipelined one already follows
+            # (whose predecessor was then fully received).
+            body_unread = not self.pipeline and self.cycle.more_body
             super().on_response_complete()
             if self.transport.is_closing():
                 return
-            if not self._message_complete:
+            if body_unread:
                 # Answered before the body was complete: do not read the rest.
                 self.transport.close()
                 return
