@@ -16,8 +16,9 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.conftest import fetch_records, unique_log
+from tests.conftest import ServerProcess, fetch_records, unique_log
 
 URL = "/api/v1/logs/{}/records"
 GUARD = 10.0
@@ -47,6 +48,21 @@ def request_head(path: str, extra: str = "", length: int | None = None) -> bytes
     return (head + extra).encode()
 
 
+def started(
+    server_factory: Any, database: str, preexec_fn: Any = None, **env: str
+) -> ServerProcess:
+    server: ServerProcess = server_factory(database, **env)
+    server.start(preexec_fn=preexec_fn)
+    server.wait_ready()
+    return server
+
+
+@pytest.fixture
+def server(server_factory: Any, database: str) -> ServerProcess:
+    """A server with the default limits."""
+    return started(server_factory, database)
+
+
 def metric(text: str, name: str, **labels: str) -> float:
     total = 0.0
     for line in text.splitlines():
@@ -58,9 +74,7 @@ def metric(text: str, name: str, **labels: str) -> float:
 async def test_oversized_headers_get_431_and_the_connection_is_closed(
     server_factory: Any, database: str
 ) -> None:
-    server = server_factory(database, MAX_HEADER_BYTES="16384")
-    server.start()
-    server.wait_ready()
+    server = started(server_factory, database, MAX_HEADER_BYTES="16384")
     log = unique_log("headers")
     # Just below the limit: served.
     ok = httpx.post(f"{server.base_url}{URL.format(log)}", json=1, headers={"X-Pad": "p" * 15_000})
@@ -86,9 +100,7 @@ async def test_oversized_headers_get_431_and_the_connection_is_closed(
 async def test_slow_headers_and_silent_connections_are_cut_off(
     server_factory: Any, database: str
 ) -> None:
-    server = server_factory(database, HEADER_READ_TIMEOUT_SECONDS="0.5")
-    server.start()
-    server.wait_ready()
+    server = started(server_factory, database, HEADER_READ_TIMEOUT_SECONDS="0.5")
     silent = open_socket(server.port)
     slow = open_socket(server.port)
     slow.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\n")  # never finished
@@ -104,11 +116,8 @@ async def test_slow_headers_and_silent_connections_are_cut_off(
 
 
 async def test_pipelined_request_with_a_late_body_is_served(
-    server_factory: Any, database: str
+    server: ServerProcess, database: str
 ) -> None:
-    server = server_factory(database)
-    server.start()
-    server.wait_ready()
     log = unique_log("pipelined")
     sock = open_socket(server.port)
     sock.sendall(
@@ -130,9 +139,7 @@ async def test_pipelined_request_with_a_late_body_is_served(
 
 
 async def test_slow_body_gets_408(server_factory: Any, database: str) -> None:
-    server = server_factory(database, BODY_READ_TIMEOUT_SECONDS="0.5")
-    server.start()
-    server.wait_ready()
+    server = started(server_factory, database, BODY_READ_TIMEOUT_SECONDS="0.5")
     log = unique_log("slow-body")
     sock = open_socket(server.port)
     sock.sendall(request_head(URL.format(log), length=100) + b"\r\n[1,")
@@ -150,13 +157,11 @@ async def test_health_answers_with_more_slow_clients_than_file_descriptors(
     make room, so the liveness probe (and real clients) still get in."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     assert soft >= 1024, "the test itself needs file descriptors"
-    server = server_factory(database, MAX_CONNECTIONS="100")
 
     def low_fd_limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
 
-    server.start(preexec_fn=low_fd_limit)
-    server.wait_ready()
+    server = started(server_factory, database, low_fd_limit, MAX_CONNECTIONS="100")
     stalled = []
     try:
         for _ in range(300):
@@ -174,11 +179,8 @@ async def test_health_answers_with_more_slow_clients_than_file_descriptors(
 
 
 async def test_client_gone_mid_body_is_a_499_not_an_error(
-    server_factory: Any, database: str
+    server: ServerProcess, database: str
 ) -> None:
-    server = server_factory(database)
-    server.start()
-    server.wait_ready()
     log = unique_log("gone")
     sock = open_socket(server.port)
     sock.sendall(request_head(URL.format(log), length=1000) + b'\r\n[{"half":')
@@ -201,9 +203,7 @@ async def test_client_gone_mid_body_is_a_499_not_an_error(
 async def test_draining_responses_carry_connection_close(
     server_factory: Any, database: str
 ) -> None:
-    server = server_factory(database, DRAIN_SECONDS="5")
-    server.start()
-    server.wait_ready()
+    server = started(server_factory, database, DRAIN_SECONDS="5")
     with httpx.Client(base_url=server.base_url) as http:
         assert "close" not in http.get("/api/v1/health").headers.get("connection", "")
         server.signal(signal.SIGTERM)
