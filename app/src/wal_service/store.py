@@ -42,8 +42,9 @@ GATHER_MAX_SECONDS = 0.002
 PROBE_INTERVAL_SECONDS = 0.5
 PROBE_TIMEOUT_SECONDS = 5.0
 
-# One group commit without idempotency keys, as one statement: take the log's row
-# lock while advancing next_lsn by the number of records, insert them from there.
+# One group commit without idempotency keys, as one statement (so one transaction):
+# take the log's row lock while advancing next_lsn by the number of records, insert
+# them from there; the lock is held until the commit, as with BEGIN ... COMMIT.
 # The records travel as one JSON array; json_array_elements yields each element's
 # text as it is (and PostgreSQL checks it is JSON once more).
 APPEND_SQL = """
@@ -326,13 +327,12 @@ class Store:
     async def _write(
         self, conn: AsyncConnection[TupleRow], log_name: str, batch: list[_Pending]
     ) -> list[AppendResult | Exception]:
-        """No idempotency keys: BEGIN, one statement and COMMIT in ONE round trip."""
+        """No idempotency keys: ONE statement, its own transaction (the pool's
+        connections are in autocommit): one round trip, and execute() returns only
+        once the implicit COMMIT is done."""
         payloads = [p for item in batch for p in item.payloads]
-        async with conn.pipeline():
-            async with conn.transaction():
-                params = {"log": log_name, "n": len(payloads), "records": _json_array(payloads)}
-                cur = await conn.execute(APPEND_SQL, params)
-        # Leaving the pipeline block synced: any error (COMMIT included) was raised.
+        params = {"log": log_name, "n": len(payloads), "records": _json_array(payloads)}
+        cur = await conn.execute(APPEND_SQL, params)
         row = await cur.fetchone()
         assert row is not None
         outcomes: list[AppendResult | Exception] = []
