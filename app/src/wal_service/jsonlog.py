@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
-import json
 import logging
 import sys
 from typing import Any
+
+import orjson
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
@@ -39,10 +40,16 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, separators=(",", ":"))
+        return orjson.dumps(entry, default=str).decode()
 
 
 def setup_logging(level: str) -> None:
+    # The records carry no source location, thread or process: skip collecting them
+    # (the logging HOWTO's "Optimization"; findCaller walks the stack per record).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
