@@ -109,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         log_config=None,
         access_log=False,
         server_header=False,
+        # The client address is not used (not logged): skip X-Forwarded-* per request.
+        proxy_headers=False,
         lifespan="on",
         timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
         timeout_keep_alive=5,
