@@ -53,6 +53,12 @@ BASE_CONFIG_KEYS = frozenset(
         "DRAIN_SECONDS",
         "SHUTDOWN_TIMEOUT_SECONDS",
         "MAX_BODY_BYTES",
+        "MAX_JSON_DEPTH",
+        "MAX_HEADER_BYTES",
+        "MAX_INFLIGHT_BYTES",
+        "MAX_CONNECTIONS",
+        "HEADER_READ_TIMEOUT_SECONDS",
+        "BODY_READ_TIMEOUT_SECONDS",
         "DATABASE_HOST",
         "DATABASE_PORT",
         "DATABASE_NAME",
@@ -248,6 +254,13 @@ class Settings(BaseModel):
     shutdown_timeout_seconds: PositiveSeconds = Field(alias="shutdownTimeoutSeconds")
     termination_grace_period_seconds: PositiveSeconds = Field(alias="terminationGracePeriodSeconds")
     max_body_bytes: int = Field(alias="maxBodyBytes", ge=1024, le=64 * 1024 * 1024)
+    # limits against hostile clients; ranges as the service's own (app/README.md)
+    max_json_depth: int = Field(alias="maxJsonDepth", ge=1, le=512)
+    max_header_bytes: int = Field(alias="maxHeaderBytes", ge=1024, le=1024 * 1024)
+    max_inflight_bytes: int = Field(alias="maxInflightBytes", ge=1024, le=4 * 1024 * 1024 * 1024)
+    max_connections: int = Field(alias="maxConnections", ge=1, le=1_000_000)
+    header_read_timeout_seconds: PositiveSeconds = Field(alias="headerReadTimeoutSeconds")
+    body_read_timeout_seconds: PositiveSeconds = Field(alias="bodyReadTimeoutSeconds")
     # ingress
     host: Host = Field(alias="host")
     ingress_class_name: DnsLabel = Field(alias="ingressClassName")
@@ -306,6 +319,12 @@ class Settings(BaseModel):
                 "terminationGracePeriodSeconds",
                 f"{self.termination_grace_period_seconds} must exceed preStopSeconds + drainSeconds + "
                 f"shutdownTimeoutSeconds = {needed}, or the kubelet kills pods mid-drain",
+            )
+        if self.max_inflight_bytes < self.max_body_bytes:
+            fail(
+                "maxInflightBytes",
+                f"{self.max_inflight_bytes} is below maxBodyBytes {self.max_body_bytes}; "
+                "the largest body could never be read",
             )
         if self.app_env == "production" and not self.tls_secret_name:
             fail("tlsSecretName", "is empty but appEnv is production; production traffic must use TLS")

@@ -119,6 +119,12 @@ def base_config(settings: Settings) -> dict[str, str]:
         "DRAIN_SECONDS": str(settings.drain_seconds),
         "SHUTDOWN_TIMEOUT_SECONDS": str(settings.shutdown_timeout_seconds),
         "MAX_BODY_BYTES": str(settings.max_body_bytes),
+        "MAX_JSON_DEPTH": str(settings.max_json_depth),
+        "MAX_HEADER_BYTES": str(settings.max_header_bytes),
+        "MAX_INFLIGHT_BYTES": str(settings.max_inflight_bytes),
+        "MAX_CONNECTIONS": str(settings.max_connections),
+        "HEADER_READ_TIMEOUT_SECONDS": str(settings.header_read_timeout_seconds),
+        "BODY_READ_TIMEOUT_SECONDS": str(settings.body_read_timeout_seconds),
         **flags,
     }
 

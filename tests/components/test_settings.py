@@ -80,6 +80,17 @@ CASES = {
         "'registry.example.com/wal-service:latest'",
         "digest",
     ),
+    "json-depth-beyond-the-service": Bad(
+        "dev", ("wal-service:maxJsonDepth=1000",), "maxJsonDepth", "1000", "less than or equal to 512"
+    ),
+    "inflight-below-body": Bad(
+        "dev",
+        ("wal-service:maxInflightBytes=4096",),
+        "maxInflightBytes",
+        "4096",
+        "is below maxBodyBytes 1048576",
+    ),
+    "no-connections": Bad("dev", ("wal-service:maxConnections=0",), "maxConnections", "0", "greater than or equal"),
     "existing-without-context": Bad(
         "prod", ("wal-service:kubeContext=",), "kubeContext", None, "name the context explicitly"
     ),

@@ -98,6 +98,26 @@ def test_container_port_and_config(run: StackRun) -> None:
     )
 
 
+# Stack config key -> the service's environment variable (app/README.md "Configuration").
+SERVICE_LIMITS = {
+    "maxBodyBytes": "MAX_BODY_BYTES",
+    "maxJsonDepth": "MAX_JSON_DEPTH",
+    "maxHeaderBytes": "MAX_HEADER_BYTES",
+    "maxInflightBytes": "MAX_INFLIGHT_BYTES",
+    "maxConnections": "MAX_CONNECTIONS",
+    "headerReadTimeoutSeconds": "HEADER_READ_TIMEOUT_SECONDS",
+    "bodyReadTimeoutSeconds": "BODY_READ_TIMEOUT_SECONDS",
+}
+
+
+def test_service_limits_come_from_stack_config(run: StackRun, config: dict[str, str]) -> None:
+    data = config_data(run)
+    for key, env in SERVICE_LIMITS.items():
+        assert data.get(env) == str(config[key]), (
+            f"{run.one('ConfigMap', WORKLOAD)}: {env}={data.get(env)!r} but {key}={config[key]!r}"
+        )
+
+
 def test_config_checksum_annotation(run: StackRun) -> None:
     annotations = deployment(run).spec["template"]["metadata"].get("annotations") or {}
     checksum = annotations.get("checksum/config")
