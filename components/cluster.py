@@ -48,6 +48,12 @@ class ClusterTarget(pulumi.ComponentResource):
             f"{name}-provider",
             kubeconfig=kubeconfig,
             context=context,
+            # Otherwise a data change replaces a ConfigMap or Secret, and since ours have fixed names the
+            # replacement deletes first and cascades to every dependent: a logLevel change deleted and
+            # recreated the Deployment (seen with the real engine in `make e2e`; pulumi-kubernetes
+            # provider/pkg/provider/diff.go forceNewProperties). Pods roll through checksum annotations.
+            enable_config_map_mutable=True,
+            enable_secret_mutable=True,
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.kube_context = context

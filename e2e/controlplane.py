@@ -142,6 +142,8 @@ class ControlPlane:
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 "--service-cluster-ip-range=10.96.0.0/16",
                 "--authorization-mode=Node,RBAC",
+                # As kubeadm and kind run it: privileged pods are for PodSecurity admission to refuse.
+                "--allow-privileged=true",
                 "--enable-priority-and-fairness=false",
                 "--profiling=false",
             ],
