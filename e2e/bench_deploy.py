@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from e2e.run import NAMESPACE, PROJECT, STACK, E2EFailure, IngressStatusPublisher, Run, default_root, toolchain_bin
+import yaml
 
-WORKLOADS = ("deployment/wal-service", "statefulset/wal-service-postgres")
+from e2e.run import NAMESPACE, PROJECT, STACK, E2EFailure, IngressStatusPublisher, Run, default_root, toolchain_bin
 
 
 def timed(action: Callable[[], object]) -> float:
@@ -26,9 +26,12 @@ def timed(action: Callable[[], object]) -> float:
 
 
 def kubectl_apply(run: Run, manifests: Path) -> None:
+    """The seed's deploy: apply everything, then wait for each workload's rollout."""
     run.cluster.kubectl("apply", "-f", str(manifests))
-    for workload in WORKLOADS:
-        run.cluster.kubectl("rollout", "status", workload, "-n", NAMESPACE, "--timeout=300s")
+    for doc in yaml.safe_load_all(manifests.read_text()):
+        if doc and doc["kind"] in ("Deployment", "StatefulSet"):
+            workload = f"{doc['kind'].lower()}/{doc['metadata']['name']}"
+            run.cluster.kubectl("rollout", "status", workload, "-n", NAMESPACE, "--timeout=300s")
 
 
 def render_to(run: Run, path: Path, *sets: str) -> Path:
