@@ -35,6 +35,13 @@ PG_HOST = "127.0.0.1"
 PG_PORT = int(os.environ.get("WAL_TEST_PGPORT", "5432"))
 PG_USER = os.environ.get("WAL_TEST_PGUSER", "postgres")
 PG_PASSWORD = os.environ.get("WAL_TEST_PGPASSWORD", "")
+# The code under test: this checkout's src/, never a copy installed into the virtualenv earlier.
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def interpreter_env() -> dict[str, str]:
+    """Base environment of every ``python -m wal_service`` the tests start: PATH and this src/."""
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(SRC)}
 
 
 def admin_connect(dbname: str = "postgres") -> psycopg.Connection[Any]:
@@ -152,7 +159,7 @@ class ServerProcess:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            **interpreter_env(),
             "PORT": str(self.port),
             "DATABASE_HOST": PG_HOST,
             "DATABASE_PORT": str(PG_PORT),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import socket
 import subprocess
@@ -14,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import fetch_records, unique_log
+from tests.conftest import fetch_records, interpreter_env, unique_log
 
 URL = "/api/v1/logs/{}/records"
 
@@ -189,10 +188,9 @@ async def test_sigterm_bounds_stuck_requests(server_factory: Any, database: str)
 
 
 def _run_with_env(**env: str) -> subprocess.CompletedProcess[str]:
-    base = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     return subprocess.run(
         [sys.executable, "-m", "wal_service", "--host", "127.0.0.1"],
-        env={**base, **env},
+        env={**interpreter_env(), **env},
         capture_output=True,
         text=True,
         timeout=20,

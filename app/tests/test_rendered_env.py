@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import PG_HOST, PG_PASSWORD, PG_PORT, PG_USER, free_port
+from tests.conftest import PG_HOST, PG_PASSWORD, PG_PORT, PG_USER, SRC, free_port
 
 yaml = pytest.importorskip("yaml")
 
@@ -100,7 +100,7 @@ def test_rendered_dev_environment_starts_a_ready_server(database: str, tmp_path:
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "wal_service", "--host", "127.0.0.1"],
-            env={name: str(value) for name, value in env.items()},
+            env={**{name: str(value) for name, value in env.items()}, "PYTHONPATH": str(SRC)},
             stdout=out,
             stderr=subprocess.STDOUT,
         )
