@@ -38,7 +38,8 @@ from pulumi_kubernetes.networking.v1 import (
 )
 
 from components.security import restricted_container, restricted_pod
-from components.settings import PROJECT, Settings, image_version
+from components.settings import Settings, image_version
+from components.stack_config import PROJECT
 
 POSTGRES_NAME = "postgres"
 POSTGRES_PORT = 5432

@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Mapping
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pulumi
@@ -27,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-PROJECT = "wal-service"
+from components.stack_config import PROJECT, ROOT, engine_config, load_stack_config, project_values
 
 # Keys that hold credentials: they must arrive encrypted (`pulumi config set --secret`).
 SECRET_KEYS = frozenset({"databasePassword", "registryPassword"})
@@ -391,14 +392,6 @@ def _describe(error: Mapping[str, Any]) -> str:
     return f"{PROJECT}:{key} = {error.get('input')!r} is invalid: {message}"
 
 
-def project_config() -> dict[str, str]:
-    """Every config value under our namespace, as the engine passed it, keyed without the prefix."""
-    # The language host passes the whole map in PULUMI_CONFIG; tests and mocks set it in-process.
-    merged = {**pulumi.runtime.config.get_config_env(), **pulumi.runtime.config.CONFIG.get()}
-    prefix = f"{PROJECT}:"
-    return {key.removeprefix(prefix): value for key, value in merged.items() if key.startswith(prefix)}
-
-
 def parse_settings(values: Mapping[str, Any], stack: str) -> Settings:
     """Validate a config map; raise `pulumi.RunError` naming every bad key in one line."""
     plain = {key: value for key, value in values.items() if key not in SECRET_KEYS}
@@ -410,13 +403,23 @@ def parse_settings(values: Mapping[str, Any], stack: str) -> Settings:
 
 
 def load_settings() -> Settings:
-    return parse_settings(project_config(), pulumi.get_stack())
+    """The running program's settings, from the config the engine passed."""
+    return parse_settings(engine_config(), pulumi.get_stack())
+
+
+def stack_settings(stack: str, overrides: Mapping[str, Any] | None = None, root: Path = ROOT) -> Settings:
+    """A stack's settings read from its files (plus overrides), for code that runs without the engine.
+
+    Raises `stack_config.ConfigError` for unusable files and `pulumi.RunError` for invalid values.
+    """
+    config, _ = load_stack_config(stack, overrides, root=root)
+    return parse_settings(project_values(config), stack)
 
 
 def load_secret(key: str) -> pulumi.Output[str] | None:
     """A credential from stack config; None when unset. Plain-text values are refused."""
     full = f"{PROJECT}:{key}"
-    if not project_config().get(key):
+    if not engine_config().get(key):
         return None
     if not pulumi.runtime.config.is_config_secret(full):
         raise pulumi.RunError(

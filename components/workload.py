@@ -58,7 +58,8 @@ from pulumi_kubernetes.networking.v1 import (
 from pulumi_kubernetes.policy.v1 import PodDisruptionBudgetSpecArgs
 
 from components.security import restricted_container, restricted_pod
-from components.settings import PROJECT, Settings
+from components.settings import Settings
+from components.stack_config import PROJECT
 
 APP_NAME = PROJECT
 HTTP_PORT = 8080

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from components.image import IMAGE_REPOSITORY
 from components.settings import Settings, image_digest, image_version
 from ops import stack as stack_mod
 from ops.proc import UserError, cli, run, stream
@@ -65,7 +66,7 @@ def pull_reference(settings: Settings, digest: str) -> str:
     """The reference the cluster pulls: the registry as the nodes address it, pinned by digest."""
     if not _DIGEST.match(digest):
         raise UserError(f"{digest!r} is not a sha256 digest")
-    return f"{stack_mod.registry_host(settings)}/{stack_mod.IMAGE_REPOSITORY}@{digest}"
+    return f"{stack_mod.registry_host(settings)}/{IMAGE_REPOSITORY}@{digest}"
 
 
 def registry_digest(settings: Settings, tag: str, timeout: float = 10.0) -> str:
@@ -77,7 +78,7 @@ def registry_digest(settings: Settings, tag: str, timeout: float = 10.0) -> str:
         )
     conn = http.client.HTTPConnection("127.0.0.1", settings.registry_port, timeout=timeout)
     try:
-        conn.request("HEAD", f"/v2/{stack_mod.IMAGE_REPOSITORY}/manifests/{tag}", headers={"Accept": MANIFEST_TYPES})
+        conn.request("HEAD", f"/v2/{IMAGE_REPOSITORY}/manifests/{tag}", headers={"Accept": MANIFEST_TYPES})
         response = conn.getresponse()
         digest = response.getheader("Docker-Content-Digest") or ""
     except OSError as exc:

@@ -9,28 +9,22 @@ from typing import Any
 
 import pulumi
 
-from components.settings import Settings, parse_settings
+from components.registry import REGISTRY_PORT
+from components.settings import Settings, stack_settings
+from components.stack_config import ConfigError
 from ops.proc import ROOT, UserError, run, tool_env
-from tools.mockrun import ConfigError, load_stack_config
 
 STATE_DIR = ROOT / ".pulumi-state"
 # Documented and deliberately public: it only protects throw-away local stacks. prod needs the user's own.
 DEV_PASSPHRASE = "wal-service-local-dev"
 DEV_PASSPHRASE_STACKS = frozenset({"dev", "staging"})
-REGISTRY_PORT_IN_CLUSTER = 5000
-IMAGE_REPOSITORY = "wal-service"
 
 
 def load(stack: str, root: Path = ROOT) -> Settings:
     """The stack's validated settings, from Pulumi.yaml defaults plus Pulumi.<stack>.yaml."""
     try:
-        config, _ = load_stack_config(stack, root=root)
-    except ConfigError as exc:
-        raise UserError(f"stack {stack}: {exc}") from None
-    plain = {key.removeprefix("wal-service:"): value for key, value in config.items()}
-    try:
-        return parse_settings(plain, stack)
-    except pulumi.RunError as exc:
+        return stack_settings(stack, root=root)
+    except (ConfigError, pulumi.RunError) as exc:
         raise UserError(f"stack {stack}: {exc}") from None
 
 
@@ -86,7 +80,7 @@ def resolve_hint(settings: Settings) -> list[str]:
 def registry_host(settings: Settings) -> str:
     """Where the cluster pulls images from: the registry container on the kind network, or registryServer."""
     if settings.registry_mode == "local":
-        return f"{settings.registry_name}:{REGISTRY_PORT_IN_CLUSTER}"
+        return f"{settings.registry_name}:{REGISTRY_PORT}"
     if not settings.registry_server:
         raise UserError("wal-service:registryServer is empty; no pull reference for an external registry")
     return settings.registry_server

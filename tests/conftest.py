@@ -23,7 +23,6 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT = "wal-service"
 STACKS = ("dev", "staging", "prod")
 STANDARD_LABELS = (
     "app.kubernetes.io/name",
@@ -320,10 +319,10 @@ def stack_docs() -> dict[str, dict[str, Any]]:
 @pytest.fixture(scope="session")
 def config(stack: str) -> dict[str, str]:
     """The merged config map the CLI would hand the program, keys without the project prefix."""
-    from tools.mockrun import load_stack_config
+    from components.stack_config import load_stack_config, project_values
 
     merged, _ = load_stack_config(stack)
-    return {key.removeprefix(f"{PROJECT}:"): value for key, value in merged.items()}
+    return project_values(merged)
 
 
 def min_pods(cfg: dict[str, str]) -> int:

@@ -7,10 +7,9 @@ from typing import Any
 
 import pytest
 
-from tools.mockrun import load_stack_config
+from components.stack_config import load_stack_config, project_values
 
 STACKS = ("dev", "staging", "prod")
-PREFIX = "wal-service:"
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +17,7 @@ def configs() -> dict[str, dict[str, str]]:
     result = {}
     for name in STACKS:
         merged, _ = load_stack_config(name)
-        result[name] = {key.removeprefix(PREFIX): value for key, value in merged.items()}
+        result[name] = project_values(merged)
     return result
 
 

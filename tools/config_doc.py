@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from tools.mockrun import PROJECT, ROOT
+from components.stack_config import PROJECT, ROOT
 
 BEGIN = "<!-- config-reference:begin -->"
 END = "<!-- config-reference:end -->"

@@ -1,10 +1,9 @@
 """Run the real `__main__.py` under Pulumi's mocks with one stack's configuration.
 
-This is what render and the tests share. It reproduces what the Pulumi CLI does
-before a program starts (merge Pulumi.yaml defaults with Pulumi.<stack>.yaml,
-stringify values, mark secrets), records every resource registration exactly as
-the engine would receive it (inputs with secrets still wrapped, parent,
-provider, dependencies, options) and prints the whole record as JSON.
+This is what render and the tests share. It gives the program the config the Pulumi
+CLI would (`components.stack_config.load_stack_config`), records every resource
+registration exactly as the engine would receive it (inputs with secrets still
+wrapped, parent, provider, dependencies, options) and prints the whole record as JSON.
 
 Run it in a fresh process per stack: the Pulumi runtime keeps global state.
 
@@ -21,80 +20,18 @@ import os
 import runpy
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-PROJECT = "wal-service"
+from components.stack_config import PROJECT, ROOT, ConfigError, load_stack_config
+
 # Wire markers of the Pulumi RPC protocol (sdk/go/common/resource/sig).
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 SIG_KEY = "4dabf18193072939515e22adb298388d"
 MASK = "[secret]"
-# What a `secure:` value stands for under mocks: it cannot be decrypted here.
-SECRET_PLACEHOLDER = "mock-secret-value-{key}"
 FAKE_KUBECONFIG = "apiVersion: v1\nkind: Config\ncurrent-context: mock\n# mock kubeconfig\n"
-
-
-class ConfigError(Exception):
-    """The stack files themselves are unusable (missing file, bad YAML)."""
-
-
-def _stringify(value: Any) -> str:
-    # The CLI hands scalar config to programs as strings and structured config as JSON.
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | dict):
-        return json.dumps(value)
-    return str(value)
-
-
-def _full_key(key: str) -> str:
-    return key if ":" in key else f"{PROJECT}:{key}"
-
-
-def load_stack_config(
-    stack: str,
-    overrides: dict[str, Any] | None = None,
-    unset: list[str] | None = None,
-    root: Path = ROOT,
-) -> tuple[dict[str, str], list[str]]:
-    """The config map and secret keys the CLI would give the program for `stack`."""
-    try:
-        project = yaml.safe_load((root / "Pulumi.yaml").read_text())
-        stack_path = root / f"Pulumi.{stack}.yaml"
-        stack_doc = yaml.safe_load(stack_path.read_text()) or {}
-    except FileNotFoundError as exc:
-        raise ConfigError(f"no such file: {exc.filename}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {exc}") from None
-
-    config: dict[str, str] = {}
-    secret_keys: list[str] = []
-    for key, decl in (project.get("config") or {}).items():
-        full = _full_key(key)
-        if not full.startswith(f"{PROJECT}:"):
-            continue  # provider/engine settings such as pulumi:disable-default-providers
-        if isinstance(decl, dict) and "default" in decl:
-            config[full] = _stringify(decl["default"])
-        elif not isinstance(decl, dict):
-            config[full] = _stringify(decl)
-
-    stack_config = stack_doc.get("config") or {}
-    if not isinstance(stack_config, dict):
-        raise ConfigError(f"{stack_path.name}: 'config' must be a mapping")
-    for key, value in {**stack_config, **(overrides or {})}.items():
-        full = _full_key(key)
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            config[full] = SECRET_PLACEHOLDER.format(key=full)
-            secret_keys.append(full)
-        else:
-            config[full] = _stringify(value)
-    for key in unset or []:
-        config.pop(_full_key(key), None)
-    return config, sorted(secret_keys)
 
 
 def _mask(value: Any) -> Any:

@@ -19,8 +19,8 @@ from typing import Any
 
 import yaml
 
-from components.settings import PROJECT, SECRET_KEYS
-from tools.mockrun import ROOT, load_stack_config
+from components.settings import SECRET_KEYS
+from components.stack_config import PROJECT, ROOT, load_stack_config
 
 # Cluster-scoped and referenced objects first, like kubectl apply order.
 KIND_ORDER = [

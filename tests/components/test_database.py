@@ -12,7 +12,8 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from tools.mockrun import SECRET_PLACEHOLDER, SECRET_SIG, SIG_KEY, _unwrap
+from components.stack_config import SECRET_PLACEHOLDER
+from tools.mockrun import SECRET_SIG, SIG_KEY, _unwrap
 from tools.render import run_stack
 
 PROD_SECRETS = (

@@ -8,17 +8,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from components.settings import Settings, parse_settings
+from components.settings import Settings, stack_settings
 from ops import preflight as pf
 from tests.ops.conftest import MakeTools
-from tools.mockrun import load_stack_config
 
 LOOPBACK = ["127.0.0.1"]
 
 
 def settings_for(stack: str, **overrides: object) -> Settings:
-    config, _ = load_stack_config(stack, overrides=dict(overrides))
-    return parse_settings({k.removeprefix("wal-service:"): v for k, v in config.items()}, stack)
+    return stack_settings(stack, overrides)
 
 
 def free_port() -> int:

@@ -7,10 +7,9 @@ from typing import Any
 
 import pytest
 
-from components.settings import Settings, parse_settings
+from components.settings import Settings, stack_settings
 from ops import rollback
 from ops.proc import UserError
-from tools.mockrun import load_stack_config
 
 OLD = "sha256:" + "1" * 64
 BUILT = "sha256:" + "2" * 64
@@ -36,21 +35,16 @@ HISTORY: list[dict[str, Any]] = json.loads(
 )
 
 
-def settings_for(stack: str) -> Settings:
-    config, _ = load_stack_config(stack)
-    return parse_settings({k.removeprefix("wal-service:"): v for k, v in config.items()}, stack)
-
-
 def test_reference_uses_the_registry_the_cluster_pulls_from() -> None:
-    assert rollback.pull_reference(settings_for("dev"), OLD) == f"kind-registry:5000/wal-service@{OLD}"
-    assert rollback.pull_reference(settings_for("staging"), OLD) == f"kind-registry-staging:5000/wal-service@{OLD}"
-    assert rollback.pull_reference(settings_for("prod"), OLD) == f"registry.example.com/wal-service@{OLD}"
+    assert rollback.pull_reference(stack_settings("dev"), OLD) == f"kind-registry:5000/wal-service@{OLD}"
+    assert rollback.pull_reference(stack_settings("staging"), OLD) == f"kind-registry-staging:5000/wal-service@{OLD}"
+    assert rollback.pull_reference(stack_settings("prod"), OLD) == f"registry.example.com/wal-service@{OLD}"
     with pytest.raises(UserError, match="is not a sha256 digest"):
-        rollback.pull_reference(settings_for("dev"), "sha256:abc")
+        rollback.pull_reference(stack_settings("dev"), "sha256:abc")
 
 
 def test_a_digest_is_used_as_given() -> None:
-    assert rollback.resolve_digest(settings_for("dev"), OLD, lambda: pytest.fail("history not needed")) == OLD
+    assert rollback.resolve_digest(stack_settings("dev"), OLD, lambda: pytest.fail("history not needed")) == OLD
 
 
 def test_revision_pinned_by_an_earlier_rollback_gives_its_digest() -> None:
@@ -67,7 +61,7 @@ def test_built_revision_is_found_by_commit_and_its_tag_looked_up() -> None:
         asked.append(tag)
         return BUILT
 
-    assert rollback.resolve_digest(settings_for("dev"), "3f2a9c1", lambda: HISTORY, lookup) == BUILT
+    assert rollback.resolve_digest(stack_settings("dev"), "3f2a9c1", lambda: HISTORY, lookup) == BUILT
     assert asked == ["3f2a9c1d7e4b-dirty"]
 
 
@@ -75,11 +69,11 @@ def test_failed_updates_and_unknown_revisions_are_refused() -> None:
     # Version 3 ran 9c0ffee but failed; version 4 pinned an image, so 9c0ffee never ran as a build.
     assert rollback.find_in_history(HISTORY, "9c0ffee") is None
     with pytest.raises(UserError, match="revision deadbeef was never deployed to stack dev"):
-        rollback.resolve_digest(settings_for("dev"), "deadbeef", lambda: HISTORY)
+        rollback.resolve_digest(stack_settings("dev"), "deadbeef", lambda: HISTORY)
     with pytest.raises(UserError, match="is neither sha256:<64 hex> nor a git revision"):
-        rollback.resolve_digest(settings_for("dev"), "latest", lambda: HISTORY)
+        rollback.resolve_digest(stack_settings("dev"), "latest", lambda: HISTORY)
 
 
 def test_external_registry_without_digest_in_history_says_what_to_do() -> None:
     with pytest.raises(UserError, match="make rollback STACK=prod TO=sha256:<digest>"):
-        rollback.registry_digest(settings_for("prod"), "3f2a9c1d7e4b")
+        rollback.registry_digest(stack_settings("prod"), "3f2a9c1d7e4b")
