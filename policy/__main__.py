@@ -1,7 +1,7 @@
 """Entry point the Pulumi CLI runs for `--policy-pack policy`: it only builds the pack.
 
 The CLI executes this directory as a script (policy/ is then first on sys.path), so the
-validators are imported as the top-level module `guardrails`; tests import them as
+policies are imported as the top-level package `guardrails`; tests import it as
 `policy.guardrails` from the repository root.
 """
 
@@ -12,5 +12,6 @@ PolicyPack(
     name=PACK_NAME,
     policies=list(POLICIES),
     enforcement_level=EnforcementLevel.MANDATORY,
-    description="Guardrails for the WAL service stacks: the seed's lessons and Pod Security 'restricted'.",
+    description="Guardrails for the WAL service stacks: ingress routing, production images, probes and "
+    "resources, Pod Security 'restricted', network isolation, credentials, scaling and image pinning.",
 )

@@ -1,0 +1,55 @@
+"""Credentials: never a literal value in a pod spec or a ConfigMap."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from pulumi_policy import Severity
+
+from .common import Report, as_map, as_seq, containers, pod_template, resource_policy
+
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+_CREDENTIAL_NAME = re.compile(
+    r"(PASSWORD|PASSWD|PASSPHRASE|SECRET|TOKEN|CREDENTIAL|PRIVATE_?KEY|API_?KEY|ACCESS_?KEY|(^|_)KEY$|(^|_)PWD$)",
+    re.IGNORECASE,
+)
+
+
+def looks_like_credential(name: str) -> bool:
+    # *_FILE variables name a mounted secret file, the recommended way to pass one.
+    return bool(_CREDENTIAL_NAME.search(name)) and not name.upper().endswith("_FILE")
+
+
+def check_no_plaintext_secrets(resource_type: str, props: Mapping[str, Any], report: Report) -> None:
+    remedy = (
+        "Keep the value in a Secret (a `pulumi config set --secret` or pulumi-random value) and reference it "
+        "with valueFrom.secretKeyRef or envFrom.secretRef."
+    )
+    if resource_type == CONFIG_MAP:
+        for key in as_map(props.get("data")):
+            if looks_like_credential(str(key)):
+                report(f"ConfigMap key {key!r} looks like a credential; ConfigMaps are shown in clear. {remedy}")
+        return
+    template = pod_template(resource_type, props)
+    if template is None:
+        return
+    for where, container in containers(template.spec):
+        for env in as_seq(container.get("env")):
+            env = as_map(env)
+            name = str(env.get("name") or "")
+            if looks_like_credential(name) and env.get("value") not in (None, ""):
+                report(f"{where} sets {name} as a literal value in the pod spec. {remedy}")
+
+
+no_plaintext_secrets = resource_policy(
+    "no-plaintext-secrets",
+    check_no_plaintext_secrets,
+    description="No credential-like env var or ConfigMap key carries a literal value: pod specs and ConfigMaps "
+    "are readable by anyone who can read the namespace and end up in logs and state; credentials come from Secrets.",
+    remediation="Move the value into a Secret and use valueFrom.secretKeyRef.",
+    url="https://kubernetes.io/docs/concepts/configuration/secret/",
+    severity=Severity.CRITICAL,
+    tags=["security", "secrets"],
+)

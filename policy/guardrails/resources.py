@@ -1,0 +1,42 @@
+"""Container resources: every container requests and limits CPU and memory."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pulumi_policy import Severity
+
+from .common import Report, as_map, containers, pod_template, resource_policy
+
+
+def check_resources_required(resource_type: str, props: Mapping[str, Any], report: Report) -> None:
+    template = pod_template(resource_type, props)
+    if template is None:
+        return
+    for where, container in containers(template.spec, "initContainers", "containers"):
+        resources = as_map(container.get("resources"))
+        missing = [
+            f"{section}.{name}"
+            for section in ("requests", "limits")
+            for name in ("cpu", "memory")
+            if as_map(resources.get(section)).get(name) in (None, "")
+        ]
+        if missing:
+            report(
+                f"{where} sets no resources.{', resources.'.join(missing)}. Requests let the scheduler place the "
+                "pod; limits stop one leak from starving the node. Set conservative requests and reasonable "
+                "limits for both CPU and memory."
+            )
+
+
+resources_required = resource_policy(
+    "resources-required",
+    check_resources_required,
+    description="Every container requests and limits CPU and memory: requests let the scheduler place pods, "
+    "limits keep one container from starving its node.",
+    remediation="Set resources.requests and resources.limits for cpu and memory.",
+    url="https://kubernetes.io/docs/concepts/configuration/manage-resources-containers/",
+    severity=Severity.MEDIUM,
+    tags=["resources", "reliability"],
+)

@@ -1,0 +1,51 @@
+"""Network isolation: default-deny and DNS egress per namespace."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from policy.guardrails.network import check_network_policy_coverage
+from tests.policy.builders import deployment, network_policies, stack_findings
+
+
+def test_default_deny_and_dns_pass() -> None:
+    assert stack_findings(check_network_policy_coverage, [deployment(), *network_policies()]) == []
+
+
+def test_missing_default_deny_is_found() -> None:
+    found = stack_findings(check_network_policy_coverage, [deployment(), network_policies()[1]])
+    assert len(found) == 1 and "default-deny" in found[0][0] and found[0][1] == deployment().urn
+
+
+def test_ingress_only_deny_is_not_default_deny() -> None:
+    deny, dns = network_policies()
+    deny.props["spec"]["policyTypes"] = ["Ingress"]
+    assert len(stack_findings(check_network_policy_coverage, [deployment(), deny, dns])) == 1
+
+
+@pytest.mark.parametrize("ports", [("UDP",), ("TCP",)])
+def test_dns_needs_udp_and_tcp(ports: tuple[str, ...]) -> None:
+    found = stack_findings(check_network_policy_coverage, [deployment(), *network_policies(dns_ports=ports)])
+    assert len(found) == 1 and "kube-dns" in found[0][0]
+
+
+def test_dns_rule_must_reach_kube_system_and_select_the_pods() -> None:
+    deny, dns = network_policies()
+    wrong = copy.deepcopy(dns)
+    wrong.props["spec"]["egress"][0]["to"][0]["namespaceSelector"] = {"matchLabels": {"name": "elsewhere"}}
+    assert len(stack_findings(check_network_policy_coverage, [deployment(), deny, wrong])) == 1
+    other_pods = copy.deepcopy(dns)
+    other_pods.props["spec"]["podSelector"] = {"matchLabels": {"app": "other"}}
+    assert len(stack_findings(check_network_policy_coverage, [deployment(), deny, other_pods])) == 1
+    anywhere = copy.deepcopy(dns)
+    del anywhere.props["spec"]["egress"][0]["to"]  # no peers: every destination, DNS included
+    assert stack_findings(check_network_policy_coverage, [deployment(), deny, anywhere]) == []
+
+
+def test_namespace_without_policies_and_workload_without_namespace() -> None:
+    resource = deployment()
+    del resource.props["metadata"]["namespace"]
+    found = stack_findings(check_network_policy_coverage, [resource, *network_policies()])
+    assert len(found) == 2 and "'default'" in found[0][0]
