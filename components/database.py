@@ -38,7 +38,7 @@ from pulumi_kubernetes.networking.v1 import (
 )
 
 from components.security import restricted_container, restricted_pod
-from components.settings import Settings, image_version
+from components.settings import image_version
 from components.stack_config import PROJECT
 
 POSTGRES_NAME = "postgres"
@@ -51,8 +51,6 @@ PGDATA = f"{DATA_MOUNT}/pgdata"
 SECRET_NAME = f"{PROJECT}-database"
 SECRETS_MOUNT = "/run/secrets/postgres"
 PASSWORD_KEY = "password"
-# The in-cluster server has no certificate; these modes could never connect to it.
-_TLS_ONLY_MODES = frozenset({"require", "verify-ca", "verify-full"})
 
 # Runs before postgres on every start. POSTGRES_PASSWORD only applies at initdb, so retained data
 # (databaseRetainOnDelete) or a regenerated password would lock the service out without this.
@@ -80,17 +78,57 @@ _CHECKOV_SKIPS = {
 
 
 @dataclass(frozen=True)
+class Connection:
+    """What the service needs to log in, besides host, port and password."""
+
+    name: str
+    """Database name."""
+    user: str
+    """Database user."""
+    ssl_mode: str
+    """libpq sslmode (the in-cluster server serves no TLS: disable, allow or prefer there)."""
+
+
+@dataclass(frozen=True)
+class InClusterServer:
+    """A PostgreSQL StatefulSet this stack owns."""
+
+    image: str
+    """PostgreSQL image, pinned by tag (and digest where known)."""
+    storage_size: str
+    """Size of the data volume (Kubernetes quantity)."""
+    retain_on_delete: bool = False
+    """Keep the data volume when the StatefulSet is deleted."""
+
+
+@dataclass(frozen=True)
+class ExternalServer:
+    """An existing PostgreSQL outside the cluster."""
+
+    host: str
+    """Host name of the server."""
+    port: int
+    """Port of the server."""
+    cidr: str
+    """CIDR of the server: the service's only database egress."""
+    password: pulumi.Output[str]
+    """The password from stack config (a secret)."""
+
+
+@dataclass(frozen=True)
 class DatabaseArgs:
-    settings: Settings
-    """Validated stack settings (databaseMode and the database* keys)."""
     namespace: pulumi.Input[str]
     """Namespace of the service (an AppNamespace's output, so it exists first)."""
+    instance: str
+    """app.kubernetes.io/instance of the database pods; distinct from the service's, so selectors stay disjoint."""
     labels: dict[str, str]
     """Standard app.kubernetes.io labels of the stack; the database overrides name, component and version."""
     client_selector: dict[str, str]
     """Pod labels of the service allowed to connect."""
-    password: pulumi.Output[str] | None = None
-    """external mode: the password from stack config (a secret); None makes external mode fail with a hint."""
+    connection: Connection
+    """Database name, user and sslmode the service connects with."""
+    server: InClusterServer | ExternalServer
+    """Where the server runs."""
 
 
 class Database(pulumi.ComponentResource):
@@ -101,22 +139,12 @@ class Database(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("wal:platform:Database", name, None, opts)
-        s = args.settings
+        server = args.server
         child = pulumi.ResourceOptions(parent=self)
 
-        if s.database_mode == "external":
-            if args.password is None:
-                raise pulumi.RunError(
-                    f"{PROJECT}:databasePassword is not set but databaseMode is external; run: "
-                    f"pulumi config set --secret {PROJECT}:databasePassword <password> -s {s.stack}"
-                )
-            password: pulumi.Input[str] = args.password
+        if isinstance(server, ExternalServer):
+            password: pulumi.Input[str] = server.password
         else:
-            if s.database_ssl_mode in _TLS_ONLY_MODES:
-                raise pulumi.RunError(
-                    f"{PROJECT}:databaseSslMode {s.database_ssl_mode!r} needs TLS, which the in-cluster "
-                    "PostgreSQL does not serve; use disable, allow or prefer"
-                )
             generated = random.RandomPassword(
                 f"{name}-password",
                 length=32,
@@ -140,28 +168,30 @@ class Database(pulumi.ComponentResource):
         self.password_secret_name = secret.metadata.name
         self.password_secret_key = PASSWORD_KEY
 
-        if s.database_mode == "external":
-            host: pulumi.Output[str] = pulumi.Output.from_input(s.database_host)
-            port = s.database_port
+        if isinstance(server, ExternalServer):
+            host: pulumi.Output[str] = pulumi.Output.from_input(server.host)
+            port = server.port
             self.egress_rule = NetworkPolicyEgressRuleArgs(
-                to=[NetworkPolicyPeerArgs(ip_block=IPBlockArgs(cidr=s.database_cidr))],
+                to=[NetworkPolicyPeerArgs(ip_block=IPBlockArgs(cidr=server.cidr))],
                 ports=[NetworkPolicyPortArgs(protocol="TCP", port=port)],
             )
         else:
-            host = self._in_cluster(name, args, secret, child)
+            host = self._in_cluster(name, args, server, secret, child)
             port = POSTGRES_PORT
             self.egress_rule = NetworkPolicyEgressRuleArgs(
                 # A peer with only a podSelector means pods of the policy's own namespace.
-                to=[NetworkPolicyPeerArgs(pod_selector=LabelSelectorArgs(match_labels=database_selector(s)))],
+                to=[
+                    NetworkPolicyPeerArgs(pod_selector=LabelSelectorArgs(match_labels=database_selector(args.instance)))
+                ],
                 ports=[NetworkPolicyPortArgs(protocol="TCP", port=POSTGRES_PORT)],
             )
 
         self.config = {
             "DATABASE_HOST": host,
             "DATABASE_PORT": pulumi.Output.from_input(str(port)),
-            "DATABASE_NAME": pulumi.Output.from_input(s.database_name),
-            "DATABASE_USER": pulumi.Output.from_input(s.database_user),
-            "DATABASE_SSLMODE": pulumi.Output.from_input(s.database_ssl_mode),
+            "DATABASE_NAME": pulumi.Output.from_input(args.connection.name),
+            "DATABASE_USER": pulumi.Output.from_input(args.connection.user),
+            "DATABASE_SSLMODE": pulumi.Output.from_input(args.connection.ssl_mode),
         }
         self.register_outputs(
             {
@@ -175,16 +205,17 @@ class Database(pulumi.ComponentResource):
         self,
         name: str,
         args: DatabaseArgs,
+        server: InClusterServer,
         secret: k8s.core.v1.Secret,
         child: pulumi.ResourceOptions,
     ) -> pulumi.Output[str]:
         """The StatefulSet, its headless Service and the ingress policy; returns the host name."""
-        s = args.settings
-        selector = database_selector(s)
+        connection = args.connection
+        selector = database_selector(args.instance)
         # No version here: volumeClaimTemplates are immutable, so they carry only these stable labels.
         claim_labels = {**args.labels, **selector, "app.kubernetes.io/component": "database"}
         claim_labels.pop("app.kubernetes.io/version", None)
-        labels = {**claim_labels, "app.kubernetes.io/version": image_version(s.database_image)}
+        labels = {**claim_labels, "app.kubernetes.io/version": image_version(server.image)}
 
         def meta(object_name: str) -> ObjectMetaArgs:
             return ObjectMetaArgs(name=object_name, namespace=args.namespace, labels=labels)
@@ -202,8 +233,8 @@ class Database(pulumi.ComponentResource):
         )
 
         env = [
-            EnvVarArgs(name="POSTGRES_USER", value=s.database_user),
-            EnvVarArgs(name="POSTGRES_DB", value=s.database_name),
+            EnvVarArgs(name="POSTGRES_USER", value=connection.user),
+            EnvVarArgs(name="POSTGRES_DB", value=connection.name),
             # The official image reads *_FILE variables (docker-entrypoint.sh file_env): the password
             # stays a mounted file instead of an environment variable any process listing could show.
             EnvVarArgs(name="POSTGRES_PASSWORD_FILE", value=f"{SECRETS_MOUNT}/{PASSWORD_KEY}"),
@@ -224,9 +255,9 @@ class Database(pulumi.ComponentResource):
                 "-p",
                 str(POSTGRES_PORT),
                 "-U",
-                s.database_user,
+                connection.user,
                 "-d",
-                s.database_name,
+                connection.name,
             ]
         )
 
@@ -235,7 +266,7 @@ class Database(pulumi.ComponentResource):
 
         container = ContainerArgs(
             name=POSTGRES_NAME,
-            image=s.database_image,
+            image=server.image,
             image_pull_policy="IfNotPresent",
             ports=[ContainerPortArgs(name="postgres", container_port=POSTGRES_PORT, protocol="TCP")],
             env=env,
@@ -257,7 +288,7 @@ class Database(pulumi.ComponentResource):
         )
         sync_password = ContainerArgs(
             name="sync-password",
-            image=s.database_image,
+            image=server.image,
             image_pull_policy="IfNotPresent",
             command=["bash", "-c", _SYNC_PASSWORD],
             env=env,
@@ -269,14 +300,14 @@ class Database(pulumi.ComponentResource):
             volume_mounts=[data_mount, secret_mount, VolumeMountArgs(name="tmp", mount_path="/tmp")],
         )
 
-        retain = s.database_retain_on_delete
+        retain = server.retain_on_delete
         statefulset = k8s.apps.v1.StatefulSet(
             f"{name}-statefulset",
             metadata=ObjectMetaArgs(
                 name=POSTGRES_NAME,
                 namespace=args.namespace,
                 labels=labels,
-                annotations=_CHECKOV_SKIPS if "@sha256:" not in s.database_image else _CHECKOV_SKIPS_PINNED,
+                annotations=_CHECKOV_SKIPS if "@sha256:" not in server.image else _CHECKOV_SKIPS_PINNED,
             ),
             spec=StatefulSetSpecArgs(
                 service_name=service.metadata.name,
@@ -316,7 +347,7 @@ class Database(pulumi.ComponentResource):
                         metadata=ObjectMetaArgs(name="data", labels=claim_labels),
                         spec=PersistentVolumeClaimSpecArgs(
                             access_modes=["ReadWriteOnce"],
-                            resources=VolumeResourceRequirementsArgs(requests={"storage": s.database_storage_size}),
+                            resources=VolumeResourceRequirementsArgs(requests={"storage": server.storage_size}),
                         ),
                     )
                 ],
@@ -353,9 +384,6 @@ class Database(pulumi.ComponentResource):
         )
 
 
-def database_selector(settings: Settings) -> dict[str, str]:
+def database_selector(instance: str) -> dict[str, str]:
     """The labels that select the in-cluster PostgreSQL pods; disjoint from the service's selector."""
-    return {
-        "app.kubernetes.io/name": "postgresql",
-        "app.kubernetes.io/instance": f"{PROJECT}-{settings.stack}-database",
-    }
+    return {"app.kubernetes.io/name": "postgresql", "app.kubernetes.io/instance": instance}

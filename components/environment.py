@@ -1,4 +1,8 @@
-"""Environment: one stack's whole pipeline, wired from validated settings."""
+"""Environment: one stack's whole pipeline, wired from validated settings.
+
+The only component that reads `Settings`: it maps them onto each component's narrow args,
+so every other component shows in its args what it depends on.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.cluster import ClusterTarget, ClusterTargetArgs
-from components.database import Database, DatabaseArgs
+from components.database import Connection, Database, DatabaseArgs, ExternalServer, InClusterServer
 from components.host_claim import HostClaimCheck, HostClaimCheckArgs
 from components.image import ServiceImage, ServiceImageArgs, source_revision
 from components.ingress_controller import IngressController, IngressControllerArgs
@@ -18,13 +22,39 @@ from components.pull_check import PullCheck, PullCheckArgs
 from components.pull_secret import ImagePullSecret, ImagePullSecretArgs
 from components.registry import REGISTRY_PORT, LocalRegistry, LocalRegistryArgs
 from components.settings import Settings, image_digest, image_version, load_secret
-from components.workload import ServiceWorkload, ServiceWorkloadArgs, selector_labels, standard_labels
+from components.stack_config import PROJECT
+from components.workload import (
+    AppConfig,
+    Limits,
+    Probes,
+    Resources,
+    Routing,
+    Scaling,
+    ServiceWorkload,
+    ServiceWorkloadArgs,
+    Shutdown,
+    instance_name,
+    selector_labels,
+    standard_labels,
+)
 
 
 @dataclass(frozen=True)
 class EnvironmentArgs:
     settings: Settings
     """Validated stack settings."""
+
+
+@dataclass(frozen=True)
+class DeployedImage:
+    """What the image seam decided: the reference the pods run, its digest and the version label."""
+
+    ref: pulumi.Output[str]
+    """Digest-pinned reference at the address the cluster pulls from (or the given imageRef)."""
+    digest: pulumi.Output[str]
+    """sha256:... of the image ("" for a tag-only imageRef)."""
+    version: str
+    """app.kubernetes.io/version: the source revision, or the imageRef's tag or short digest."""
 
 
 class Environment(pulumi.ComponentResource):
@@ -39,26 +69,14 @@ class Environment(pulumi.ComponentResource):
     def __init__(self, name: str, args: EnvironmentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("wal:platform:Environment", name, None, opts)
         s = args.settings
-
         child = pulumi.ResourceOptions(parent=self)
-        kind = (
-            KindClusterArgs(
-                cluster_name=s.kind_cluster_name,
-                node_image=s.kind_node_image,
-                workers=s.kind_workers,
-                http_port=s.ingress_http_port,
-                https_port=s.ingress_https_port,
-            )
-            if s.cluster_mode == "kind"
-            else None
-        )
+
         cluster = ClusterTarget(
             f"{name}-cluster",
-            ClusterTargetArgs(kind=kind, kubeconfig=s.kubeconfig or None, context=s.kube_context),
+            ClusterTargetArgs(kind=kind_args(s), kubeconfig=s.kubeconfig or None, context=s.kube_context),
             opts=child,
         )
         k8s_opts = pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster.provider})
-
         registry = None
         if s.registry_mode == "local" and cluster.kind_cluster_name is not None:
             registry = LocalRegistry(
@@ -69,63 +87,14 @@ class Environment(pulumi.ComponentResource):
                     image=s.registry_image,
                     cluster_name=cluster.kind_cluster_name,
                 ),
-                k8s_provider=cluster.provider,
-                opts=child,
+                # Its KEP-1755 ConfigMap goes to the stack's cluster, like every Kubernetes resource.
+                opts=k8s_opts,
             )
+        registry_password = registry_credential(s)
+        image = self._image(name, s, cluster, registry, registry_password)
 
-        # One read of the registry credential serves the push and the pods' pull secret.
-        registry_password = None
-        if s.registry_mode == "external" and s.registry_username:
-            registry_password = load_secret("registryPassword")
-            if registry_password is None:
-                raise pulumi.RunError(
-                    f"wal-service:registryPassword is not set but registryUsername is; run: "
-                    f"pulumi config set --secret wal-service:registryPassword <token> -s {s.stack}"
-                )
-
-        # Image seam: a given reference (promotion, rollback) or a fresh build of app/.
-        image: pulumi.Output[str]
-        if s.image_ref:
-            version = image_version(s.image_ref)
-            image = pulumi.Output.from_input(s.image_ref)
-            digest = pulumi.Output.from_input(image_digest(s.image_ref))
-        else:
-            version = source_revision()
-            if registry is not None and cluster.kind_cluster_name is not None:
-                built = ServiceImage(
-                    f"{name}-image",
-                    ServiceImageArgs(push_host=registry.push_host, pull_host=registry.pull_host, revision=version),
-                    opts=child,
-                )
-                image = PullCheck(
-                    f"{name}-pull-check",
-                    PullCheckArgs(
-                        cluster_name=cluster.kind_cluster_name,
-                        registry_name=s.registry_name,
-                        pull_host=f"{s.registry_name}:{REGISTRY_PORT}",
-                        push_port=s.registry_port,
-                        image=built.pull_ref,
-                        ready=registry.nodes_configured,
-                    ),
-                    opts=child,
-                ).image
-            else:
-                built = ServiceImage(
-                    f"{name}-image",
-                    ServiceImageArgs(
-                        push_host=s.registry_server,
-                        pull_host=s.registry_server,
-                        revision=version,
-                        registry=docker.RegistryArgs(
-                            server=s.registry_server, username=s.registry_username or None, password=registry_password
-                        ),
-                    ),
-                    opts=child,
-                )
-                image = built.pull_ref
-            digest = built.digest
-
-        labels = standard_labels(s, version)
+        instance = instance_name(s.stack)
+        labels = standard_labels(instance, image.version)
         namespace = AppNamespace(
             f"{name}-namespace",
             AppNamespaceArgs(
@@ -137,19 +106,7 @@ class Environment(pulumi.ComponentResource):
             ),
             opts=k8s_opts,
         )
-
-        database = Database(
-            f"{name}-database",
-            DatabaseArgs(
-                settings=s,
-                namespace=namespace.name,
-                labels=labels,
-                client_selector=selector_labels(s),
-                password=load_secret("databasePassword") if s.database_mode == "external" else None,
-            ),
-            opts=k8s_opts,
-        )
-
+        database = Database(f"{name}-database", database_args(s, namespace.name, instance, labels), opts=k8s_opts)
         pull_secret: pulumi.Output[str] | None = None
         if registry_password is not None:
             pull_secret = ImagePullSecret(
@@ -163,52 +120,18 @@ class Environment(pulumi.ComponentResource):
                 ),
                 opts=k8s_opts,
             ).name
-
-        ingress_ready: list[pulumi.Resource] = []
-        if s.ingress_controller == "ingress-nginx":
-            ingress_ready.append(
-                IngressController(
-                    f"{name}-ingress-controller",
-                    IngressControllerArgs(namespace=s.ingress_controller_namespace, ingress_class=s.ingress_class_name),
-                    opts=k8s_opts,
-                )
-            )
-        # Runs against the live cluster once it exists (and our namespace with it), before our Ingress.
-        ingress_ready.append(
-            HostClaimCheck(
-                f"{name}-host-claim",
-                HostClaimCheckArgs(
-                    host=s.host,
-                    namespace=namespace.name,
-                    kube_context=cluster.kube_context,
-                    kubeconfig=cluster.kubeconfig,
-                    kubeconfig_path=s.kubeconfig,
-                ),
-                opts=child,
-            )
-        )
-
+        ingress_ready = self._routing(name, s, cluster, namespace, k8s_opts)
         workload = ServiceWorkload(
             f"{name}-workload",
-            ServiceWorkloadArgs(
-                settings=s,
-                namespace=namespace.name,
-                image=image,
-                version=version,
-                extra_config=database.config,
-                secret_env={"DATABASE_PASSWORD": (database.password_secret_name, database.password_secret_key)},
-                egress_policies=[database.egress_rule],
-                image_pull_secret=pull_secret,
-                ingress_depends_on=ingress_ready,
-            ),
+            workload_args(s, instance, namespace.name, image, database, pull_secret, ingress_ready),
             opts=k8s_opts,
         )
 
         self.namespace = workload.namespace
         self.url = pulumi.Output.from_input(s.url)
-        self.image = image
-        self.image_digest = digest
-        self.revision = pulumi.Output.from_input(version)
+        self.image = image.ref
+        self.image_digest = image.digest
+        self.revision = pulumi.Output.from_input(image.version)
         self.kube_context = cluster.kube_context
         self.debug_commands = pulumi.Output.all(cluster.kube_context, workload.namespace).apply(
             lambda values: debug_commands(s, values[0], values[1])
@@ -225,11 +148,213 @@ class Environment(pulumi.ComponentResource):
             }
         )
 
+    def _image(
+        self,
+        name: str,
+        s: Settings,
+        cluster: ClusterTarget,
+        registry: LocalRegistry | None,
+        registry_password: pulumi.Output[str] | None,
+    ) -> DeployedImage:
+        """The image seam: a given reference (promotion, rollback), or a fresh build of app/ pushed to the
+        local registry (and pulled by every node first) or to an external one."""
+        if s.image_ref:
+            return DeployedImage(
+                ref=pulumi.Output.from_input(s.image_ref),
+                digest=pulumi.Output.from_input(image_digest(s.image_ref)),
+                version=image_version(s.image_ref),
+            )
+        child = pulumi.ResourceOptions(parent=self)
+        version = source_revision()
+        if registry is not None and cluster.kind_cluster_name is not None:
+            built = ServiceImage(
+                f"{name}-image",
+                ServiceImageArgs(push_host=registry.push_host, pull_host=registry.pull_host, revision=version),
+                opts=child,
+            )
+            checked = PullCheck(
+                f"{name}-pull-check",
+                PullCheckArgs(
+                    cluster_name=cluster.kind_cluster_name,
+                    registry_name=s.registry_name,
+                    pull_host=f"{s.registry_name}:{REGISTRY_PORT}",
+                    push_port=s.registry_port,
+                    image=built.pull_ref,
+                    ready=registry.nodes_configured,
+                ),
+                opts=child,
+            )
+            return DeployedImage(ref=checked.image, digest=built.digest, version=version)
+        built = ServiceImage(
+            f"{name}-image",
+            ServiceImageArgs(
+                push_host=s.registry_server,
+                pull_host=s.registry_server,
+                revision=version,
+                registry=docker.RegistryArgs(
+                    server=s.registry_server, username=s.registry_username or None, password=registry_password
+                ),
+            ),
+            opts=child,
+        )
+        return DeployedImage(ref=built.pull_ref, digest=built.digest, version=version)
+
+    def _routing(
+        self,
+        name: str,
+        s: Settings,
+        cluster: ClusterTarget,
+        namespace: AppNamespace,
+        k8s_opts: pulumi.ResourceOptions,
+    ) -> list[pulumi.Resource]:
+        """The routing seam: what must be ready before our Ingress is created."""
+        ready: list[pulumi.Resource] = []
+        if s.ingress_controller == "ingress-nginx":
+            ready.append(
+                IngressController(
+                    f"{name}-ingress-controller",
+                    IngressControllerArgs(namespace=s.ingress_controller_namespace, ingress_class=s.ingress_class_name),
+                    opts=k8s_opts,
+                )
+            )
+        # Runs against the live cluster once it exists (and our namespace with it), before our Ingress.
+        ready.append(
+            HostClaimCheck(
+                f"{name}-host-claim",
+                HostClaimCheckArgs(
+                    host=s.host,
+                    namespace=namespace.name,
+                    kube_context=cluster.kube_context,
+                    kubeconfig=cluster.kubeconfig,
+                    kubeconfig_path=s.kubeconfig,
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        )
+        return ready
+
+
+def kind_args(s: Settings) -> KindClusterArgs | None:
+    """The kind cluster to create, or None for an existing cluster."""
+    if s.cluster_mode != "kind":
+        return None
+    return KindClusterArgs(
+        cluster_name=s.kind_cluster_name,
+        node_image=s.kind_node_image,
+        workers=s.kind_workers,
+        http_port=s.ingress_http_port,
+        https_port=s.ingress_https_port,
+    )
+
+
+def registry_credential(s: Settings) -> pulumi.Output[str] | None:
+    """The external registry's password, read once for the push and the pods' pull secret."""
+    if s.registry_mode != "external" or not s.registry_username:
+        return None
+    password = load_secret("registryPassword")
+    if password is None:
+        raise pulumi.RunError(
+            f"{PROJECT}:registryPassword is not set but registryUsername is, so neither the push nor the pods' "
+            f"pull could log in; run: pulumi config set --secret {PROJECT}:registryPassword <token> -s {s.stack}"
+        )
+    return password
+
+
+def database_args(s: Settings, namespace: pulumi.Input[str], instance: str, labels: dict[str, str]) -> DatabaseArgs:
+    return DatabaseArgs(
+        namespace=namespace,
+        instance=f"{instance}-database",
+        labels=labels,
+        client_selector=selector_labels(instance),
+        connection=Connection(name=s.database_name, user=s.database_user, ssl_mode=s.database_ssl_mode),
+        server=database_server(s),
+    )
+
+
+def database_server(s: Settings) -> InClusterServer | ExternalServer:
+    if s.database_mode == "in-cluster":
+        return InClusterServer(
+            image=s.database_image, storage_size=s.database_storage_size, retain_on_delete=s.database_retain_on_delete
+        )
+    password = load_secret("databasePassword")
+    if password is None:
+        raise pulumi.RunError(
+            f"{PROJECT}:databasePassword is not set but databaseMode is external, so the service could not log "
+            f"in; run: pulumi config set --secret {PROJECT}:databasePassword <password> -s {s.stack}"
+        )
+    return ExternalServer(host=s.database_host, port=s.database_port, cidr=s.database_cidr, password=password)
+
+
+def workload_args(
+    s: Settings,
+    instance: str,
+    namespace: pulumi.Input[str],
+    image: DeployedImage,
+    database: Database,
+    pull_secret: pulumi.Input[str] | None,
+    ingress_ready: list[pulumi.Resource],
+) -> ServiceWorkloadArgs:
+    return ServiceWorkloadArgs(
+        instance=instance,
+        namespace=namespace,
+        image=image.ref,
+        version=image.version,
+        config=AppConfig(app_env=s.app_env, log_level=s.log_level, feature_flags=pairs(s.feature_flags)),
+        limits=Limits(
+            max_body_bytes=s.max_body_bytes,
+            max_json_depth=s.max_json_depth,
+            max_header_bytes=s.max_header_bytes,
+            max_inflight_bytes=s.max_inflight_bytes,
+            max_connections=s.max_connections,
+            header_read_timeout_seconds=s.header_read_timeout_seconds,
+            body_read_timeout_seconds=s.body_read_timeout_seconds,
+        ),
+        scaling=Scaling(
+            replicas=s.replicas,
+            autoscaling=s.autoscaling,
+            min_replicas=s.min_replicas,
+            max_replicas=s.max_replicas,
+            target_cpu_utilization=s.target_cpu_utilization,
+        ),
+        resources=Resources(
+            cpu_request=s.cpu_request,
+            cpu_limit=s.cpu_limit,
+            memory_request=s.memory_request,
+            memory_limit=s.memory_limit,
+        ),
+        probes=Probes(
+            health_path=s.health_path, ready_path=s.ready_path, startup_budget_seconds=s.startup_budget_seconds
+        ),
+        shutdown=Shutdown(
+            pre_stop_seconds=s.pre_stop_seconds,
+            drain_seconds=s.drain_seconds,
+            shutdown_timeout_seconds=s.shutdown_timeout_seconds,
+            termination_grace_period_seconds=s.termination_grace_period_seconds,
+        ),
+        routing=Routing(
+            host=s.host,
+            ingress_class_name=s.ingress_class_name,
+            controller_namespace=s.ingress_controller_namespace,
+            tls_secret_name=s.tls_secret_name,
+            annotations=pairs(s.ingress_annotations),
+        ),
+        extra_config=database.config,
+        secret_env={"DATABASE_PASSWORD": (database.password_secret_name, database.password_secret_key)},
+        egress_policies=[database.egress_rule],
+        image_pull_secret=pull_secret,
+        ingress_depends_on=ingress_ready,
+    )
+
+
+def pairs(entries: list[str]) -> dict[str, str]:
+    """NAME=value config entries as a mapping."""
+    return dict(entry.split("=", 1) for entry in entries)
+
 
 def debug_commands(s: Settings, context: str, namespace: str) -> dict[str, str]:
-    """The seed's layer-by-layer debugging order, filled in for this stack."""
+    """Debugging layer by layer (pods, service, ingress, DNS, network), filled in for this stack."""
     kubectl = f"kubectl --context {context} -n {namespace}"
-    selector = f"app.kubernetes.io/instance=wal-service-{s.stack}"
+    selector = f"app.kubernetes.io/instance={instance_name(s.stack)}"
     return {
         "1-pods": f"{kubectl} get pods -l {selector} -o wide && {kubectl} logs -l {selector} --tail=100",
         "2-service": f"{kubectl} port-forward svc/wal-service 8080:8080 & sleep 2; curl -fsS http://127.0.0.1:8080{s.health_path}",

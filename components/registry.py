@@ -62,13 +62,7 @@ class LocalRegistry(pulumi.ComponentResource):
     container_id: pulumi.Output[str]
     nodes_configured: pulumi.Output[str]
 
-    def __init__(
-        self,
-        name: str,
-        args: LocalRegistryArgs,
-        k8s_provider: k8s.Provider,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
+    def __init__(self, name: str, args: LocalRegistryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("wal:platform:LocalRegistry", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         push_host = f"localhost:{args.host_port}"
@@ -127,7 +121,8 @@ class LocalRegistry(pulumi.ComponentResource):
                     sort_keys=False,
                 )
             },
-            opts=pulumi.ResourceOptions(parent=self, provider=k8s_provider),
+            # The Kubernetes provider comes from opts (providers={"kubernetes": ...}) through the parent.
+            opts=child,
         )
 
         # Carries the dependency on the running container to whoever pushes.

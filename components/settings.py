@@ -39,11 +39,13 @@ _DNS_1123_SUBDOMAIN = re.compile(rf"^{_DNS_LABEL}(\.{_DNS_LABEL})*$")
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _ANNOTATION_KEY = re.compile(r"^([a-z0-9.-]+/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _MINOR_VERSION = re.compile(r"^1\.(\d+)$")
-# The seed's anti-pattern 1: regex paths and rewrites broke valid endpoints.
+# Path rewriting hands the service other paths than the client sent (valid endpoints answer 404).
 _REWRITE_ANNOTATIONS = (
     "nginx.ingress.kubernetes.io/rewrite-target",
     "nginx.ingress.kubernetes.io/use-regex",
 )
+# libpq sslmodes that refuse a server without a certificate, such as the in-cluster PostgreSQL.
+TLS_ONLY_SSL_MODES = frozenset({"require", "verify-ca", "verify-full"})
 # ConfigMap keys the program owns; feature flags may not shadow them.
 BASE_CONFIG_KEYS = frozenset(
     {
@@ -204,8 +206,9 @@ def _annotations(values: list[str]) -> list[str]:
             raise ValueError(f"entry {entry!r} must look like key=value with a valid annotation key")
         if key in _REWRITE_ANNOTATIONS:
             raise ValueError(
-                f"{key} rewrites paths; the seed's ingress broke valid endpoints this way. "
-                "Serve the app under / with pathType Prefix instead"
+                f"{key} rewrites request paths, so the service receives other paths than the client sent and "
+                "valid endpoints answer 404. Serve the app under / with pathType Prefix instead "
+                "(https://kubernetes.io/docs/concepts/services-networking/ingress/#path-types)"
             )
     return values
 
@@ -343,6 +346,12 @@ class Settings(BaseModel):
             for key, value in (("databaseHost", self.database_host), ("databaseCidr", self.database_cidr)):
                 if not value:
                     fail(key, "is empty but databaseMode is external; it is required there")
+        if self.database_mode == "in-cluster" and self.database_ssl_mode in TLS_ONLY_SSL_MODES:
+            fail(
+                "databaseSslMode",
+                f"{self.database_ssl_mode!r} needs TLS, which the in-cluster PostgreSQL does not serve, so the "
+                "service could never connect; use disable, allow or prefer (or databaseMode external)",
+            )
         if self.cluster_mode == "existing" and not self.kube_context:
             fail(
                 "kubeContext",
@@ -355,11 +364,6 @@ class Settings(BaseModel):
     @property
     def namespace(self) -> str:
         return self.namespace_override or f"{PROJECT}-{self.stack}"
-
-    @property
-    def min_pods(self) -> int:
-        """The fewest pods the workload may run with: decides the PDB and topology spread."""
-        return self.min_replicas if self.autoscaling else self.replicas
 
     @property
     def ingress_port(self) -> int:

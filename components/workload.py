@@ -58,7 +58,6 @@ from pulumi_kubernetes.networking.v1 import (
 from pulumi_kubernetes.policy.v1 import PodDisruptionBudgetSpecArgs
 
 from components.security import restricted_container, restricted_pod
-from components.settings import Settings
 from components.stack_config import PROJECT
 
 APP_NAME = PROJECT
@@ -69,15 +68,138 @@ STARTUP_PERIOD_SECONDS = 2
 
 
 @dataclass(frozen=True)
+class AppConfig:
+    """What the service reads from its ConfigMap, besides the shutdown timings and other components' entries."""
+
+    app_env: str
+    """APP_ENV: the environment the service reports (development, staging, production...)."""
+    log_level: str
+    """LOG_LEVEL: debug, info, warning or error."""
+    feature_flags: Mapping[str, str] = field(default_factory=dict)
+    """Extra environment-specific entries, NAME -> value (never one of the program's own keys)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the service accepts from one client and from all of them (its defences against hostile input)."""
+
+    max_body_bytes: int
+    """MAX_BODY_BYTES: the largest request body."""
+    max_json_depth: int
+    """MAX_JSON_DEPTH: the deepest nesting of a record."""
+    max_header_bytes: int
+    """MAX_HEADER_BYTES: the largest request head."""
+    max_inflight_bytes: int
+    """MAX_INFLIGHT_BYTES: request bodies held in memory at once, all connections together."""
+    max_connections: int
+    """MAX_CONNECTIONS: open client connections."""
+    header_read_timeout_seconds: int
+    """HEADER_READ_TIMEOUT_SECONDS: time allowed for a request head to arrive."""
+    body_read_timeout_seconds: int
+    """BODY_READ_TIMEOUT_SECONDS: time allowed for a request body to arrive."""
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """How many pods run: a fixed count, or an HPA's range."""
+
+    replicas: int
+    """Pod count when autoscaling is off."""
+    autoscaling: bool
+    """Create a HorizontalPodAutoscaler and leave spec.replicas to it."""
+    min_replicas: int
+    """Autoscaling: the fewest pods."""
+    max_replicas: int
+    """Autoscaling: the most pods."""
+    target_cpu_utilization: int
+    """Autoscaling: average CPU utilisation (percent of the request) to aim for."""
+
+    @property
+    def min_pods(self) -> int:
+        """The fewest pods the workload may run with: decides the PDB and topology spread."""
+        return self.min_replicas if self.autoscaling else self.replicas
+
+
+@dataclass(frozen=True)
+class Resources:
+    """The container's requests and limits (Kubernetes quantities)."""
+
+    cpu_request: str
+    """CPU the scheduler reserves."""
+    cpu_limit: str
+    """CPU ceiling (at least the request)."""
+    memory_request: str
+    """Memory the scheduler reserves."""
+    memory_limit: str
+    """Memory ceiling (at least the request); beyond it the container is OOM-killed."""
+
+
+@dataclass(frozen=True)
+class Probes:
+    """Where the probes poll and how long a start may take."""
+
+    health_path: str
+    """Liveness path, polled by the startup and liveness probes."""
+    ready_path: str
+    """Readiness path."""
+    startup_budget_seconds: int
+    """Longest start before the startup probe restarts the pod."""
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    """The graceful-shutdown timeline: preStop pause, drain, bounded in-flight requests, then the kubelet's kill."""
+
+    pre_stop_seconds: int
+    """Pause before SIGTERM so endpoint removal reaches every proxy (0: no preStop hook)."""
+    drain_seconds: int
+    """DRAIN_SECONDS: after SIGTERM the service reports not-ready but keeps serving this long."""
+    shutdown_timeout_seconds: int
+    """SHUTDOWN_TIMEOUT_SECONDS: bound for in-flight requests after draining."""
+    termination_grace_period_seconds: int
+    """Pod termination grace period; exceeds the three above together."""
+
+
+@dataclass(frozen=True)
+class Routing:
+    """How traffic reaches the pods from outside the namespace."""
+
+    host: str
+    """Public host name of the Ingress."""
+    ingress_class_name: str
+    """IngressClass that serves the Ingress."""
+    controller_namespace: str
+    """Namespace of the ingress controller's pods: the only source the NetworkPolicy admits."""
+    tls_secret_name: str = ""
+    """Secret with the host's TLS certificate; empty serves plain HTTP."""
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    """Extra Ingress annotations."""
+
+
+@dataclass(frozen=True)
 class ServiceWorkloadArgs:
-    settings: Settings
-    """Validated stack settings."""
+    instance: str
+    """app.kubernetes.io/instance of the service's objects (wal-service-<stack>); its pods are selected by it."""
     namespace: pulumi.Input[str]
     """Namespace to deploy into (an AppNamespace's output, so it exists first)."""
     image: pulumi.Input[str]
     """Image reference the pods run; digest-pinned where the image seam can provide it."""
     version: str
     """Value of the app.kubernetes.io/version label (short git revision or image tag)."""
+    config: AppConfig
+    """The service's own ConfigMap entries."""
+    limits: Limits
+    """Request and connection limits."""
+    scaling: Scaling
+    """Replicas or the HPA's range."""
+    resources: Resources
+    """Container requests and limits."""
+    probes: Probes
+    """Probe paths and the startup budget."""
+    shutdown: Shutdown
+    """Graceful-shutdown timings."""
+    routing: Routing
+    """Ingress host, class, TLS and the controller's namespace."""
     extra_config: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """ConfigMap entries contributed by other components (e.g. database connection settings)."""
     secret_env: Mapping[str, tuple[pulumi.Input[str], str]] = field(default_factory=dict)
@@ -90,10 +212,15 @@ class ServiceWorkloadArgs:
     """Resources that must be ready before the Ingress is created (the controller and its webhook)."""
 
 
-def standard_labels(settings: Settings, version: str) -> dict[str, str]:
+def instance_name(stack: str) -> str:
+    """The app.kubernetes.io/instance value of a stack's service."""
+    return f"{APP_NAME}-{stack}"
+
+
+def standard_labels(instance: str, version: str) -> dict[str, str]:
     return {
         "app.kubernetes.io/name": APP_NAME,
-        "app.kubernetes.io/instance": f"{APP_NAME}-{settings.stack}",
+        "app.kubernetes.io/instance": instance,
         "app.kubernetes.io/version": version,
         "app.kubernetes.io/component": "api",
         "app.kubernetes.io/part-of": APP_NAME,
@@ -101,32 +228,28 @@ def standard_labels(settings: Settings, version: str) -> dict[str, str]:
     }
 
 
-def selector_labels(settings: Settings) -> dict[str, str]:
+def selector_labels(instance: str) -> dict[str, str]:
     """The immutable subset of the labels that selects the service's pods."""
-    return {
-        "app.kubernetes.io/name": APP_NAME,
-        "app.kubernetes.io/instance": f"{APP_NAME}-{settings.stack}",
-    }
+    return {"app.kubernetes.io/name": APP_NAME, "app.kubernetes.io/instance": instance}
 
 
-def base_config(settings: Settings) -> dict[str, str]:
+def base_config(config: AppConfig, shutdown: Shutdown, limits: Limits) -> dict[str, str]:
     """ConfigMap data the program owns; environment-specific values come from the stack file only."""
-    flags = dict(entry.split("=", 1) for entry in settings.feature_flags)
     return {
         "APP_NAME": APP_NAME,
-        "APP_ENV": settings.app_env,
-        "LOG_LEVEL": settings.log_level,
+        "APP_ENV": config.app_env,
+        "LOG_LEVEL": config.log_level,
         "PORT": str(HTTP_PORT),
-        "DRAIN_SECONDS": str(settings.drain_seconds),
-        "SHUTDOWN_TIMEOUT_SECONDS": str(settings.shutdown_timeout_seconds),
-        "MAX_BODY_BYTES": str(settings.max_body_bytes),
-        "MAX_JSON_DEPTH": str(settings.max_json_depth),
-        "MAX_HEADER_BYTES": str(settings.max_header_bytes),
-        "MAX_INFLIGHT_BYTES": str(settings.max_inflight_bytes),
-        "MAX_CONNECTIONS": str(settings.max_connections),
-        "HEADER_READ_TIMEOUT_SECONDS": str(settings.header_read_timeout_seconds),
-        "BODY_READ_TIMEOUT_SECONDS": str(settings.body_read_timeout_seconds),
-        **flags,
+        "DRAIN_SECONDS": str(shutdown.drain_seconds),
+        "SHUTDOWN_TIMEOUT_SECONDS": str(shutdown.shutdown_timeout_seconds),
+        "MAX_BODY_BYTES": str(limits.max_body_bytes),
+        "MAX_JSON_DEPTH": str(limits.max_json_depth),
+        "MAX_HEADER_BYTES": str(limits.max_header_bytes),
+        "MAX_INFLIGHT_BYTES": str(limits.max_inflight_bytes),
+        "MAX_CONNECTIONS": str(limits.max_connections),
+        "HEADER_READ_TIMEOUT_SECONDS": str(limits.header_read_timeout_seconds),
+        "BODY_READ_TIMEOUT_SECONDS": str(limits.body_read_timeout_seconds),
+        **config.feature_flags,
     }
 
 
@@ -142,10 +265,9 @@ class ServiceWorkload(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ServiceWorkloadArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("wal:platform:ServiceWorkload", name, None, opts)
-        s = args.settings
         child = pulumi.ResourceOptions(parent=self)
-        labels = standard_labels(s, args.version)
-        selector = selector_labels(s)
+        labels = standard_labels(args.instance, args.version)
+        selector = selector_labels(args.instance)
 
         def meta(object_name: str, **extra: object) -> ObjectMetaArgs:
             return ObjectMetaArgs(name=object_name, namespace=args.namespace, labels=labels, **extra)  # type: ignore[arg-type]
@@ -158,7 +280,10 @@ class ServiceWorkload(pulumi.ComponentResource):
             opts=child,
         )
 
-        config_data: dict[str, pulumi.Input[str]] = {**base_config(s), **args.extra_config}
+        config_data: dict[str, pulumi.Input[str]] = {
+            **base_config(args.config, args.shutdown, args.limits),
+            **args.extra_config,
+        }
         config = k8s.core.v1.ConfigMap(
             f"{name}-config", metadata=meta(f"{APP_NAME}-config"), data=config_data, opts=child
         )
@@ -178,7 +303,7 @@ class ServiceWorkload(pulumi.ComponentResource):
             ),
             spec=DeploymentSpecArgs(
                 # With an HPA, spec.replicas belongs to the HPA: setting it here would fight it on every up.
-                replicas=None if s.autoscaling else s.replicas,
+                replicas=None if args.scaling.autoscaling else args.scaling.replicas,
                 selector=LabelSelectorArgs(match_labels=selector),
                 min_ready_seconds=5,
                 progress_deadline_seconds=600,
@@ -206,16 +331,18 @@ class ServiceWorkload(pulumi.ComponentResource):
             opts=child,
         )
 
-        annotations = dict(entry.split("=", 1) for entry in s.ingress_annotations)
+        routing = args.routing
         ingress = k8s.networking.v1.Ingress(
             f"{name}-ingress",
-            metadata=meta(f"{APP_NAME}-ingress", annotations=annotations or None),
+            metadata=meta(f"{APP_NAME}-ingress", annotations=dict(routing.annotations) or None),
             spec=IngressSpecArgs(
-                ingress_class_name=s.ingress_class_name,
-                tls=[IngressTLSArgs(hosts=[s.host], secret_name=s.tls_secret_name)] if s.tls_secret_name else None,
+                ingress_class_name=routing.ingress_class_name,
+                tls=[IngressTLSArgs(hosts=[routing.host], secret_name=routing.tls_secret_name)]
+                if routing.tls_secret_name
+                else None,
                 rules=[
                     IngressRuleArgs(
-                        host=s.host,
+                        host=routing.host,
                         http=HTTPIngressRuleValueArgs(
                             paths=[
                                 HTTPIngressPathArgs(
@@ -239,7 +366,8 @@ class ServiceWorkload(pulumi.ComponentResource):
 
         self._network_policies(name, args, meta, selector, child)
 
-        if s.autoscaling:
+        scaling = args.scaling
+        if scaling.autoscaling:
             k8s.autoscaling.v2.HorizontalPodAutoscaler(
                 f"{name}-hpa",
                 metadata=meta(APP_NAME),
@@ -247,15 +375,15 @@ class ServiceWorkload(pulumi.ComponentResource):
                     scale_target_ref=CrossVersionObjectReferenceArgs(
                         api_version="apps/v1", kind="Deployment", name=deployment.metadata.name
                     ),
-                    min_replicas=s.min_replicas,
-                    max_replicas=s.max_replicas,
+                    min_replicas=scaling.min_replicas,
+                    max_replicas=scaling.max_replicas,
                     metrics=[
                         MetricSpecArgs(
                             type="Resource",
                             resource=ResourceMetricSourceArgs(
                                 name="cpu",
                                 target=MetricTargetArgs(
-                                    type="Utilization", average_utilization=s.target_cpu_utilization
+                                    type="Utilization", average_utilization=scaling.target_cpu_utilization
                                 ),
                             ),
                         )
@@ -264,7 +392,7 @@ class ServiceWorkload(pulumi.ComponentResource):
                 opts=child,
             )
 
-        if s.min_pods >= 2:
+        if scaling.min_pods >= 2:
             k8s.policy.v1.PodDisruptionBudget(
                 f"{name}-pdb",
                 metadata=meta(APP_NAME),
@@ -280,7 +408,7 @@ class ServiceWorkload(pulumi.ComponentResource):
         self.namespace = pulumi.Output.from_input(args.namespace)
         self.deployment_name = deployment.metadata.name
         self.service_name = service.metadata.name
-        self.ingress_host = ingress.spec.apply(lambda _: s.host)
+        self.ingress_host = ingress.spec.apply(lambda _: routing.host)
         self.register_outputs(
             {
                 "namespace": self.namespace,
@@ -297,7 +425,7 @@ class ServiceWorkload(pulumi.ComponentResource):
         config: k8s.core.v1.ConfigMap,
         selector: dict[str, str],
     ) -> PodSpecArgs:
-        s = args.settings
+        probes, shutdown = args.probes, args.shutdown
 
         def http_probe(path: str, period: int, failures: int) -> ProbeArgs:
             return ProbeArgs(
@@ -338,19 +466,21 @@ class ServiceWorkload(pulumi.ComponentResource):
             ]
             or None,
             resources=ResourceRequirementsArgs(
-                requests={"cpu": s.cpu_request, "memory": s.memory_request},
-                limits={"cpu": s.cpu_limit, "memory": s.memory_limit},
+                requests={"cpu": args.resources.cpu_request, "memory": args.resources.memory_request},
+                limits={"cpu": args.resources.cpu_limit, "memory": args.resources.memory_limit},
             ),
             # Startup polls often with a budget instead of an initial delay: a fast start is Ready at once.
             startup_probe=http_probe(
-                s.health_path, STARTUP_PERIOD_SECONDS, -(-s.startup_budget_seconds // STARTUP_PERIOD_SECONDS)
+                probes.health_path, STARTUP_PERIOD_SECONDS, -(-probes.startup_budget_seconds // STARTUP_PERIOD_SECONDS)
             ),
-            readiness_probe=http_probe(s.ready_path, 5, 2),
+            readiness_probe=http_probe(probes.ready_path, 5, 2),
             # Liveness only starts once the startup probe has succeeded.
-            liveness_probe=http_probe(s.health_path, 10, 3),
+            liveness_probe=http_probe(probes.health_path, 10, 3),
             # Endpoint removal takes a moment to reach every proxy; keep serving until it has.
-            lifecycle=LifecycleArgs(pre_stop=LifecycleHandlerArgs(sleep=SleepActionArgs(seconds=s.pre_stop_seconds)))
-            if s.pre_stop_seconds
+            lifecycle=LifecycleArgs(
+                pre_stop=LifecycleHandlerArgs(sleep=SleepActionArgs(seconds=shutdown.pre_stop_seconds))
+            )
+            if shutdown.pre_stop_seconds
             else None,
             security_context=restricted_container(APP_UID),
             volume_mounts=[VolumeMountArgs(name="tmp", mount_path="/tmp")],
@@ -361,12 +491,12 @@ class ServiceWorkload(pulumi.ComponentResource):
             automount_service_account_token=False,
             # Service links inject env vars for every Service in the namespace; the app reads its own config.
             enable_service_links=False,
-            termination_grace_period_seconds=s.termination_grace_period_seconds,
+            termination_grace_period_seconds=shutdown.termination_grace_period_seconds,
             security_context=restricted_pod(APP_UID),
             image_pull_secrets=[LocalObjectReferenceArgs(name=args.image_pull_secret)]
             if args.image_pull_secret
             else None,
-            topology_spread_constraints=spread if s.min_pods > 1 else None,
+            topology_spread_constraints=spread if args.scaling.min_pods > 1 else None,
             containers=[container],
             volumes=[VolumeArgs(name="tmp", empty_dir=EmptyDirVolumeSourceArgs(size_limit="64Mi"))],
         )
@@ -379,8 +509,6 @@ class ServiceWorkload(pulumi.ComponentResource):
         selector: dict[str, str],
         child: pulumi.ResourceOptions,
     ) -> None:
-        s = args.settings
-
         k8s.networking.v1.NetworkPolicy(
             f"{name}-default-deny",
             metadata=make_meta("default-deny"),
@@ -423,7 +551,7 @@ class ServiceWorkload(pulumi.ComponentResource):
                         from_=[
                             NetworkPolicyPeerArgs(
                                 namespace_selector=LabelSelectorArgs(
-                                    match_labels={"kubernetes.io/metadata.name": s.ingress_controller_namespace}
+                                    match_labels={"kubernetes.io/metadata.name": args.routing.controller_namespace}
                                 )
                             )
                         ],

@@ -294,6 +294,24 @@ def run(mockruns: MockRuns, stack: str) -> StackRun:
     return result
 
 
+def build(program: Callable[[], object]) -> StackRun:
+    """Run `program` (typically: one component built from its args alone) under mocks in this process.
+
+    No stack configuration exists during the run: a component that reached for Settings or
+    `pulumi.Config` instead of its args would fail here."""
+    from tools.mockrun import run as mock_run
+
+    record = json.loads(json.dumps(mock_run("unit", {}, [], program=program), default=str))
+    assert record["error"] is None, f"building failed: {record['error']}"
+    return StackRun("unit", (), (), 0, "", record)
+
+
+@pytest.fixture(scope="session")
+def build_component() -> Callable[[Callable[[], object]], StackRun]:
+    """`build_component(lambda: Component("name", Args(...)))`: the objects it registers (see `build`)."""
+    return build
+
+
 @pytest.fixture(scope="session")
 def cli() -> Callable[..., subprocess.CompletedProcess[str]]:
     """`run_cli(module, stack, sets, unsets)`: a tool run as a user would run it."""

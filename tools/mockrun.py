@@ -19,6 +19,7 @@ import logging
 import os
 import runpy
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,8 +108,20 @@ def _fake_outputs(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, An
     return {}
 
 
-def run(stack: str, config: dict[str, str], secret_keys: list[str], preview: bool = False) -> dict[str, Any]:
-    """Run `__main__.py` in this process under mocks; return the registrations and outputs."""
+def _main_program() -> None:
+    runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+
+def run(
+    stack: str,
+    config: dict[str, str],
+    secret_keys: list[str],
+    preview: bool = False,
+    program: Callable[[], object] = _main_program,
+) -> dict[str, Any]:
+    """Run `program` (by default `__main__.py`) in this process under mocks; return the registrations and outputs.
+
+    Tests pass a program that builds one component from its args alone."""
     import pulumi
     from google.protobuf import json_format
     from pulumi.runtime import mocks as pulumi_mocks
@@ -163,9 +176,10 @@ def run(stack: str, config: dict[str, str], secret_keys: list[str], preview: boo
     secret_outputs: list[str] = []
     cwd = os.getcwd()
     os.chdir(ROOT)  # pulumi runs the program from the project directory
-    sys.path.insert(0, str(ROOT))
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
     try:
-        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+        program()
         _sync_await(wait_for_rpcs())
         root = pulumi.runtime.settings.get_root_resource()
         for key, value in sorted(getattr(root, "outputs", {}).items()):

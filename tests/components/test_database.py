@@ -6,12 +6,15 @@ import copy
 import functools
 import hashlib
 import json
+import os
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
 import kubernetes_validate
 import pytest
 
+from components.database import Connection, Database, DatabaseArgs, ExternalServer, InClusterServer
 from components.stack_config import SECRET_PLACEHOLDER
 from tools.mockrun import SECRET_SIG, SIG_KEY, _unwrap
 from tools.render import run_stack
@@ -358,3 +361,116 @@ def test_rendered_dev_objects_pass_strict_schema_validation() -> None:
     broken["spec"]["volumeClaimTemplate"] = []
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(broken, "1.37.0", strict=True)
+
+
+# -- the password sync init container, run for real against a stand-in postgres ----------------------
+
+FAKE_POSTGRES = """#!/bin/sh
+# Stands in for `postgres --single` on a volume whose postgresql.conf logs every statement
+# (log_statement=all) and every failing one: it records how it was called, prints the statement on
+# stdout as a verbose backend would, and logs it on stderr unless the command line overrides that.
+printf '%s\\n' "$@" > "$CALLS/argv"
+cat > "$CALLS/stdin"
+statement=$(cat "$CALLS/stdin")
+echo "backend> $statement"
+case " $* " in *" log_statement=none "*) ;; *) echo "LOG:  statement: $statement" >&2 ;; esac
+if [ "${FAKE_EXIT:-0}" != 0 ]; then
+  case " $* " in *" log_min_error_statement=panic "*) ;; *) echo "STATEMENT:  $statement" >&2 ;; esac
+  echo "FATAL:  could not apply the password" >&2
+fi
+exit "${FAKE_EXIT:-0}"
+"""
+
+
+def run_sync_script(tmp_path: Any, *, existing_data: bool, fake_exit: int = 0) -> tuple[Any, str]:
+    (sync,) = one(ok("dev"), "StatefulSet", "postgres")["spec"]["template"]["spec"]["initContainers"]
+    env = {e["name"]: e["value"] for e in sync["env"]}
+    bin_dir, calls, data = tmp_path / "bin", tmp_path / "calls", tmp_path / "pgdata"
+    for folder in (bin_dir, calls, data):
+        folder.mkdir()
+    (bin_dir / "postgres").write_text(FAKE_POSTGRES)
+    (bin_dir / "postgres").chmod(0o755)
+    if existing_data:
+        (data / "PG_VERSION").write_text("17\n")
+    (tmp_path / "password").write_text("S3cretPassw0rd")
+    proc = subprocess.run(
+        sync["command"],
+        env={
+            **env,
+            "PGDATA": str(data),
+            "POSTGRES_PASSWORD_FILE": str(tmp_path / "password"),
+            "PATH": f"{bin_dir}:{os.environ['PATH']}",
+            "CALLS": str(calls),
+            "FAKE_EXIT": str(fake_exit),
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    return proc, env["POSTGRES_USER"]
+
+
+def test_password_sync_applies_the_password_without_logging_it(tmp_path: Any) -> None:
+    proc, user = run_sync_script(tmp_path, existing_data=True)
+    assert proc.returncode == 0, proc.stderr
+    calls = tmp_path / "calls"
+    assert (calls / "stdin").read_text() == f"ALTER ROLE \"{user}\" PASSWORD 'S3cretPassw0rd';\n"
+    argv = (calls / "argv").read_text().splitlines()
+    assert argv[:3] == ["--single", "-D", str(tmp_path / "pgdata")], argv
+    assert "S3cretPassw0rd" not in proc.stdout + proc.stderr, "the ALTER ROLE statement reached the pod's log"
+
+
+def test_password_sync_skips_a_fresh_volume_and_fails_loudly(tmp_path: Any) -> None:
+    (tmp_path / "fresh").mkdir()
+    fresh, _ = run_sync_script(tmp_path / "fresh", existing_data=False)
+    assert fresh.returncode == 0 and not (tmp_path / "fresh" / "calls" / "argv").exists(), "initdb sets it there"
+    (tmp_path / "failing").mkdir()
+    failing, _ = run_sync_script(tmp_path / "failing", existing_data=True, fake_exit=1)
+    assert failing.returncode != 0, "a failed sync must stop the pod, not start postgres with the old password"
+    assert "could not apply" in failing.stderr, "the failure itself must stay visible"
+    assert "S3cretPassw0rd" not in failing.stdout + failing.stderr, "a failing ALTER ROLE was logged with its password"
+
+
+# -- built from its args alone ----------------------------------------------------------------------------
+
+CONNECTION = Connection(name="unitdb", user="unituser", ssl_mode="disable")
+
+
+def test_in_cluster_from_args_alone(build_component: Any) -> None:
+    args = DatabaseArgs(
+        namespace="unit",
+        instance="unit-database",
+        labels={"app.kubernetes.io/instance": "unit", "app.kubernetes.io/version": "v1"},
+        client_selector={"app": "client"},
+        connection=CONNECTION,
+        server=InClusterServer(image="postgres:17.11-bookworm", storage_size="3Gi", retain_on_delete=True),
+    )
+    run = build_component(lambda: Database("unit-db", args))
+    statefulset = run.one("StatefulSet")
+    pod = statefulset.spec["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    # Group-readable: the kubelet gives the file the pod's fsGroup, the postgres user's group.
+    assert volumes["password"]["secret"]["defaultMode"] == 0o440
+    assert pod["securityContext"]["fsGroup"] == 999
+    assert statefulset.spec["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "3Gi"
+    assert statefulset.spec["persistentVolumeClaimRetentionPolicy"]["whenDeleted"] == "Retain"
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert (env["POSTGRES_USER"], env["POSTGRES_DB"]) == ("unituser", "unitdb")
+    assert statefulset.spec["selector"]["matchLabels"]["app.kubernetes.io/instance"] == "unit-database"
+    (rule,) = run.one("NetworkPolicy").spec["ingress"]
+    assert rule["from"] == [{"podSelector": {"matchLabels": {"app": "client"}}}]
+
+
+def test_external_from_args_alone(build_component: Any) -> None:
+    import pulumi
+
+    def make() -> None:
+        server = ExternalServer(
+            host="db.example.com", port=6543, cidr="10.1.2.3/32", password=pulumi.Output.secret("pw")
+        )
+        Database("unit-db", DatabaseArgs("unit", "unit-database", {}, {"app": "client"}, CONNECTION, server))
+
+    run = build_component(make)
+    assert [o.kind for o in run.objects()] == ["Secret"], "an external server needs only the password Secret"
+    assert run.one("Secret").body["stringData"] == {"password": "[secret]"}

@@ -94,6 +94,13 @@ CASES = {
     "existing-without-context": Bad(
         "prod", ("wal-service:kubeContext=",), "kubeContext", None, "name the context explicitly"
     ),
+    # The in-cluster PostgreSQL serves no TLS: each of the three modes that insist on it could never connect.
+    **{
+        f"in-cluster-{mode}": Bad(
+            "dev", (f"wal-service:databaseSslMode={mode}",), "databaseSslMode", f"'{mode}'", "disable, allow or prefer"
+        )
+        for mode in ("require", "verify-ca", "verify-full")
+    },
 }
 
 PLAINTEXT_PASSWORD = ("prod", ("wal-service:databasePassword=hunter2-plain",), ())

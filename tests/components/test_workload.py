@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from components.workload import (
+    AppConfig,
+    Limits,
+    Probes,
+    Resources,
+    Routing,
+    Scaling,
+    ServiceWorkload,
+    ServiceWorkloadArgs,
+    Shutdown,
+)
 
 if TYPE_CHECKING:
     from conftest import K8sObject, MockRuns, StackRun
@@ -134,6 +148,16 @@ def test_config_change_rolls_the_pods(mockruns: MockRuns) -> None:
     assert after != before, f"{deployment(changed)}: checksum/config did not change with LOG_LEVEL"
 
 
+def test_database_config_change_rolls_the_pods(mockruns: MockRuns) -> None:
+    """The checksum covers the entries other components add (DATABASE_*), not only the program's own."""
+    before = deployment(mockruns.get("dev")).spec["template"]["metadata"]["annotations"]["checksum/config"]
+    changed = mockruns.get("dev", ["wal-service:databaseSslMode=disable"])
+    assert changed.returncode == 0, f"stack dev with databaseSslMode=disable failed: {changed.error}"
+    assert config_data(changed)["DATABASE_SSLMODE"] == "disable", f"{changed.one('ConfigMap', WORKLOAD)}"
+    after = deployment(changed).spec["template"]["metadata"]["annotations"]["checksum/config"]
+    assert after != before, f"{deployment(changed)}: checksum/config did not change with DATABASE_SSLMODE"
+
+
 def test_probes(run: StackRun, config: dict[str, str]) -> None:
     c, where = container(run), deployment(run)
     startup, readiness, liveness = c.get("startupProbe"), c.get("readinessProbe"), c.get("livenessProbe")
@@ -142,10 +166,10 @@ def test_probes(run: StackRun, config: dict[str, str]) -> None:
     assert startup["periodSeconds"] <= 2, f"{where}: startup polls every {startup['periodSeconds']} s"
     assert "initialDelaySeconds" not in startup, f"{where}: startup probe has an initial delay"
     budget = int(config["startupBudgetSeconds"])
-    assert budget == 120 or "startupBudgetSeconds" in config
-    assert startup["failureThreshold"] * startup["periodSeconds"] >= budget, (
-        f"{where}: startup probe gives up after {startup['failureThreshold'] * startup['periodSeconds']} s "
-        f"< startupBudgetSeconds {budget}"
+    # The fewest failures that cover the budget: more would leave a hung start alone for longer than configured.
+    assert startup["failureThreshold"] == -(-budget // startup["periodSeconds"]), (
+        f"{where}: startup probe gives up after {startup['failureThreshold'] * startup['periodSeconds']} s, "
+        f"startupBudgetSeconds is {budget}"
     )
     assert readiness["httpGet"] == {"path": config["readyPath"], "port": "http"}, f"{where}: readiness {readiness}"
     assert liveness["httpGet"] == {"path": config["healthPath"], "port": "http"}, f"{where}: liveness {liveness}"
@@ -211,8 +235,12 @@ def test_topology_spread_only_with_several_pods(run: StackRun, expected_min_pods
     constraints = pod_spec(run).get("topologySpreadConstraints") or []
     if expected_min_pods > 1:
         assert constraints, f"{where}: {expected_min_pods} pods but no topology spread"
+        keys = [c.get("topologyKey") for c in constraints]
+        assert keys == ["kubernetes.io/hostname", "topology.kubernetes.io/zone"], f"{where}: {keys}"
         for constraint in constraints:
             assert constraint.get("matchLabelKeys") == ["pod-template-hash"], f"{where}: {constraint}"
+            # Soft: kind nodes carry no zone label, and a hard zone constraint would leave every pod Pending.
+            assert constraint.get("whenUnsatisfiable") == "ScheduleAnyway", f"{where}: {constraint}"
             assert matches(constraint["labelSelector"]["matchLabels"], pod_labels(run)), f"{where}: {constraint}"
     else:
         assert not constraints, f"{where}: topology spread with a single pod: {constraints}"
@@ -347,3 +375,116 @@ def test_policy_selectors_match_pods(run: StackRun) -> None:
         selector = (policy.spec.get("podSelector") or {}).get("matchLabels")
         if selector:
             assert matches(selector, pod_labels(run)), f"{policy}: podSelector {selector} matches no service pod"
+
+
+# --- built from its args alone ------------------------------------------------------------
+
+UNIT_ARGS = ServiceWorkloadArgs(
+    instance="wal-service-unit",
+    namespace="unit",
+    image="registry.example.com/wal-service@sha256:" + "a" * 64,
+    version="v1",
+    config=AppConfig(app_env="test", log_level="info", feature_flags={"FLAG_X": "on"}),
+    limits=Limits(
+        max_body_bytes=4096,
+        max_json_depth=8,
+        max_header_bytes=2048,
+        max_inflight_bytes=8192,
+        max_connections=3,
+        header_read_timeout_seconds=6,
+        body_read_timeout_seconds=7,
+    ),
+    scaling=Scaling(replicas=1, autoscaling=False, min_replicas=2, max_replicas=4, target_cpu_utilization=70),
+    resources=Resources(cpu_request="10m", cpu_limit="20m", memory_request="16Mi", memory_limit="32Mi"),
+    probes=Probes(health_path="/healthz", ready_path="/readyz", startup_budget_seconds=11),
+    shutdown=Shutdown(
+        pre_stop_seconds=3, drain_seconds=4, shutdown_timeout_seconds=5, termination_grace_period_seconds=13
+    ),
+    routing=Routing(host="unit.example.com", ingress_class_name="nginx", controller_namespace="ingress"),
+)
+
+
+def built(build_component: Callable[..., StackRun], **changes: Any) -> StackRun:
+    args = dataclasses.replace(UNIT_ARGS, **changes)
+    return build_component(lambda: ServiceWorkload("unit", args))
+
+
+def test_args_alone_define_the_pods(build_component: Callable[..., StackRun]) -> None:
+    run = built(build_component)
+    c, spec = container(run), pod_spec(run)
+    assert config_data(run) == {
+        "APP_NAME": "wal-service",
+        "APP_ENV": "test",
+        "LOG_LEVEL": "info",
+        "PORT": "8080",
+        "DRAIN_SECONDS": "4",
+        "SHUTDOWN_TIMEOUT_SECONDS": "5",
+        "MAX_BODY_BYTES": "4096",
+        "MAX_JSON_DEPTH": "8",
+        "MAX_HEADER_BYTES": "2048",
+        "MAX_INFLIGHT_BYTES": "8192",
+        "MAX_CONNECTIONS": "3",
+        "HEADER_READ_TIMEOUT_SECONDS": "6",
+        "BODY_READ_TIMEOUT_SECONDS": "7",
+        "FLAG_X": "on",
+    }
+    assert c["resources"] == {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "20m", "memory": "32Mi"}}
+    # 11 s of budget polled every 2 s: six failures, the fewest that cover it.
+    assert (c["startupProbe"]["httpGet"]["path"], c["startupProbe"]["failureThreshold"]) == ("/healthz", 6)
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["lifecycle"] == {"preStop": {"sleep": {"seconds": 3}}}
+    assert spec["terminationGracePeriodSeconds"] == 13
+    assert deployment(run).spec["replicas"] == 1
+    assert pod_labels(run)["app.kubernetes.io/instance"] == "wal-service-unit"
+    assert run.maybe("HorizontalPodAutoscaler") is None and run.maybe("PodDisruptionBudget") is None
+    assert "topologySpreadConstraints" not in spec
+    ingress = run.one("Ingress")
+    assert [r["host"] for r in ingress.spec["rules"]] == ["unit.example.com"] and "tls" not in ingress.spec
+
+
+def test_args_alone_autoscaling_and_tls(build_component: Callable[..., StackRun]) -> None:
+    run = built(
+        build_component,
+        scaling=Scaling(replicas=1, autoscaling=True, min_replicas=3, max_replicas=6, target_cpu_utilization=55),
+        shutdown=Shutdown(
+            pre_stop_seconds=0, drain_seconds=1, shutdown_timeout_seconds=1, termination_grace_period_seconds=3
+        ),
+        routing=Routing(
+            host="unit.example.com",
+            ingress_class_name="nginx",
+            controller_namespace="ingress",
+            tls_secret_name="unit-tls",
+            annotations={"example.com/owner": "team"},
+        ),
+    )
+    hpa = run.one("HorizontalPodAutoscaler")
+    assert (hpa.spec["minReplicas"], hpa.spec["maxReplicas"]) == (3, 6)
+    assert hpa.spec["metrics"][0]["resource"]["target"]["averageUtilization"] == 55
+    assert "replicas" not in deployment(run).spec
+    assert run.one("PodDisruptionBudget").spec["maxUnavailable"] == 1
+    assert len(pod_spec(run)["topologySpreadConstraints"]) == 2
+    assert "lifecycle" not in container(run), "preStopSeconds 0 means no preStop hook"
+    ingress = run.one("Ingress")
+    assert ingress.spec["tls"] == [{"hosts": ["unit.example.com"], "secretName": "unit-tls"}]
+    assert ingress.metadata["annotations"] == {"example.com/owner": "team"}
+
+
+def test_checksum_covers_every_config_entry(build_component: Callable[..., StackRun]) -> None:
+    """Entries from other components (the database's host) roll the pods as the program's own do."""
+
+    def checksum(**changes: Any) -> str:
+        value: str = deployment(built(build_component, **changes)).spec["template"]["metadata"]["annotations"][
+            "checksum/config"
+        ]
+        return value
+
+    first = checksum(extra_config={"DATABASE_HOST": "db-a"})
+    assert checksum(extra_config={"DATABASE_HOST": "db-a"}) == first, "the checksum must be stable"
+    assert checksum(extra_config={"DATABASE_HOST": "db-b"}) != first
+    assert (
+        checksum(
+            extra_config={"DATABASE_HOST": "db-a"}, config=dataclasses.replace(UNIT_ARGS.config, log_level="error")
+        )
+        != first
+    )
