@@ -97,6 +97,21 @@ async def test_concurrent_retries_with_same_key_write_once(
 
 
 @pytest.mark.parametrize(
+    ("first", "retry"), [(1, [1]), ([1], 1)], ids=["single-then-batch", "batch-then-single"]
+)
+async def test_single_and_batch_of_one_are_different_requests(
+    client: httpx.AsyncClient, database: str, first: Any, retry: Any
+) -> None:
+    """`1` and `[1]` store one record alike, yet are two requests: a retry must not mix them."""
+    log = unique_log()
+    assert (await append(client, log, first, **{"Idempotency-Key": "shape"})).status_code == 201
+    conflict = await append(client, log, retry, **{"Idempotency-Key": "shape"})
+    assert conflict.status_code == 409, conflict.text
+    assert conflict.json()["error"]["code"] == "idempotency_key_conflict"
+    assert fetch_records(database, log) == [(1, 1)]
+
+
+@pytest.mark.parametrize(
     ("log", "body", "headers", "status", "code"),
     [
         ("-leading-dash", b"1", {}, 400, "invalid_log_name"),

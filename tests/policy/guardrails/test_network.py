@@ -49,3 +49,28 @@ def test_namespace_without_policies_and_workload_without_namespace() -> None:
     del resource.props["metadata"]["namespace"]
     found = stack_findings(check_network_policy_coverage, [resource, *network_policies()])
     assert len(found) == 2 and "'default'" in found[0][0]
+
+
+@pytest.mark.parametrize(
+    ("peer", "reaches"),
+    [
+        # A podSelector alone selects pods in the policy's own namespace, never kube-system's kube-dns.
+        ({"podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}, False),
+        ({"ipBlock": {"cidr": "10.96.0.10/32"}}, False),
+        ({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}}, True),
+        (
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                "podSelector": {"matchLabels": {"k8s-app": "other"}},
+            },
+            False,
+        ),
+        ({"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}, True),
+    ],
+    ids=["pods-of-own-namespace", "ip-block", "all-of-kube-system", "other-kube-system-pods", "any-namespace-kube-dns"],
+)
+def test_dns_peer_must_reach_kube_dns_in_kube_system(peer: dict[str, object], reaches: bool) -> None:
+    deny, dns = network_policies()
+    dns.props["spec"]["egress"][0]["to"] = [peer]
+    found = stack_findings(check_network_policy_coverage, [deployment(), deny, dns])
+    assert (found == []) is reaches, found
