@@ -1,6 +1,6 @@
 """HostClaimCheck: refuse an Ingress host that another namespace already serves.
 
-The seed's costliest routing bug was two Ingresses with one host in two namespaces. This
+Two Ingresses with one host in two namespaces route that host's requests unpredictably. This
 runs against the live cluster right before our Ingress is created; commands do not run
 during `pulumi preview`, so a preview of a cluster that does not exist yet skips it.
 """

@@ -66,7 +66,7 @@ class ServiceImage(pulumi.ComponentResource):
                 context="app",
                 # pulumi-docker resolves the Dockerfile from the program's directory, not the context.
                 dockerfile="app/Dockerfile",
-                # The seed's lesson: production images everywhere, dev included.
+                # Production images everywhere, dev included: what dev tests is what prod runs.
                 target="production",
                 args={"REVISION": args.revision},
             ),

@@ -1,4 +1,4 @@
-"""Pure diagnosis over Kubernetes API objects, in the seed's order: pods, service, ingress, DNS, network.
+"""Pure diagnosis over Kubernetes API objects, layer by layer: pods, service, ingress, DNS, network.
 
 Every function takes client model objects (V1Pod, CoreV1Event, V1EndpointSlice, V1Ingress,
 V1NetworkPolicy...) exactly as the API returns them and gives Checks: pass/fail, what was seen,
@@ -454,7 +454,7 @@ def ingress_hosts(ingress: Any) -> set[str]:
 
 
 def check_host_conflicts(all_ingresses: Sequence[Any], ctx: Ctx) -> Check:
-    """The seed's namespace lesson: one Ingress per host in the whole cluster."""
+    """One Ingress per host in the whole cluster, whichever namespace holds the other."""
     others = [
         i
         for i in all_ingresses
@@ -470,7 +470,8 @@ def check_host_conflicts(all_ingresses: Sequence[Any], ctx: Ctx) -> Check:
         "host",
         False,
         f"{named} also claim{'s' if len(others) == 1 else ''} {ctx.host}",
-        "two Ingresses for one host route unpredictably (the seed's default-namespace incident)",
+        "two Ingresses for one host route unpredictably: the controller merges or picks between them, so "
+        "requests may reach the other namespace's backend",
         f"kubectl --context {ctx.context} -n {first.metadata.namespace} delete ingress {first.metadata.name}",
     )
 
@@ -616,7 +617,8 @@ def check_network(policies: Sequence[Any], pod_labels: Mapping[str, str], ctx: C
                 "dns-egress",
                 False,
                 "egress is isolated and DNS (UDP/53) is not allowed",
-                "the pods cannot resolve the database host (the seed's egress policy mistake)",
+                "the pods cannot resolve any host name, the database's included: default-deny egress drops DNS "
+                "unless a rule allows it",
                 np_cmd,
             )
         )

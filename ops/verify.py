@@ -1,4 +1,4 @@
-"""Verify a deployed stack layer by layer, in the seed's order: pods, service, ingress, DNS, network.
+"""Verify a deployed stack layer by layer, outside in: pods, service, ingress, DNS, network.
 
     python -m ops.verify --stack dev
 

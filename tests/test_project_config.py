@@ -106,7 +106,7 @@ def test_declared_keys_match_the_settings_model(project_doc: dict[str, Any]) -> 
 
 
 def test_defaults_are_environment_agnostic(project_doc: dict[str, Any], stack_docs: dict[str, dict[str, Any]]) -> None:
-    """The seed's monolithic configuration: environment values hiding in shared defaults."""
+    """No environment values hiding in shared defaults: each stack file says what differs."""
     keys = project_keys(project_doc)
     for name in NO_DEFAULT:
         assert "default" not in keys[f"{PROJECT}:{name}"], f"{PROJECT}:{name} has a default; each stack must set it"

@@ -77,7 +77,7 @@ def test_kind_config_ports_and_workers_follow_args() -> None:
     assert all("extraPortMappings" not in n for n in config["nodes"][1:]), "only the ingress node maps host ports"
 
 
-def test_dev_keeps_the_seed_names() -> None:
+def test_dev_keeps_the_documented_names() -> None:
     assert stack_kind_config("dev")["name"] == "wal-service-cluster"
     container = resources("dev", "docker:index/container:Container")[0]["inputs"]
     assert container["name"] == "kind-registry"

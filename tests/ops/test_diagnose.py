@@ -1,4 +1,4 @@
-"""Diagnosis over API objects shaped as the API server returns them, one test per failure the seed met."""
+"""Diagnosis over API objects shaped as the API server returns them, one test per failure a deployment can meet."""
 
 from __future__ import annotations
 
@@ -384,7 +384,7 @@ def test_ingress_without_address_and_with_address() -> None:
     assert not bare.ok and bare.detail == "no address in .status.loadBalancer"
 
 
-def test_another_ingress_claiming_the_host_is_the_seeds_namespace_lesson() -> None:
+def test_another_ingress_claiming_the_host_in_another_namespace_fails() -> None:
     ours = ingress(NS, "wal-service-ingress", CTX.host)
     stale = ingress("default", "wal-service-ingress", CTX.host)
     other = ingress("default", "shop", "shop.local")
@@ -462,7 +462,10 @@ def test_network_without_controller_rule_or_dns_fails() -> None:
     checks = d.check_network([DEFAULT_DENY], LABELS, CTX)
     assert [c.ok for c in checks] == [True, False, False]
     assert checks[1].detail == "no policy admits namespace ingress-nginx on port 8080"
-    assert checks[2].cause == "the pods cannot resolve the database host (the seed's egress policy mistake)"
+    assert checks[2].cause == (
+        "the pods cannot resolve any host name, the database's included: default-deny egress drops DNS "
+        "unless a rule allows it"
+    )
     open_checks = d.check_network([], LABELS, CTX)
     assert open_checks[0].detail.startswith("ingress and egress not isolated")
 
