@@ -104,6 +104,7 @@ def test_cluster_replacement_deletes_first_and_kubeconfig_stays_secret(stack: st
 def test_every_create_has_a_delete_or_is_read_only(stack: str) -> None:
     # They change nothing that destroy must undo.
     read_only = ("-kind-kubeconfig", "-pull-check-pull", "-host-claim-check")
+    assert len(commands(stack)) > len(read_only), f"{stack}: no commands that create something"
     for command in commands(stack):
         if command["name"].endswith(read_only):
             continue
@@ -131,6 +132,7 @@ def test_shell_snippets_pass_shellcheck(stack: str, tmp_path: Any) -> None:
 @pytest.mark.parametrize("stack", KIND_STACKS)
 def test_commands_take_names_from_environment_not_interpolation(stack: str) -> None:
     """Names reach the shell as environment variables, so no config value is ever parsed as shell."""
+    assert commands(stack), f"{stack}: no commands registered"
     for command in commands(stack):
         env = command["inputs"].get("environment") or {}
         assert env, f"{command['name']} has no environment"

@@ -32,7 +32,6 @@ LABELS = (
     "app.kubernetes.io/part-of",
     "app.kubernetes.io/managed-by",
 )
-REWRITE_ANNOTATIONS = ("nginx.ingress.kubernetes.io/rewrite-target", "nginx.ingress.kubernetes.io/use-regex")
 
 
 def deployment(run: StackRun) -> K8sObject:
@@ -371,10 +370,14 @@ def test_ingress_from_controller_namespace_only(run: StackRun, config: dict[str,
 
 
 def test_policy_selectors_match_pods(run: StackRun) -> None:
-    for policy in run.objects("NetworkPolicy", WORKLOAD):
-        selector = (policy.spec.get("podSelector") or {}).get("matchLabels")
-        if selector:
-            assert matches(selector, pod_labels(run)), f"{policy}: podSelector {selector} matches no service pod"
+    selected = [
+        p for p in run.objects("NetworkPolicy", WORKLOAD) if (p.spec.get("podSelector") or {}).get("matchLabels")
+    ]
+    # The ingress-controller and egress policies select the service's pods by label.
+    assert len(selected) >= 2, f"stack {run.stack}: only {[str(p) for p in selected]} select pods by label"
+    for policy in selected:
+        selector = policy.spec["podSelector"]["matchLabels"]
+        assert matches(selector, pod_labels(run)), f"{policy}: podSelector {selector} matches no service pod"
 
 
 # --- built from its args alone ------------------------------------------------------------
