@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import yaml
@@ -27,21 +28,23 @@ def _default(decl: dict[str, object]) -> str:
     return f"`{text}`"
 
 
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """A Markdown table; `|` inside a cell is escaped."""
+    lines = [header, ["---"] * len(header), *rows]
+    return "".join("| " + " | ".join(cell.replace("|", "\\|") for cell in line) + " |\n" for line in lines)
+
+
 def table(root: Path = ROOT) -> str:
     project = yaml.safe_load((root / "Pulumi.yaml").read_text())
-    rows = ["| key | type | default | description |", "| --- | --- | --- | --- |"]
-    for key, decl in project["config"].items():
-        if not key.startswith(f"{PROJECT}:"):
-            continue
-        description = str(decl.get("description", "")).replace("|", "\\|")
-        rows.append(f"| `{key.removeprefix(PROJECT + ':')}` | {decl['type']} | {_default(decl)} | {description} |")
-    return "\n".join(rows) + "\n"
-
-
-def main() -> int:
-    sys.stdout.write(table())
-    return 0
+    return markdown_table(
+        ("key", "type", "default", "description"),
+        (
+            (f"`{key.removeprefix(PROJECT + ':')}`", decl["type"], _default(decl), str(decl.get("description", "")))
+            for key, decl in project["config"].items()
+            if key.startswith(f"{PROJECT}:")
+        ),
+    )
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.stdout.write(table())

@@ -8,25 +8,26 @@ from __future__ import annotations
 import sys
 
 from policy.guardrails import POLICIES
+from tools.config_doc import markdown_table
 
 BEGIN = "<!-- policy-table:begin -->"
 END = "<!-- policy-table:end -->"
 
 
 def table() -> str:
-    rows = ["| policy | level | severity | what it enforces, and why |", "| --- | --- | --- | --- |"]
-    for policy in POLICIES:
-        level = policy.enforcement_level.value if policy.enforcement_level else "advisory"
-        severity = policy.severity.value if policy.severity else ""
-        description = policy.description.replace("|", "\\|")
-        rows.append(f"| [`{policy.name}`]({policy.url}) | {level} | {severity} | {description} |")
-    return "\n".join(rows) + "\n"
-
-
-def main() -> int:
-    sys.stdout.write(table())
-    return 0
+    return markdown_table(
+        ("policy", "level", "severity", "what it enforces, and why"),
+        (
+            (
+                f"[`{policy.name}`]({policy.url})",
+                policy.enforcement_level.value if policy.enforcement_level else "advisory",
+                policy.severity.value if policy.severity else "",
+                policy.description,
+            )
+            for policy in POLICIES
+        ),
+    )
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.stdout.write(table())

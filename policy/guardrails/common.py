@@ -3,7 +3,8 @@
 A resource check takes the resource type, its input properties (camelCase) and a report callback,
 and calls the callback once per finding. A stack check takes the stack's resources (anything with
 `resource_type`, `props`, `urn` and `name`, such as `pulumi_policy.PolicyResource`) and a callback
-`(message, urn)`. `resource_policy` and `stack_policy` turn a check into the policy the pack runs.
+`(message, urn)`. `declare` turns a check (`on_each_resource(check)` or `on_the_stack(check)`) into the
+policy the pack runs.
 
 Property values arrive as `Mapping`/`Sequence` proxies under the real engine, so the helpers below
 never test for `dict`/`list`.
@@ -17,6 +18,7 @@ from typing import Any, Protocol
 
 from pulumi_policy import (
     EnforcementLevel,
+    PolicyConfigSchema,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
@@ -156,47 +158,35 @@ def stack_of(urn: str) -> str:
 # --------------------------------------------------------------------------- declaring a policy
 
 
-def linked(report_violation: ReportViolation, url: str) -> StackReport:
-    """The engine's report callback, with the policy's documentation link after every message."""
+@dataclass(frozen=True)
+class Validation:
+    """How a policy runs: the policy class (per resource, or once over the stack) and what the engine calls."""
 
-    def report(message: str, urn: str | None = None) -> None:
-        report_violation(f"{message} See {url}", urn)
-
-    return report
+    policy_class: type[ResourceValidationPolicy] | type[StackValidationPolicy]
+    validate: Callable[[Any, ReportViolation], None]
 
 
-def resource_policy(
-    name: str,
-    check: ResourceCheck,
-    *,
-    description: str,
-    remediation: str,
-    url: str,
-    severity: Severity,
-    tags: list[str],
-    level: EnforcementLevel = MANDATORY,
-) -> ResourceValidationPolicy:
-    """A policy that runs `check` on every resource (on its inputs)."""
+def on_each_resource(check: ResourceCheck) -> Validation:
+    """Run `check` on every resource's inputs."""
 
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-        report = linked(report_violation, url)
-        check(args.resource_type, args.props, lambda message: report(message, None))
+        check(args.resource_type, args.props, lambda message: report_violation(message, None))
 
-    return ResourceValidationPolicy(
-        name=name,
-        description=description,
-        validate=validate,
-        enforcement_level=level,
-        severity=severity,
-        tags=tags,
-        remediation_steps=remediation,
-        url=url,
-    )
+    return Validation(ResourceValidationPolicy, validate)
 
 
-def stack_policy(
+def on_the_stack(check: StackCheck) -> Validation:
+    """Run `check` once over all of the stack's resources."""
+
+    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        check(args.resources, report_violation)
+
+    return Validation(StackValidationPolicy, validate)
+
+
+def declare(
     name: str,
-    check: StackCheck,
+    validation: Validation,
     *,
     description: str,
     remediation: str,
@@ -204,19 +194,25 @@ def stack_policy(
     severity: Severity,
     tags: list[str],
     level: EnforcementLevel = MANDATORY,
-) -> StackValidationPolicy:
-    """A policy that runs `check` once over all of the stack's resources."""
+    config_schema: PolicyConfigSchema | None = None,
+) -> Policy:
+    """The policy the pack runs; every message it reports ends with `url`, the public docs of the rule."""
 
-    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-        check(args.resources, linked(report_violation, url))
+    def validate(args: Any, report_violation: ReportViolation) -> None:
+        def report(message: str, urn: str | None = None) -> None:
+            report_violation(f"{message} See {url}", urn)
 
-    return StackValidationPolicy(
+        validation.validate(args, report)
+
+    policy: Policy = validation.policy_class(
         name=name,
         description=description,
         validate=validate,
         enforcement_level=level,
+        config_schema=config_schema,
         severity=severity,
         tags=tags,
         remediation_steps=remediation,
         url=url,
     )
+    return policy

@@ -8,7 +8,7 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-from .common import Report, as_map, as_seq, containers, pod_template, resource_policy
+from .common import Report, as_map, as_seq, containers, declare, on_each_resource, pod_template
 
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 _CREDENTIAL_NAME = re.compile(
@@ -43,9 +43,9 @@ def check_no_plaintext_secrets(resource_type: str, props: Mapping[str, Any], rep
                 report(f"{where} sets {name} as a literal value in the pod spec. {remedy}")
 
 
-no_plaintext_secrets = resource_policy(
+no_plaintext_secrets = declare(
     "no-plaintext-secrets",
-    check_no_plaintext_secrets,
+    on_each_resource(check_no_plaintext_secrets),
     description="No credential-like env var or ConfigMap key carries a literal value: pod specs and ConfigMaps "
     "are readable by anyone who can read the namespace and end up in logs and state; credentials come from Secrets.",
     remediation="Move the value into a Secret and use valueFrom.secretKeyRef.",

@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pulumi_policy import (
-    EnforcementLevel,
     PolicyConfigSchema,
     ReportViolation,
     ResourceValidationArgs,
@@ -17,14 +16,14 @@ from pulumi_policy import (
 
 from .common import (
     ADVISORY,
-    MANDATORY,
     Report,
+    Validation,
     as_seq,
     containers,
+    declare,
     dig,
-    linked,
+    on_each_resource,
     pod_template,
-    resource_policy,
     stack_of,
 )
 
@@ -82,9 +81,9 @@ def check_no_development_images(resource_type: str, props: Mapping[str, Any], re
             report(f"{where}: {problem}. Deploy an immutable tag or, better, the digest.")
 
 
-no_development_images = resource_policy(
+no_development_images = declare(
     "no-development-images",
-    check_no_development_images,
+    on_each_resource(check_no_development_images),
     description="No watch/reload commands, no :latest or dev-* tags and no image built from the 'development' "
     "target: development images restart on file changes, run unoptimised code and differ between pods.",
     remediation="Build the production target and deploy its digest in every environment.",
@@ -106,6 +105,7 @@ IMAGE_PIN_CONFIG = PolicyConfigSchema(
     }
 )
 PinCheck = Callable[..., None]
+PIN_REMEDY = "Deploy repo@sha256:<digest> (the built image's repo_digest or imageRef)."
 
 
 def unpinned_images(resource_type: str, props: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -145,48 +145,43 @@ def check_image_pinned_by_digest_advisory(
         )
 
 
-def _pinning_policy(
-    name: str, check: PinCheck, *, level: EnforcementLevel, severity: Severity, description: str
-) -> ResourceValidationPolicy:
-    """Both pinning policies read mandatoryStacks and the stack from the URN; one blocks, one warns."""
+def on_each_pod_in_stack(check: PinCheck) -> Validation:
+    """Run a pinning check on every resource, with the stack (from the URN) and mandatoryStacks (config)."""
 
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-        report = linked(report_violation, IMAGES_URL)
         stacks = args.get_config().get("mandatoryStacks", DEFAULT_MANDATORY_STACKS)
         check(
             args.resource_type,
             args.props,
-            lambda message: report(message, None),
+            lambda message: report_violation(message, None),
             stack=stack_of(args.urn),
             mandatory_stacks=[str(s) for s in as_seq(stacks)],
         )
 
-    return ResourceValidationPolicy(
-        name=name,
-        description=description,
-        validate=validate,
-        enforcement_level=level,
-        config_schema=IMAGE_PIN_CONFIG,
-        severity=severity,
-        tags=["images", "supply-chain"],
-        remediation_steps="Deploy repo@sha256:<digest> (the built image's repo_digest or imageRef).",
-        url=IMAGES_URL,
-    )
+    return Validation(ResourceValidationPolicy, validate)
 
 
-image_pinned_by_digest = _pinning_policy(
+# Two policies, one per enforcement level: the engine gives a policy one level for every stack.
+image_pinned_by_digest = declare(
     "image-pinned-by-digest",
-    check_image_pinned_by_digest,
-    level=MANDATORY,
-    severity=Severity.MEDIUM,
+    on_each_pod_in_stack(check_image_pinned_by_digest),
     description="Container images are pinned by @sha256 digest, so what runs is exactly what was tested; "
     "blocking in the stacks listed in mandatoryStacks.",
+    remediation=PIN_REMEDY,
+    url=IMAGES_URL,
+    severity=Severity.MEDIUM,
+    tags=["images", "supply-chain"],
+    config_schema=IMAGE_PIN_CONFIG,
 )
-image_pinned_by_digest_advisory = _pinning_policy(
+image_pinned_by_digest_advisory = declare(
     "image-pinned-by-digest-advisory",
-    check_image_pinned_by_digest_advisory,
-    level=ADVISORY,
-    severity=Severity.LOW,
+    on_each_pod_in_stack(check_image_pinned_by_digest_advisory),
     description="Container images should be pinned by @sha256 digest (a warning in stacks outside "
     "mandatoryStacks; keep its mandatoryStacks equal to image-pinned-by-digest's).",
+    remediation=PIN_REMEDY,
+    url=IMAGES_URL,
+    severity=Severity.LOW,
+    tags=["images", "supply-chain"],
+    level=ADVISORY,
+    config_schema=IMAGE_PIN_CONFIG,
 )

@@ -8,7 +8,7 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-from .common import Report, StackReport, StackResource, as_map, as_seq, dig, resource_policy, stack_policy
+from .common import Report, StackReport, StackResource, as_map, as_seq, declare, dig, on_each_resource, on_the_stack
 
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 REWRITE_ANNOTATIONS = (
@@ -39,9 +39,9 @@ def check_ingress_no_path_rewrite(resource_type: str, props: Mapping[str, Any], 
                 )
 
 
-ingress_no_path_rewrite = resource_policy(
+ingress_no_path_rewrite = declare(
     "ingress-no-path-rewrite",
-    check_ingress_no_path_rewrite,
+    on_each_resource(check_ingress_no_path_rewrite),
     description="Ingresses route plain path prefixes to the service: no rewrite-target or use-regex annotation and "
     "no regular-expression paths, so every URL reaches the service unchanged.",
     remediation="Remove the annotations and serve the app under `/` with `pathType: Prefix`.",
@@ -76,9 +76,9 @@ def check_ingress_unique_host(resources: Sequence[StackResource], report: StackR
                 )
 
 
-ingress_unique_host = stack_policy(
+ingress_unique_host = declare(
     "ingress-unique-host",
-    check_ingress_unique_host,
+    on_the_stack(check_ingress_unique_host),
     description="One Ingress per host name: two Ingresses claiming one host route its requests to either "
     "backend unpredictably.",
     remediation="Delete the duplicate Ingress or give each environment its own host.",

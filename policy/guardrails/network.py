@@ -12,10 +12,11 @@ from .common import (
     StackResource,
     as_map,
     as_seq,
+    declare,
     dig,
     namespace_of,
+    on_the_stack,
     selector_matches,
-    stack_policy,
     workloads,
 )
 
@@ -114,9 +115,9 @@ def check_network_policy_coverage(resources: Sequence[StackResource], report: St
             )
 
 
-network_policy_coverage = stack_policy(
+network_policy_coverage = declare(
     "network-policy-coverage",
-    check_network_policy_coverage,
+    on_the_stack(check_network_policy_coverage),
     description="Every namespace with workloads has a default-deny NetworkPolicy, so pods reach and are reached "
     "only by what a policy allows, and its pods may still reach kube-dns on UDP and TCP 53, without which "
     "default-deny breaks every host name lookup.",

@@ -13,7 +13,7 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-from .common import PROBES, Report, as_map, as_seq, containers, dig, pod_template, resource_policy
+from .common import PROBES, Report, as_map, as_seq, containers, declare, dig, on_each_resource, pod_template
 
 PodCheck = Callable[[Mapping[str, Any], Mapping[str, Any]], list[str]]
 
@@ -343,9 +343,9 @@ def check_pod_security_restricted(resource_type: str, props: Mapping[str, Any], 
                 )
 
 
-pod_security_restricted = resource_policy(
+pod_security_restricted = declare(
     "pod-security-restricted",
-    check_pod_security_restricted,
+    on_each_resource(check_pod_security_restricted),
     description="Pods meet the Pod Security Standards 'restricted' profile and the baseline beneath it (ported "
     "from kubernetes/pod-security-admission): a namespace enforcing 'restricted' would reject them otherwise, and "
     "each relaxed field widens what a compromised container can reach.",

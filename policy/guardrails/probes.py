@@ -7,7 +7,7 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-from .common import ADVISORY, PROBES, Report, as_map, containers, dig, pod_template, resource_policy
+from .common import ADVISORY, PROBES, Report, as_map, containers, declare, dig, on_each_resource, pod_template
 
 PROBES_URL = "https://kubernetes.io/docs/tasks/configure-pod-container/configure-liveness-readiness-startup-probes/"
 # Long-running workloads: probes apply to them (a Job's pods are meant to exit).
@@ -35,9 +35,9 @@ def check_probes_required(resource_type: str, props: Mapping[str, Any], report: 
             )
 
 
-probes_required = resource_policy(
+probes_required = declare(
     "probes-required",
-    check_probes_required,
+    on_each_resource(check_probes_required),
     description="Every container of a Deployment, StatefulSet or DaemonSet has startup, readiness and liveness "
     "probes, so traffic reaches only pods that can serve it and hung pods are restarted.",
     remediation="Add startupProbe, readinessProbe and livenessProbe to every container.",
@@ -61,9 +61,9 @@ def check_startup_probe_no_initial_delay(resource_type: str, props: Mapping[str,
             )
 
 
-startup_probe_no_initial_delay = resource_policy(
+startup_probe_no_initial_delay = declare(
     "startup-probe-no-initial-delay",
-    check_startup_probe_no_initial_delay,
+    on_each_resource(check_startup_probe_no_initial_delay),
     description="Startup probes poll from the start instead of waiting a fixed delay, which would hold back "
     "readiness of every pod, however fast it starts.",
     remediation="Set startupProbe.initialDelaySeconds to 0; poll every 1-2 s with a failure budget.",

@@ -7,7 +7,7 @@ from typing import Any
 
 from pulumi_policy import Severity
 
-from .common import Report, as_map, containers, pod_template, resource_policy
+from .common import Report, as_map, containers, declare, on_each_resource, pod_template
 
 
 def check_resources_required(resource_type: str, props: Mapping[str, Any], report: Report) -> None:
@@ -30,9 +30,9 @@ def check_resources_required(resource_type: str, props: Mapping[str, Any], repor
             )
 
 
-resources_required = resource_policy(
+resources_required = declare(
     "resources-required",
-    check_resources_required,
+    on_each_resource(check_resources_required),
     description="Every container requests and limits CPU and memory: requests let the scheduler place pods, "
     "limits keep one container from starving its node.",
     remediation="Set resources.requests and resources.limits for cpu and memory.",

@@ -6,7 +6,17 @@ from collections.abc import Mapping, Sequence
 
 from pulumi_policy import Severity
 
-from .common import StackReport, StackResource, as_map, dig, name_of, namespace_of, selector_matches, stack_policy
+from .common import (
+    StackReport,
+    StackResource,
+    as_map,
+    declare,
+    dig,
+    name_of,
+    namespace_of,
+    on_the_stack,
+    selector_matches,
+)
 
 _SCALABLE = frozenset({"kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet"})
 _HPA_TYPES = frozenset(
@@ -48,9 +58,9 @@ def check_hpa_owns_replicas(resources: Sequence[StackResource], report: StackRep
             )
 
 
-hpa_owns_replicas = stack_policy(
+hpa_owns_replicas = declare(
     "hpa-owns-replicas",
-    check_hpa_owns_replicas,
+    on_the_stack(check_hpa_owns_replicas),
     description="A workload scaled by a HorizontalPodAutoscaler leaves spec.replicas unset; otherwise every "
     "deployment resets the replica count the HPA chose.",
     remediation="Remove spec.replicas from the Deployment the HPA targets.",
@@ -97,9 +107,9 @@ def check_disruption_budget(resources: Sequence[StackResource], report: StackRep
             )
 
 
-disruption_budget = stack_policy(
+disruption_budget = declare(
     "disruption-budget",
-    check_disruption_budget,
+    on_the_stack(check_disruption_budget),
     description="A Deployment or StatefulSet running two or more pods (replicas or HPA minimum) has a "
     "PodDisruptionBudget selecting them, so a node drain cannot evict them all at once.",
     remediation="Add a PodDisruptionBudget with maxUnavailable 1 and the workload's selector labels.",

@@ -137,24 +137,20 @@ def test_config_checksum_annotation(run: StackRun) -> None:
     assert checksum and len(checksum) == 64, f"{deployment(run)}: no checksum/config annotation: {annotations}"
 
 
-def test_config_change_rolls_the_pods(mockruns: MockRuns) -> None:
-    """A changed ConfigMap does not restart pods by itself: the checksum in the pod template must change."""
+@pytest.mark.parametrize(
+    ("setting", "key", "value"),
+    [("logLevel", "LOG_LEVEL", "error"), ("databaseSslMode", "DATABASE_SSLMODE", "disable")],
+    ids=["own-entry", "database-entry"],
+)
+def test_config_change_rolls_the_pods(mockruns: MockRuns, setting: str, key: str, value: str) -> None:
+    """A changed ConfigMap does not restart pods by itself: the checksum in the pod template must change,
+    for the program's own entries and for those other components add (DATABASE_*) alike."""
     before = deployment(mockruns.get("dev")).spec["template"]["metadata"]["annotations"]["checksum/config"]
-    changed = mockruns.get("dev", ["wal-service:logLevel=error"])
-    assert changed.returncode == 0, f"stack dev with logLevel=error failed: {changed.error}"
-    assert config_data(changed)["LOG_LEVEL"] == "error", f"{changed.one('ConfigMap', WORKLOAD)}: LOG_LEVEL"
+    changed = mockruns.get("dev", [f"wal-service:{setting}={value}"])
+    assert changed.returncode == 0, f"stack dev with {setting}={value} failed: {changed.error}"
+    assert config_data(changed)[key] == value, f"{changed.one('ConfigMap', WORKLOAD)}: {key}"
     after = deployment(changed).spec["template"]["metadata"]["annotations"]["checksum/config"]
-    assert after != before, f"{deployment(changed)}: checksum/config did not change with LOG_LEVEL"
-
-
-def test_database_config_change_rolls_the_pods(mockruns: MockRuns) -> None:
-    """The checksum covers the entries other components add (DATABASE_*), not only the program's own."""
-    before = deployment(mockruns.get("dev")).spec["template"]["metadata"]["annotations"]["checksum/config"]
-    changed = mockruns.get("dev", ["wal-service:databaseSslMode=disable"])
-    assert changed.returncode == 0, f"stack dev with databaseSslMode=disable failed: {changed.error}"
-    assert config_data(changed)["DATABASE_SSLMODE"] == "disable", f"{changed.one('ConfigMap', WORKLOAD)}"
-    after = deployment(changed).spec["template"]["metadata"]["annotations"]["checksum/config"]
-    assert after != before, f"{deployment(changed)}: checksum/config did not change with DATABASE_SSLMODE"
+    assert after != before, f"{deployment(changed)}: checksum/config did not change with {key}"
 
 
 def test_probes(run: StackRun, config: dict[str, str]) -> None:
