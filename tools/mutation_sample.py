@@ -269,7 +269,7 @@ MUTATIONS = [
         "components/environment.py",
         'instance=f"{instance}-database"',
         "instance=instance",
-        "the service's selectors also pick the database pods",
+        "the debug commands list the database pods as the service's",
     ),
     # policy/guardrails
     Mutation(

@@ -111,7 +111,9 @@ def test_in_cluster_stacks_run_postgres_beside_the_service(stack: str) -> None:
         ("NetworkPolicy", "allow-postgres-clients"),
     ]:
         assert expected in objects, f"{stack}: {expected} missing"
-    assert len(resources(rec, "random:index/randomPassword:RandomPassword")) == 1
+    (password,) = resources(rec, "random:index/randomPassword:RandomPassword")
+    # The sync script puts the password between single quotes in SQL: only letters and digits are safe there.
+    assert password["inputs"]["special"] is False and password["inputs"]["length"] >= 32, password["inputs"]
 
     config = one(rec, "ConfigMap", "wal-service-config")["data"]
     assert {key: config[key] for key in DB_ENV} == {
@@ -309,6 +311,7 @@ def test_prod_retains_nothing() -> None:
 def test_postgres_pod_meets_restricted_pod_security() -> None:
     spec = one(ok("dev"), "StatefulSet", "postgres")["spec"]["template"]["spec"]
     assert spec["automountServiceAccountToken"] is False
+    assert spec["enableServiceLinks"] is False
     assert spec["securityContext"] == {
         "runAsNonRoot": True,
         "runAsUser": 999,
@@ -474,3 +477,14 @@ def test_external_from_args_alone(build_component: Any) -> None:
     run = build_component(make)
     assert [o.kind for o in run.objects()] == ["Secret"], "an external server needs only the password Secret"
     assert run.one("Secret").body["stringData"] == {"password": "[secret]"}
+
+
+def test_debug_selector_shows_the_service_pods_only() -> None:
+    """`debugCommands` select pods by the service's instance label: the database pods carry their own."""
+    rec = ok("dev")
+    selector = rec["outputs"]["debugCommands"]["1-pods"].split(" -l ", 1)[1].split()[0]
+    key, _, value = selector.partition("=")
+    app = one(rec, "Deployment", "wal-service")["spec"]["template"]["metadata"]["labels"]
+    postgres = one(rec, "StatefulSet", "postgres")["spec"]["template"]["metadata"]["labels"]
+    assert app[key] == value, f"{selector} misses the service's pods"
+    assert postgres[key] != value, f"{selector} also lists the database pods"

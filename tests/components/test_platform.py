@@ -212,6 +212,17 @@ def test_deployment_runs_the_pushed_digest_from_the_pull_address(stack: str) -> 
     assert record(stack)["outputs"]["imageDigest"] == image.split("@")[1]
 
 
+@pytest.mark.parametrize("stack", KIND_STACKS)
+def test_registry_is_attached_again_to_a_new_cluster(stack: str) -> None:
+    """A rebuilt cluster brings a new kind network: the connect step must run again, as must the hosts.toml step."""
+    cluster = stack_kind_config(stack)["name"]
+    container = resources(stack, "docker:index/container:Container")[0]
+    connect = by_suffix(stack, "-registry-connect")["inputs"]
+    assert connect["triggers"] == [f"{container['name']}-id", cluster], connect["triggers"]
+    hosts = by_suffix(stack, "-registry-node-hosts")["inputs"]
+    assert cluster in hosts["triggers"], hosts["triggers"]
+
+
 def test_registry_hosting_configmap_follows_kep_1755() -> None:
     hosting = by_suffix("dev", "-registry-hosting")["inputs"]
     assert hosting["metadata"] == {"name": "local-registry-hosting", "namespace": "kube-public"}

@@ -150,3 +150,11 @@ def test_render_reports_bad_config_in_one_line(cli: Callable[..., CompletedProce
     assert len(lines) == 1, f"tools.render stderr is not one line:\n{proc.stderr}"
     assert lines[0].startswith("error: wal-service:replicas = 'abc' is invalid"), lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_limits_equal_to_requests_are_accepted() -> None:
+    """Guaranteed QoS (limits == requests) is a valid choice; only limits below requests are refused."""
+    from components.settings import stack_settings
+
+    settings = stack_settings("dev", {"cpuLimit": "100m", "cpuRequest": "100m", "memoryLimit": "256Mi"})
+    assert (settings.cpu_limit, settings.memory_limit) == (settings.cpu_request, settings.memory_request)

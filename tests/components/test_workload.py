@@ -95,6 +95,8 @@ def test_service_account_mounts_no_token(run: StackRun) -> None:
     spec = pod_spec(run)
     assert spec.get("serviceAccountName") == account.metadata["name"], f"{deployment(run)}: other service account"
     assert spec.get("automountServiceAccountToken") is False, f"{deployment(run)}: pod automounts a token"
+    # Service links would inject *_SERVICE_HOST/PORT variables for every Service in the namespace.
+    assert spec.get("enableServiceLinks") is False, f"{deployment(run)}: service links enabled"
 
 
 # --- Deployment ------------------------------------------------------------------
@@ -216,12 +218,20 @@ def test_graceful_shutdown(run: StackRun, config: dict[str, str]) -> None:
     )
 
 
-def test_rollout_strategy(run: StackRun) -> None:
+def test_rollout_strategy(run: StackRun, config: dict[str, str]) -> None:
     where, spec = deployment(run), deployment(run).spec
     assert spec.get("strategy", {}).get("type") == "RollingUpdate", f"{where}: strategy {spec.get('strategy')}"
     assert spec["strategy"].get("rollingUpdate", {}).get("maxUnavailable") == 0, f"{where}: maxUnavailable not 0"
     for key in ("minReadySeconds", "progressDeadlineSeconds", "revisionHistoryLimit"):
         assert isinstance(spec.get(key), int) and spec[key] > 0, f"{where}: {key} not set"
+    # A rollout whose new pods use their whole startup budget, one surge pod after another, is not a failure.
+    budget = int(config["startupBudgetSeconds"])
+    assert spec["progressDeadlineSeconds"] >= 2 * (budget + spec["minReadySeconds"]), (
+        f"{where}: progressDeadlineSeconds {spec['progressDeadlineSeconds']} declares a slow but healthy rollout failed"
+    )
+    # The pods run a digest: the node's copy is that image, and Always would make every restart need the registry.
+    assert container(run)["image"].partition("@")[2].startswith("sha256:"), f"{where}: image not pinned"
+    assert container(run)["imagePullPolicy"] == "IfNotPresent", f"{where}: {container(run)['imagePullPolicy']}"
     assert matches(spec["selector"]["matchLabels"], pod_labels(run)), f"{where}: selector misses its pods"
 
 

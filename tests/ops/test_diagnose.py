@@ -346,6 +346,20 @@ def test_selector_mismatch_is_spotted() -> None:
     )
 
 
+def test_endpoints_of_unknown_readiness_count_as_ready() -> None:
+    """The API says a nil `ready` condition means unknown, to be treated as ready."""
+    unknown = slice_(("a", True), ("b", True))
+    unknown.endpoints[0].conditions = None
+    unknown.endpoints[1].conditions = V1EndpointConditions(ready=None)
+    check = d.check_endpoints(service(SELECTOR), [unknown], [pod("a"), pod("b")], CTX)
+    assert check.line() == "PASS service/endpoints: 2 ready endpoints, matching the selected pods"
+
+
+def test_a_ready_pod_missing_from_the_endpoints_is_spotted() -> None:
+    check = d.check_endpoints(service(SELECTOR), [slice_(("a", True))], [pod("a"), pod("b")], CTX)
+    assert not check.ok and check.detail == "endpoints ['a'] differ from the Ready selected pods ['a', 'b']"
+
+
 def test_no_ready_endpoints_points_at_the_pods() -> None:
     check = d.check_endpoints(service(SELECTOR), [slice_(("a", False))], [pod("a", ready=False)], CTX)
     assert check.detail == "no ready endpoints (1 not ready, 1 selected pods)"
@@ -392,6 +406,12 @@ def test_another_ingress_claiming_the_host_in_another_namespace_fails() -> None:
     check = d.check_host_conflicts([ours, stale, other], CTX)
     assert check.detail == "default/wal-service-ingress also claims dev.wal-service.local"
     assert check.next == "kubectl --context kind-wal-service-cluster -n default delete ingress wal-service-ingress"
+
+
+def test_a_localhost_ingress_address_means_loopback() -> None:
+    """kind publishes `localhost` as the ingress address: both loopback addresses match it."""
+    assert d.expected_addresses(["localhost", "198.51.100.4"]) == {"127.0.0.1", "::1", "198.51.100.4"}
+    assert d.check_dns(["::1"], ["localhost"], CTX, local=False).ok
 
 
 def test_dns_loopback_for_kind_and_stale_record() -> None:

@@ -213,3 +213,11 @@ def test_existing_cluster_stack_needs_neither_kind_nor_ports(make_tools: MakeToo
 def test_published_ports_parse_docker_ps() -> None:
     text = "a\t127.0.0.1:80->80/tcp, 127.0.0.1:443->443/tcp\nb\t0.0.0.0:6000->5000/tcp, :::6000->5000/tcp\nc\t\n"
     assert pf.published_ports(text) == {80: "a", 443: "a", 6000: "b"}
+
+
+def test_a_kind_host_must_resolve_to_loopback_only() -> None:
+    """A name that also resolves elsewhere may send the browser past the kind ingress ports."""
+    settings = settings_for("dev")
+    assert pf.host_finding(settings, ["127.0.0.1", "::1"]).level == "ok"
+    mixed = pf.host_finding(settings, ["127.0.0.1", "192.0.2.7"])
+    assert mixed.level == "warn" and "not 127.0.0.1" in mixed.message, mixed.line()

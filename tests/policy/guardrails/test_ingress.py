@@ -30,3 +30,10 @@ def test_ingress_hosts_must_be_unique() -> None:
     assert len(found) == 1 and found[0][1] == urn(INGRESS, "b") and "app.example.com" in found[0][0]
     # Two catch-all (host-less) rules collide as well.
     assert len(stack_findings(check_ingress_unique_host, [ingress("a", None), ingress("b", None)])) == 1
+
+
+def test_the_same_ingress_seen_twice_is_not_a_conflict() -> None:
+    """One resource reaching the check as two objects (same URN) claims its host once."""
+    first, again = ingress("a"), ingress("a")
+    assert first is not again and first.urn == again.urn
+    assert stack_findings(check_ingress_unique_host, [first, again]) == []

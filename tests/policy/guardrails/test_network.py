@@ -74,3 +74,13 @@ def test_dns_peer_must_reach_kube_dns_in_kube_system(peer: dict[str, object], re
     dns.props["spec"]["egress"][0]["to"] = [peer]
     found = stack_findings(check_network_policy_coverage, [deployment(), deny, dns])
     assert (found == []) is reaches, found
+
+
+def test_a_dns_rule_without_ports_allows_every_port() -> None:
+    deny, dns = network_policies()
+    del dns.props["spec"]["egress"][0]["ports"]  # no ports: every port to kube-dns, 53 included
+    assert stack_findings(check_network_policy_coverage, [deployment(), deny, dns]) == []
+    dns.props["spec"]["egress"][0]["ports"] = [{"protocol": "UDP"}, {"protocol": "TCP"}]  # every port, per protocol
+    assert stack_findings(check_network_policy_coverage, [deployment(), deny, dns]) == []
+    dns.props["spec"]["egress"][0]["ports"] = [{"protocol": "UDP", "port": 50, "endPort": 60}, {"port": 53}]
+    assert stack_findings(check_network_policy_coverage, [deployment(), deny, dns]) == []

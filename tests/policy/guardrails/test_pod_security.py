@@ -114,6 +114,29 @@ def test_pod_security_allows_what_restricted_allows(mutate: Callable[[dict[str, 
     assert findings(check_pod_security_restricted, with_pod(deployment(), mutate)) == []
 
 
+# check_sysctls.go: the sysctls every Pod Security level allows (the 1.32 list).
+UPSTREAM_SAFE_SYSCTLS = [
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+    "net.ipv4.tcp_rmem",
+    "net.ipv4.tcp_wmem",
+]
+
+
+@pytest.mark.parametrize("name", UPSTREAM_SAFE_SYSCTLS)
+def test_every_safe_sysctl_is_allowed(name: str) -> None:
+    resource = with_pod(deployment(), _set("securityContext.sysctls", [{"name": name, "value": "1"}]))
+    assert findings(check_pod_security_restricted, resource) == []
+
+
 def test_pod_without_any_security_context_fails_restricted() -> None:
     resource = deployment(containers=[{"name": "bare", "image": DIGEST}])
     del resource.props["spec"]["template"]["spec"]["securityContext"]

@@ -29,3 +29,13 @@ def test_startup_probe_initial_delay_is_advisory(pack: Pack) -> None:
     found = pack.run([deployment(containers=[slow]), *network_policies()])
     assert [(v.policy, v.level) for v in found] == [("startup-probe-no-initial-delay", "advisory")]
     assert findings(check_startup_probe_no_initial_delay, deployment()) == []
+
+
+@pytest.mark.parametrize("kind", ["StatefulSet", "DaemonSet"])
+def test_every_long_running_workload_needs_probes(kind: str) -> None:
+    bare = container()
+    del bare["livenessProbe"]
+    resource = deployment(containers=[bare])
+    other = Resource(f"kubernetes:apps/v1:{kind}", "x", urn(f"kubernetes:apps/v1:{kind}", "x"), resource.props)
+    found = findings(check_probes_required, other)
+    assert len(found) == 1 and "livenessProbe" in found[0], found
