@@ -374,7 +374,8 @@ def _scratch_copy(into: Path) -> Path:
             shutil.copy2(source, work / name)
     for venv in (".venv", ".venv-checkov"):
         (work / venv).symlink_to(ROOT / venv)
-    for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "scratch"]):
+    identity = ["-c", "user.name=mutation-sample", "-c", "user.email=mutation-sample@localhost"]
+    for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", *identity, "commit", "-qm", "scratch"]):
         subprocess.run(command, cwd=work, check=True, capture_output=True)
     return work
 

@@ -163,7 +163,9 @@ class Validation:
     """How a policy runs: the policy class (per resource, or once over the stack) and what the engine calls."""
 
     policy_class: type[ResourceValidationPolicy] | type[StackValidationPolicy]
+    """ResourceValidationPolicy (inputs of each resource) or StackValidationPolicy (all resources at once)."""
     validate: Callable[[Any, ReportViolation], None]
+    """What the engine calls with its validation args and report callback."""
 
 
 def on_each_resource(check: ResourceCheck) -> Validation:
