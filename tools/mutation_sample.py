@@ -7,7 +7,8 @@ Each mutation is a realistic one-line mistake: one fragment, which must occur ex
 file, replaced by another. The sample runs in a scratch copy of the working tree (its own git
 repository, this checkout's virtualenvs linked in), one mutation at a time: first the tests that
 mirror the mutated folder, then, if they all pass, the whole program suite. A mutation is killed
-when some test fails; a fragment that no longer occurs is reported as stale, not counted.
+when some test fails; a fragment that no longer occurs is reported as stale, not counted. The
+unmutated suite runs first and must pass, or every mutation would look killed.
 """
 
 from __future__ import annotations
@@ -401,6 +402,10 @@ def run(numbers: list[int]) -> int:
     killed = survived = 0
     with tempfile.TemporaryDirectory(prefix="mutation-sample-") as tmp:
         work = _scratch_copy(Path(tmp))
+        # A suite that already fails would count every mutation as killed.
+        if _suite_fails(work):
+            print("the unmutated suite fails: fix it first (make test-program)", file=sys.stderr)
+            return 1
         for number, mutation in chosen:
             target = work / mutation.path
             original = target.read_text()
