@@ -76,7 +76,7 @@ down: venv
 preview: venv policy-venv
 	$(PY) -m ops.preview --stack $(STACK)
 
-#   make verify              check pods, service, ingress, DNS and network in order, with a diagnosis
+#   make verify              check pods, service, route (Gateway or Ingress), DNS and network in order, with a diagnosis
 verify: venv
 	$(PY) -m ops.verify --stack $(STACK)
 

@@ -13,9 +13,10 @@ import pulumi_docker as docker
 
 from components.cluster import ClusterTarget, ClusterTargetArgs
 from components.database import Connection, Database, DatabaseArgs, ExternalServer, InClusterServer
+from components.gateway import ServiceGateway, ServiceGatewayArgs
+from components.gateway_controller import GATEWAY_API_VERSION, GatewayController, GatewayControllerArgs
 from components.host_claim import HostClaimCheck, HostClaimCheckArgs
 from components.image import ServiceImage, ServiceImageArgs, source_revision
-from components.ingress_controller import IngressController, IngressControllerArgs
 from components.kind_cluster import KindClusterArgs
 from components.namespace import AppNamespace, AppNamespaceArgs
 from components.pull_check import PullCheck, PullCheckArgs
@@ -25,6 +26,8 @@ from components.settings import Settings, image_digest, image_version, load_secr
 from components.stack_config import PROJECT
 from components.workload import (
     AppConfig,
+    GatewayRoute,
+    IngressRoute,
     Limits,
     Probes,
     Resources,
@@ -120,10 +123,10 @@ class Environment(pulumi.ComponentResource):
                 ),
                 opts=k8s_opts,
             ).name
-        ingress_ready = self._routing(name, s, cluster, namespace, k8s_opts)
+        route_ready = self._routing(name, s, cluster, namespace, instance, labels, k8s_opts)
         workload = ServiceWorkload(
             f"{name}-workload",
-            workload_args(s, instance, namespace.name, image, database, pull_secret, ingress_ready),
+            workload_args(s, instance, namespace.name, image, database, pull_secret, route_ready),
             opts=k8s_opts,
         )
 
@@ -205,33 +208,56 @@ class Environment(pulumi.ComponentResource):
         s: Settings,
         cluster: ClusterTarget,
         namespace: AppNamespace,
+        instance: str,
+        labels: dict[str, str],
         k8s_opts: pulumi.ResourceOptions,
     ) -> list[pulumi.Resource]:
-        """The routing seam: what must be ready before our Ingress is created."""
-        ready: list[pulumi.Resource] = []
-        if s.ingress_controller == "ingress-nginx":
-            ready.append(
-                IngressController(
-                    f"{name}-ingress-controller",
-                    IngressControllerArgs(namespace=s.ingress_controller_namespace, ingress_class=s.ingress_class_name),
+        """The routing seam: what must be ready before our route is created. A kind stack installs the
+        Gateway API CRDs and its controller; any gateway stack that names a GatewayClass gets its own Gateway."""
+        controller: list[pulumi.Resource] = []
+        if s.routing == "gateway" and s.cluster_mode == "kind":
+            controller.append(
+                GatewayController(
+                    f"{name}-gateway-controller",
+                    GatewayControllerArgs(namespace=s.gateway_namespace, gateway_class=s.gateway_class_name),
                     opts=k8s_opts,
                 )
             )
-        # Runs against the live cluster once it exists (and our namespace with it), before our Ingress.
-        ready.append(
-            HostClaimCheck(
-                f"{name}-host-claim",
-                HostClaimCheckArgs(
-                    host=s.host,
-                    namespace=namespace.name,
-                    kube_context=cluster.kube_context,
-                    kubeconfig=cluster.kubeconfig,
-                    kubeconfig_path=s.kubeconfig,
-                ),
-                opts=pulumi.ResourceOptions(parent=self),
-            )
+        # Runs against the live cluster once the controller (if ours) is up, before anything routes the host.
+        check = HostClaimCheck(
+            f"{name}-host-claim",
+            HostClaimCheckArgs(
+                host=s.host,
+                instance=instance,
+                routing=s.routing,
+                kube_context=cluster.kube_context,
+                kubeconfig=cluster.kubeconfig,
+                kubeconfig_path=s.kubeconfig,
+                gateway_class=s.gateway_class_name if s.routing == "gateway" else "",
+                gateway_namespace=s.gateway_namespace if s.routing == "gateway" else "",
+                gateway_name=s.gateway_name if s.routing == "gateway" else "",
+                gateway_api_version=GATEWAY_API_VERSION,
+                after=controller,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        return ready
+        if s.routing != "gateway" or not s.gateway_class_name:
+            return [check]
+        gateway = ServiceGateway(
+            f"{name}-gateway",
+            ServiceGatewayArgs(
+                name=s.gateway_name,
+                namespace=s.gateway_namespace,
+                gateway_class=s.gateway_class_name,
+                host=s.host,
+                route_namespace=namespace.name,
+                labels=labels,
+                tls_secret_name=s.tls_secret_name,
+                depends_on=[check],
+            ),
+            opts=k8s_opts,
+        )
+        return [check, gateway]
 
 
 def kind_args(s: Settings) -> KindClusterArgs | None:
@@ -292,7 +318,7 @@ def workload_args(
     image: DeployedImage,
     database: Database,
     pull_secret: pulumi.Input[str] | None,
-    ingress_ready: list[pulumi.Resource],
+    route_ready: list[pulumi.Resource],
 ) -> ServiceWorkloadArgs:
     return ServiceWorkloadArgs(
         instance=instance,
@@ -331,18 +357,23 @@ def workload_args(
             shutdown_timeout_seconds=s.shutdown_timeout_seconds,
             termination_grace_period_seconds=s.termination_grace_period_seconds,
         ),
-        routing=Routing(
-            host=s.host,
-            ingress_class_name=s.ingress_class_name,
-            controller_namespace=s.ingress_controller_namespace,
-            tls_secret_name=s.tls_secret_name,
-            annotations=pairs(s.ingress_annotations),
-        ),
+        routing=Routing(host=s.host, via=route_via(s)),
         extra_config=database.config,
         secret_env={"DATABASE_PASSWORD": (database.password_secret_name, database.password_secret_key)},
         egress_policies=[database.egress_rule],
         image_pull_secret=pull_secret,
-        ingress_depends_on=ingress_ready,
+        route_depends_on=route_ready,
+    )
+
+
+def route_via(s: Settings) -> GatewayRoute | IngressRoute:
+    if s.routing == "gateway":
+        return GatewayRoute(gateway_namespace=s.gateway_namespace, gateway_name=s.gateway_name)
+    return IngressRoute(
+        class_name=s.ingress_class_name,
+        controller_namespace=s.ingress_controller_namespace,
+        tls_secret_name=s.tls_secret_name,
+        annotations=pairs(s.ingress_annotations),
     )
 
 
@@ -352,16 +383,27 @@ def pairs(entries: list[str]) -> dict[str, str]:
 
 
 def debug_commands(s: Settings, context: str, namespace: str) -> dict[str, str]:
-    """Debugging layer by layer (pods, service, ingress, DNS, network), filled in for this stack."""
+    """Debugging layer by layer (pods, service, route, DNS, network), filled in for this stack."""
     kubectl = f"kubectl --context {context} -n {namespace}"
     selector = f"app.kubernetes.io/instance={instance_name(s.stack)}"
     return {
         "1-pods": f"{kubectl} get pods -l {selector} -o wide && {kubectl} logs -l {selector} --tail=100",
         "2-service": f"{kubectl} port-forward svc/wal-service 8080:8080 & sleep 2; curl -fsS http://127.0.0.1:8080{s.health_path}",
-        "3-ingress": (
-            f"{kubectl} describe ingress wal-service-ingress && kubectl --context {context} "
-            f"-n {s.ingress_controller_namespace} logs -l app.kubernetes.io/component=controller --tail=100"
-        ),
+        "3-route": route_debug(s, context, kubectl),
         "4-dns": f"getent hosts {s.host} || echo '127.0.0.1 {s.host}' needs to be in /etc/hosts",
         "5-network": f"{kubectl} get networkpolicy -o wide",
     }
+
+
+def route_debug(s: Settings, context: str, kubectl: str) -> str:
+    """The route, then what serves it: the Gateway and its data plane's logs, or the ingress controller's."""
+    if s.routing == "gateway":
+        gateway = f"kubectl --context {context} -n {s.gateway_namespace}"
+        return (
+            f"{kubectl} describe httproute wal-service && {gateway} describe gateway {s.gateway_name} && "
+            f"{gateway} logs -l gateway.networking.k8s.io/gateway-name={s.gateway_name} --tail=100"
+        )
+    return (
+        f"{kubectl} describe ingress wal-service-ingress && kubectl --context {context} "
+        f"-n {s.ingress_controller_namespace} logs -l app.kubernetes.io/component=controller --tail=100"
+    )

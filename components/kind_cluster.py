@@ -9,6 +9,8 @@ import pulumi
 import yaml
 from pulumi_command import local
 
+from components.gateway_controller import HTTP_NODE_PORT, HTTPS_NODE_PORT
+
 # The create script refuses to adopt a cluster it did not make: `kind create` on an
 # existing name would fail anyway, but with a less useful message.
 CREATE_SCRIPT = """\
@@ -43,24 +45,21 @@ class KindClusterArgs:
     workers: int
     """Worker nodes besides the control plane."""
     http_port: int
-    """Host port on 127.0.0.1 mapped to the control-plane node's port 80."""
+    """Host port on 127.0.0.1 mapped to the node port of the Gateway's HTTP listener."""
     https_port: int
-    """Host port on 127.0.0.1 mapped to the control-plane node's port 443."""
+    """Host port on 127.0.0.1 mapped to the node port of the Gateway's HTTPS listener."""
 
 
 def kind_config(args: KindClusterArgs) -> dict[str, Any]:
     """The kind v1alpha4 Cluster config (kind.sigs.k8s.io/docs/user/configuration)."""
+    # The Gateway's data plane Service has fixed node ports (components/gateway_controller.py); kube-proxy
+    # on this node forwards them to the data plane wherever it runs. Port mappings are kind's way in on
+    # Linux and Docker Desktop alike (kind.sigs.k8s.io/docs/user/configuration/#extra-port-mappings).
     port_mappings = [
-        {"containerPort": container, "hostPort": host, "listenAddress": "127.0.0.1", "protocol": "TCP"}
-        for container, host in ((80, args.http_port), (443, args.https_port))
+        {"containerPort": node_port, "hostPort": host, "listenAddress": "127.0.0.1", "protocol": "TCP"}
+        for node_port, host in ((HTTP_NODE_PORT, args.http_port), (HTTPS_NODE_PORT, args.https_port))
     ]
-    control_plane = {
-        "role": "control-plane",
-        "image": args.node_image,
-        # The ingress controller is pinned to this node: it owns the host port mappings.
-        "labels": {"ingress-ready": "true"},
-        "extraPortMappings": port_mappings,
-    }
+    control_plane = {"role": "control-plane", "image": args.node_image, "extraPortMappings": port_mappings}
     workers = [{"role": "worker", "image": args.node_image} for _ in range(args.workers)]
     return {
         "kind": "Cluster",

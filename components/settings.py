@@ -265,13 +265,16 @@ class Settings(BaseModel):
     max_connections: int = Field(alias="maxConnections", ge=1, le=1_000_000)
     header_read_timeout_seconds: PositiveSeconds = Field(alias="headerReadTimeoutSeconds")
     body_read_timeout_seconds: PositiveSeconds = Field(alias="bodyReadTimeoutSeconds")
-    # ingress
+    # routing
     host: Host = Field(alias="host")
+    routing: Literal["gateway", "ingress"] = Field(alias="routing")
+    gateway_class_name: Annotated[str, AfterValidator(_dns_subdomain_or_empty)] = Field(alias="gatewayClassName")
+    gateway_name: Annotated[str, AfterValidator(_dns_subdomain)] = Field(alias="gatewayName")
+    gateway_namespace: DnsLabel = Field(alias="gatewayNamespace")
     ingress_class_name: DnsLabel = Field(alias="ingressClassName")
     ingress_annotations: Annotated[StrList, AfterValidator(_annotations)] = Field(alias="ingressAnnotations")
     ingress_controller_namespace: DnsLabel = Field(alias="ingressControllerNamespace")
     tls_secret_name: Annotated[str, AfterValidator(_dns_label_or_empty)] = Field(alias="tlsSecretName")
-    ingress_controller: Literal["ingress-nginx", "none"] = Field(alias="ingressController")
     # local platform
     kind_cluster_name: DnsLabel = Field(alias="kindClusterName")
     kind_node_image: Annotated[str, AfterValidator(_image_ref)] = Field(alias="kindNodeImage")
@@ -338,10 +341,33 @@ class Settings(BaseModel):
             fail("registryMode", "is local but clusterMode is existing; a local registry serves kind clusters only")
         if self.registry_mode == "external" and not self.registry_server and not self.image_ref:
             fail("registryServer", "is empty but registryMode is external and no imageRef is given")
+        if self.cluster_mode == "kind" and self.routing == "ingress":
+            fail(
+                "routing",
+                "is ingress but clusterMode is kind; a kind stack routes through the Gateway API controller it "
+                "installs (ingress-nginx, the Ingress controller it used to install, was retired upstream in March "
+                "2026). Set routing to gateway, or use routing ingress on an existing cluster that has an Ingress "
+                "controller (https://kind.sigs.k8s.io/docs/user/ingress/)",
+            )
+        if self.cluster_mode == "kind" and not self.gateway_class_name:
+            fail(
+                "gatewayClassName",
+                "is empty but clusterMode is kind; a kind stack creates its own Gateway of the class its controller "
+                "serves (default nginx). A shared Gateway only exists on an existing cluster",
+            )
+        if self.routing == "gateway" and self.ingress_annotations:
+            fail(
+                "ingressAnnotations",
+                "is set but routing is gateway, where no Ingress exists for them to annotate; remove them "
+                "(an HTTPRoute has no annotations that change routing)",
+            )
         if self.cluster_mode == "kind" and self.ingress_http_port == self.ingress_https_port:
             fail("ingressHttpsPort", f"{self.ingress_https_port} is also ingressHttpPort; the two need distinct ports")
         if self.cluster_mode == "kind" and self.registry_port in (self.ingress_http_port, self.ingress_https_port):
-            fail("registryPort", f"{self.registry_port} is also an ingress host port")
+            fail(
+                "registryPort",
+                f"{self.registry_port} is also the Gateway's host port (ingressHttpPort/ingressHttpsPort)",
+            )
         if self.database_mode == "external":
             for key, value in (("databaseHost", self.database_host), ("databaseCidr", self.database_cidr)):
                 if not value:
@@ -367,7 +393,7 @@ class Settings(BaseModel):
 
     @property
     def ingress_port(self) -> int:
-        """The host port that reaches the ingress: kind maps it on 127.0.0.1, other clusters serve 80/443."""
+        """The host port that reaches the service's route: kind maps it on 127.0.0.1, other clusters serve 80/443."""
         if self.cluster_mode == "kind":
             return self.ingress_https_port if self.tls_secret_name else self.ingress_http_port
         return 443 if self.tls_secret_name else 80

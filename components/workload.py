@@ -57,6 +57,7 @@ from pulumi_kubernetes.networking.v1 import (
 )
 from pulumi_kubernetes.policy.v1 import PodDisruptionBudgetSpecArgs
 
+from components.gateway import AWAIT_TIMEOUTS, GATEWAY_API
 from components.security import restricted_container, restricted_pod
 from components.stack_config import PROJECT
 
@@ -65,6 +66,16 @@ HTTP_PORT = 8080
 # The production image runs as this numeric UID/GID (app/Dockerfile).
 APP_UID = 10001
 STARTUP_PERIOD_SECONDS = 2
+# GEP-1762: a Gateway's controller labels the data-plane pods it provisions with the Gateway's name.
+GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
+# `pulumi up` waits until the Gateway's controller accepted the route and resolved its backend (route
+# status is per parent, so the JSONPath names the one parent; pulumi-kubernetes pkg/metadata/overrides.go).
+ROUTE_READY = json.dumps(
+    [
+        f'jsonpath={{.status.parents[0].conditions[?(@.type=="{condition}")].status}}=True'
+        for condition in ("Accepted", "ResolvedRefs")
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -161,12 +172,20 @@ class Shutdown:
 
 
 @dataclass(frozen=True)
-class Routing:
-    """How traffic reaches the pods from outside the namespace."""
+class GatewayRoute:
+    """An HTTPRoute attached to a Gateway; the NetworkPolicy admits that Gateway's data-plane pods."""
 
-    host: str
-    """Public host name of the Ingress."""
-    ingress_class_name: str
+    gateway_namespace: str
+    """Namespace of the Gateway, where Gateway API puts the data-plane pods it provisions (GEP-1762)."""
+    gateway_name: str
+    """Name of the Gateway; its data-plane pods carry it in the gateway.networking.k8s.io/gateway-name label."""
+
+
+@dataclass(frozen=True)
+class IngressRoute:
+    """An Ingress served by an IngressClass; the NetworkPolicy admits the controller's namespace."""
+
+    class_name: str
     """IngressClass that serves the Ingress."""
     controller_namespace: str
     """Namespace of the ingress controller's pods: the only source the NetworkPolicy admits."""
@@ -174,6 +193,16 @@ class Routing:
     """Secret with the host's TLS certificate; empty serves plain HTTP."""
     annotations: Mapping[str, str] = field(default_factory=dict)
     """Extra Ingress annotations."""
+
+
+@dataclass(frozen=True)
+class Routing:
+    """How traffic reaches the pods from outside the namespace."""
+
+    host: str
+    """Public host name: the route's only hostname."""
+    via: GatewayRoute | IngressRoute
+    """An HTTPRoute on a Gateway, or an Ingress."""
 
 
 @dataclass(frozen=True)
@@ -199,7 +228,7 @@ class ServiceWorkloadArgs:
     shutdown: Shutdown
     """Graceful-shutdown timings."""
     routing: Routing
-    """Ingress host, class, TLS and the controller's namespace."""
+    """The route's host and whether it is an HTTPRoute on a Gateway or an Ingress."""
     extra_config: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """ConfigMap entries contributed by other components (e.g. database connection settings)."""
     secret_env: Mapping[str, tuple[pulumi.Input[str], str]] = field(default_factory=dict)
@@ -208,8 +237,8 @@ class ServiceWorkloadArgs:
     """Egress the pods need beyond DNS (e.g. to the database)."""
     image_pull_secret: pulumi.Input[str] | None = None
     """Name of a dockerconfigjson Secret in the namespace, for private registries."""
-    ingress_depends_on: Sequence[pulumi.Resource] = ()
-    """Resources that must be ready before the Ingress is created (the controller and its webhook)."""
+    route_depends_on: Sequence[pulumi.Resource] = ()
+    """Resources that must be ready before the route is created (the host-claim check, the Gateway)."""
 
 
 def instance_name(stack: str) -> str:
@@ -261,7 +290,7 @@ class ServiceWorkload(pulumi.ComponentResource):
     namespace: pulumi.Output[str]
     deployment_name: pulumi.Output[str]
     service_name: pulumi.Output[str]
-    ingress_host: pulumi.Output[str]
+    route_host: pulumi.Output[str]
 
     def __init__(self, name: str, args: ServiceWorkloadArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("wal:platform:ServiceWorkload", name, None, opts)
@@ -332,37 +361,13 @@ class ServiceWorkload(pulumi.ComponentResource):
         )
 
         routing = args.routing
-        ingress = k8s.networking.v1.Ingress(
-            f"{name}-ingress",
-            metadata=meta(f"{APP_NAME}-ingress", annotations=dict(routing.annotations) or None),
-            spec=IngressSpecArgs(
-                ingress_class_name=routing.ingress_class_name,
-                tls=[IngressTLSArgs(hosts=[routing.host], secret_name=routing.tls_secret_name)]
-                if routing.tls_secret_name
-                else None,
-                rules=[
-                    IngressRuleArgs(
-                        host=routing.host,
-                        http=HTTPIngressRuleValueArgs(
-                            paths=[
-                                HTTPIngressPathArgs(
-                                    path="/",
-                                    path_type="Prefix",
-                                    backend=IngressBackendArgs(
-                                        service=IngressServiceBackendArgs(
-                                            name=service.metadata.name,
-                                            port=ServiceBackendPortArgs(name="http"),
-                                        )
-                                    ),
-                                )
-                            ]
-                        ),
-                    )
-                ],
-            ),
-            # The controller's admission webhook rejects Ingresses until it answers.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.ingress_depends_on)),
-        )
+        route_opts = pulumi.ResourceOptions(parent=self, depends_on=list(args.route_depends_on))
+        if isinstance(routing.via, GatewayRoute):
+            route: pulumi.CustomResource = http_route(
+                f"{name}-route", routing.host, routing.via, meta, service, route_opts
+            )
+        else:
+            route = ingress(f"{name}-ingress", routing.host, routing.via, meta, service, route_opts)
 
         self._network_policies(name, args, meta, selector, child)
 
@@ -408,13 +413,13 @@ class ServiceWorkload(pulumi.ComponentResource):
         self.namespace = pulumi.Output.from_input(args.namespace)
         self.deployment_name = deployment.metadata.name
         self.service_name = service.metadata.name
-        self.ingress_host = ingress.spec.apply(lambda _: routing.host)
+        self.route_host = route.id.apply(lambda _: routing.host)
         self.register_outputs(
             {
                 "namespace": self.namespace,
                 "deployment_name": self.deployment_name,
                 "service_name": self.service_name,
-                "ingress_host": self.ingress_host,
+                "route_host": self.route_host,
             }
         )
 
@@ -540,22 +545,36 @@ class ServiceWorkload(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        via = args.routing.via
+        if isinstance(via, GatewayRoute):
+            # The data plane proxies to the pods directly; only the Gateway's own pods may.
+            source, policy = (
+                NetworkPolicyPeerArgs(
+                    namespace_selector=LabelSelectorArgs(
+                        match_labels={"kubernetes.io/metadata.name": via.gateway_namespace}
+                    ),
+                    pod_selector=LabelSelectorArgs(match_labels={GATEWAY_NAME_LABEL: via.gateway_name}),
+                ),
+                "allow-gateway",
+            )
+        else:
+            source, policy = (
+                NetworkPolicyPeerArgs(
+                    namespace_selector=LabelSelectorArgs(
+                        match_labels={"kubernetes.io/metadata.name": via.controller_namespace}
+                    )
+                ),
+                "allow-ingress-controller",
+            )
         k8s.networking.v1.NetworkPolicy(
-            f"{name}-allow-ingress-controller",
-            metadata=make_meta("allow-ingress-controller"),
+            f"{name}-{policy}",
+            metadata=make_meta(policy),
             spec=NetworkPolicySpecArgs(
                 pod_selector=LabelSelectorArgs(match_labels=selector),
                 policy_types=["Ingress"],
                 ingress=[
                     NetworkPolicyIngressRuleArgs(
-                        from_=[
-                            NetworkPolicyPeerArgs(
-                                namespace_selector=LabelSelectorArgs(
-                                    match_labels={"kubernetes.io/metadata.name": args.routing.controller_namespace}
-                                )
-                            )
-                        ],
-                        ports=[NetworkPolicyPortArgs(protocol="TCP", port="http")],
+                        from_=[source], ports=[NetworkPolicyPortArgs(protocol="TCP", port="http")]
                     )
                 ],
             ),
@@ -572,3 +591,77 @@ class ServiceWorkload(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
+
+
+def ingress(
+    name: str,
+    host: str,
+    via: IngressRoute,
+    meta: Callable[..., ObjectMetaArgs],
+    service: k8s.core.v1.Service,
+    opts: pulumi.ResourceOptions,
+) -> k8s.networking.v1.Ingress:
+    """One host, `/` with pathType Prefix, no rewriting."""
+    return k8s.networking.v1.Ingress(
+        name,
+        metadata=meta(f"{APP_NAME}-ingress", annotations=dict(via.annotations) or None),
+        spec=IngressSpecArgs(
+            ingress_class_name=via.class_name,
+            tls=[IngressTLSArgs(hosts=[host], secret_name=via.tls_secret_name)] if via.tls_secret_name else None,
+            rules=[
+                IngressRuleArgs(
+                    host=host,
+                    http=HTTPIngressRuleValueArgs(
+                        paths=[
+                            HTTPIngressPathArgs(
+                                path="/",
+                                path_type="Prefix",
+                                backend=IngressBackendArgs(
+                                    service=IngressServiceBackendArgs(
+                                        name=service.metadata.name, port=ServiceBackendPortArgs(name="http")
+                                    )
+                                ),
+                            )
+                        ]
+                    ),
+                )
+            ],
+        ),
+        # The controller's admission webhook, if any, rejects Ingresses until it answers.
+        opts=opts,
+    )
+
+
+def http_route(
+    name: str,
+    host: str,
+    via: GatewayRoute,
+    meta: Callable[..., ObjectMetaArgs],
+    service: k8s.core.v1.Service,
+    opts: pulumi.ResourceOptions,
+) -> k8s.apiextensions.CustomResource:
+    """One hostname, PathPrefix `/` to the Service, no filters: the URL reaches the service unchanged."""
+    return k8s.apiextensions.CustomResource(
+        name,
+        api_version=GATEWAY_API,
+        kind="HTTPRoute",
+        metadata=meta(APP_NAME, annotations={"pulumi.com/waitFor": ROUTE_READY}),
+        spec={
+            "parentRefs": [
+                {
+                    "group": "gateway.networking.k8s.io",
+                    "kind": "Gateway",
+                    "namespace": via.gateway_namespace,
+                    "name": via.gateway_name,
+                }
+            ],
+            "hostnames": [host],
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                    "backendRefs": [{"name": service.metadata.name, "port": HTTP_PORT}],
+                }
+            ],
+        },
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(custom_timeouts=AWAIT_TIMEOUTS)),
+    )

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import yaml
 
-from e2e.run import NAMESPACE, PROJECT, STACK, E2EFailure, IngressStatusPublisher, Run, default_root, toolchain_bin
+from e2e.gateway_api import GatewayControllerStandIn
+from e2e.run import GATEWAY_CLASS, NAMESPACE, PROJECT, STACK, E2EFailure, Run, default_root, toolchain_bin
 
 
 def timed(action: Callable[[], object]) -> float:
@@ -46,11 +47,12 @@ def main() -> int:
     root = default_root().with_name("wal-service-bench-deploy")
     run = Run(root, toolchain_bin())
     run.prepare()
-    publisher = IngressStatusPublisher(run)
+    publisher = GatewayControllerStandIn(run.cluster, GATEWAY_CLASS)
     rows: list[tuple[str, float, float]] = []
     try:
         run.cluster.start()
         run.storage(count=4)
+        run.gateway_platform()
         run.configure()
         publisher.start()
         up = ["up", "--yes", "--skip-preview"]

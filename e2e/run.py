@@ -7,7 +7,8 @@
 The stack is the dev stack from a snapshot of the working tree, switched to `existing` cluster mode
 with `pulumi config set` (the only overrides): it targets a throwaway control plane whose nodes kwok
 simulates. What the cluster lacks, the harness provides the way the real thing would: PersistentVolumes
-for the database claim (a provisioner's job) and the Ingress status address (an ingress controller's).
+for the database claim (a provisioner's job), the pinned Gateway API CRDs with a GatewayClass (a
+platform team's), and the Gateway and HTTPRoute status (their controller's; see e2e/gateway_api.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -29,6 +29,8 @@ from typing import Any
 
 import yaml
 
+from components.gateway_controller import GATEWAY_API_VERSION
+from e2e import gateway_api
 from e2e.compare import differences
 from e2e.controlplane import CONTEXT, ControlPlane
 
@@ -43,6 +45,10 @@ DIGEST_B = "sha256:" + "b2" * 32
 REGISTRY = "registry.e2e.local"
 IMAGE_REPO = f"{REGISTRY}/wal-service"
 STEP_TIMEOUT = 15 * 60
+# The dev stack's defaults: its own Gateway of class nginx in nginx-gateway, which the harness's
+# platform provides on this existing cluster.
+GATEWAY_CLASS = "nginx"
+GATEWAY_NAMESPACE = "nginx-gateway"
 
 
 class E2EFailure(Exception):
@@ -142,8 +148,6 @@ class Run:
             "registryMode": "external",
             "registryServer": REGISTRY,
             "imageRef": f"{IMAGE_REPO}@{DIGEST_A}",
-            # An existing cluster brings its own ingress controller; the harness plays it (status address).
-            "ingressController": "none",
         }.items():
             self.pulumi("config", "set", f"{PROJECT}:{key}", value)
 
@@ -164,6 +168,33 @@ class Run:
             for i in range(count)
         ]
         self.cluster.kubectl("apply", "-f", "-", stdin="\n---\n".join(json.dumps(v) for v in volumes))
+
+    def gateway_platform(self) -> None:
+        """The pinned Gateway API CRDs from the Go module (the same bytes the program installs on kind), and
+        the controller's namespace and GatewayClass, as a platform team would have set them up."""
+        module = gateway_api.module_dir()
+        problems = gateway_api.bundle_differences(module)
+        if problems:
+            raise E2EFailure("crds/gateway-api differs from the pinned module:\n  " + "\n  ".join(problems))
+        gateway_api.install(self.cluster, module)
+        objects = gateway_api.platform_objects(GATEWAY_CLASS, GATEWAY_NAMESPACE)
+        self.cluster.kubectl("apply", "-f", "-", stdin="\n---\n".join(json.dumps(o) for o in objects))
+        print(f"    Gateway API {GATEWAY_API_VERSION} standard channel from {module}")
+
+    def cel_rules_enforced(self) -> None:
+        """Server-side dry runs of broken copies of the live objects: each must be refused by its CEL rule."""
+        route = self.kubectl_json("get", "httproutes.gateway.networking.k8s.io", "wal-service", "-n", NAMESPACE)
+        gateway = self.kubectl_json("get", "gateways.gateway.networking.k8s.io", "wal-service", "-n", GATEWAY_NAMESPACE)
+        no_port = _fresh_copy(route, "e2e-no-port")
+        del no_port["spec"]["rules"][0]["backendRefs"][0]["port"]
+        twin_listener = _fresh_copy(gateway, "e2e-twin-listener")
+        twin_listener["spec"]["listeners"].append({**twin_listener["spec"]["listeners"][0], "port": 8080})
+        for obj, rule in ((no_port, "Must have port for Service reference"),
+                          (twin_listener, "Listener name must be unique within the Gateway")):  # fmt: skip
+            proc = self.cluster.kubectl("create", "--dry-run=server", "-f", "-", stdin=json.dumps(obj), check=False)
+            if proc.returncode == 0 or rule not in proc.stderr:
+                raise E2EFailure(f"{obj['kind']} breaking {rule!r} was not refused: {proc.stdout}{proc.stderr}")
+            print(f"    {obj['kind']}: {rule}")
 
     # ------------------------------------------------------------------ checks
     def rendered(self) -> list[dict[str, Any]]:
@@ -214,6 +245,17 @@ class Run:
         return str(newest["metadata"]["labels"]["pod-template-hash"])
 
 
+def _fresh_copy(obj: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """A live object's spec under a new name, without server-set metadata or status."""
+    meta = obj["metadata"]
+    return {
+        "apiVersion": obj["apiVersion"],
+        "kind": obj["kind"],
+        "metadata": {"name": name, "namespace": meta["namespace"]},
+        "spec": json.loads(json.dumps(obj["spec"])),
+    }
+
+
 def snapshot(source: Path, dest: Path) -> None:
     """The working tree as git sees it (tracked and untracked, minus ignored files), plus links to the venvs."""
     listing = subprocess.run(
@@ -232,28 +274,6 @@ def snapshot(source: Path, dest: Path) -> None:
             (dest / venv).symlink_to(source / venv)
 
 
-class IngressStatusPublisher(threading.Thread):
-    """Plays the ingress controller's status writer: every Ingress in the namespace gets an address."""
-
-    def __init__(self, run: Run) -> None:
-        super().__init__(daemon=True)
-        self.run_ = run
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        patch = json.dumps({"status": {"loadBalancer": {"ingress": [{"hostname": "localhost"}]}}})
-        while not self.stopped.wait(1.0):
-            proc = self.run_.cluster.kubectl("get", "ingress", "-n", NAMESPACE, "-o", "json", check=False)
-            if proc.returncode != 0:
-                continue
-            for ing in json.loads(proc.stdout).get("items", []):
-                if not (ing.get("status", {}).get("loadBalancer", {}).get("ingress")):
-                    self.run_.cluster.kubectl(
-                        "patch", "ingress", ing["metadata"]["name"], "-n", NAMESPACE,
-                        "--subresource=status", "--type=merge", "-p", patch, check=False,
-                    )  # fmt: skip
-
-
 RESTRICTED_VIOLATION = {
     "apiVersion": "v1",
     "kind": "Pod",
@@ -268,16 +288,22 @@ def main_steps(run: Run) -> None:
         run.storage()
         print(run.cluster.kubectl("version").stdout)
 
+    with run.step("install the pinned Gateway API CRDs from the Go module and a GatewayClass (the platform's part)"):
+        run.gateway_platform()
+
     with run.step("configure the dev stack for the simulated cluster (pulumi config set only)"):
         run.configure()
 
     with run.step("pulumi preview with the policy pack"):
         run.pulumi("preview", "--policy-pack", "policy")
 
-    publisher = IngressStatusPublisher(run)
-    publisher.start()
-    with run.step("pulumi up with the policy pack (Deployments and StatefulSets awaited to Ready)"):
+    controller = gateway_api.GatewayControllerStandIn(run.cluster, GATEWAY_CLASS)
+    controller.start()
+    with run.step("pulumi up with the policy pack (workloads Ready, Gateway Programmed, HTTPRoute Accepted)"):
         run.pulumi("up", "--yes", "--policy-pack", "policy")
+
+    with run.step("the real API server enforces the CRDs' CEL rules on copies of our Gateway and HTTPRoute"):
+        run.cel_rules_enforced()
 
     with run.step("live objects equal `make render` for every field the program sets"):
         run.compare_with_render()
@@ -331,7 +357,7 @@ def main_steps(run: Run) -> None:
         if image != f"{IMAGE_REPO}@{DIGEST_A}":
             raise E2EFailure(f"after rollback the Deployment runs {image}, not the first release's digest")
 
-    publisher.stopped.set()
+    controller.stopped.set()
     if os.environ.get("E2E_KEEP"):
         return
 
@@ -342,7 +368,7 @@ def main_steps(run: Run) -> None:
             lambda: run.cluster.kubectl("get", "namespace", NAMESPACE, check=False).returncode != 0,
         )
         leftovers = run.cluster.kubectl(
-            "get", "all,configmaps,secrets,ingresses,networkpolicies,pvc,serviceaccounts", "-A",
+            "get", "all,configmaps,secrets,ingresses,networkpolicies,pvc,serviceaccounts,gateways,httproutes", "-A",
             "-l", "app.kubernetes.io/part-of=wal-service", "-o", "name",
         ).stdout.strip()  # fmt: skip
         if leftovers:
@@ -350,8 +376,8 @@ def main_steps(run: Run) -> None:
 
 
 # Layers a simulated cluster can answer through the API server alone; the others need a kubelet
-# (port-forward), an ingress data plane (HTTP) or host DNS for the stack's name.
-API_LAYERS = ("pods/", "service/endpoints", "ingress/address", "ingress/host", "network/")
+# (port-forward), a gateway data plane (HTTP) or host DNS for the stack's name.
+API_LAYERS = ("pods/", "service/endpoints", "gateway/programmed", "gateway/route", "gateway/host", "network/")
 
 
 def check_verify(output: str) -> None:

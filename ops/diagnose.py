@@ -1,8 +1,9 @@
-"""Pure diagnosis over Kubernetes API objects, layer by layer: pods, service, ingress, DNS, network.
+"""Pure diagnosis over Kubernetes API objects, layer by layer: pods, service, route, DNS, network.
 
 Every function takes client model objects (V1Pod, CoreV1Event, V1EndpointSlice, V1Ingress,
-V1NetworkPolicy...) exactly as the API returns them and gives Checks: pass/fail, what was seen,
-and on failure the likely cause and the next command. No I/O here.
+V1NetworkPolicy...) or, for Gateway API kinds, the dicts the custom-objects API returns, exactly as
+the API returns them, and gives Checks: pass/fail, what was seen, and on failure the likely cause
+and the next command. No I/O here. The route layer is "gateway" (Gateway + HTTPRoute) or "ingress".
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ from typing import Any
 APP = "wal-service"
 CONTAINER = APP
 INGRESS_NAME = f"{APP}-ingress"
+ROUTE_NAME = APP
+GATEWAY_GROUP = "gateway.networking.k8s.io"
+# GEP-1762: the controller labels the data-plane pods it provisions with their Gateway's name.
+GATEWAY_NAME_LABEL = f"{GATEWAY_GROUP}/gateway-name"
+INSTANCE_LABEL = "app.kubernetes.io/instance"
 
 
 @dataclass(frozen=True)
@@ -34,10 +40,32 @@ class Ctx:
     registry_name: str = ""
     """Local registry container; empty for an external registry."""
     registry_port: int = 6000
+    routing: str = "ingress"
+    """gateway (an HTTPRoute on gateway_namespace/gateway_name) or ingress."""
+    gateway_namespace: str = ""
+    gateway_name: str = ""
 
     @property
     def kubectl(self) -> str:
         return f"kubectl --context {self.context} -n {self.namespace}"
+
+    @property
+    def layer(self) -> str:
+        """Name of the route layer in check lines."""
+        return "gateway" if self.routing == "gateway" else "ingress"
+
+    @property
+    def instance(self) -> str:
+        """The stack's app.kubernetes.io/instance: objects carrying it are ours, whatever their namespace."""
+        return f"{APP}-{self.stack}"
+
+    @property
+    def traffic_source(self) -> str:
+        """What routes traffic to the pods, as the NetworkPolicy must admit it."""
+        if self.routing == "gateway":
+            pods = f"pods {GATEWAY_NAME_LABEL}={self.gateway_name}"
+            return f"the Gateway's data plane (namespace {self.gateway_namespace}, {pods})"
+        return f"namespace {self.ingress_namespace}"
 
 
 @dataclass(frozen=True)
@@ -453,27 +481,138 @@ def ingress_hosts(ingress: Any) -> set[str]:
     return hosts
 
 
-def check_host_conflicts(all_ingresses: Sequence[Any], ctx: Ctx) -> Check:
-    """One Ingress per host in the whole cluster, whichever namespace holds the other."""
-    others = [
-        i
-        for i in all_ingresses
-        if ctx.host in ingress_hosts(i)
-        and not (i.metadata.namespace == ctx.namespace and i.metadata.name == INGRESS_NAME)
+def route_hostnames(route: Mapping[str, Any]) -> set[str]:
+    return {str(h).lower() for h in (route.get("spec") or {}).get("hostnames") or []}
+
+
+def check_host_claims(ingresses: Sequence[Any], routes: Sequence[Mapping[str, Any]], ctx: Ctx) -> Check:
+    """One route per host in the whole cluster. Ours are the objects with the stack's instance label, in any
+    namespace (a renamed namespace leaves our old route behind until the stack deletes it)."""
+    host = ctx.host.lower()
+    others: list[tuple[str, str, str]] = [
+        ("ingress", i.metadata.namespace, i.metadata.name)
+        for i in ingresses
+        if host in {h.lower() for h in ingress_hosts(i)}
+        and (i.metadata.labels or {}).get(INSTANCE_LABEL) != ctx.instance
+    ]
+    others += [
+        ("httproute", r["metadata"].get("namespace", ""), r["metadata"]["name"])
+        for r in routes
+        if host in route_hostnames(r) and (r["metadata"].get("labels") or {}).get(INSTANCE_LABEL) != ctx.instance
     ]
     if not others:
-        return Check("ingress", "host", True, f"no other Ingress claims {ctx.host}")
-    first = others[0]
-    named = ", ".join(f"{i.metadata.namespace}/{i.metadata.name}" for i in others)
+        return Check(ctx.layer, "host", True, f"no other Ingress or HTTPRoute claims {ctx.host}")
+    kind, namespace, name = others[0]
+    named = ", ".join(f"{k} {ns}/{n}" for k, ns, n in others)
     return Check(
-        "ingress",
+        ctx.layer,
         "host",
         False,
-        f"{named} also claim{'s' if len(others) == 1 else ''} {ctx.host}",
-        "two Ingresses for one host route unpredictably: the controller merges or picks between them, so "
-        "requests may reach the other namespace's backend",
-        f"kubectl --context {ctx.context} -n {first.metadata.namespace} delete ingress {first.metadata.name}",
+        f"{named} also claim{'s' if len(others) == 1 else ''} {ctx.host} "
+        f"(not this stack's: no {INSTANCE_LABEL}={ctx.instance})",
+        "two routes for one host route unpredictably: the controller merges or picks between them, so "
+        "requests may reach the other backend",
+        f"kubectl --context {ctx.context} -n {namespace} delete {kind} {name}",
     )
+
+
+def conditions(obj: Mapping[str, Any] | None) -> dict[str, Mapping[str, Any]]:
+    return {str(c.get("type")): c for c in ((obj or {}).get("status") or {}).get("conditions") or []}
+
+
+def _state(condition: Mapping[str, Any] | None) -> str:
+    if condition is None:
+        return "not reported"
+    reason = f" ({condition.get('reason')}: {condition.get('message')})" if condition.get("reason") else ""
+    return f"{condition.get('status')}{reason}"
+
+
+def gateway_addresses(gateway: Mapping[str, Any] | None) -> list[str]:
+    return [str(a["value"]) for a in ((gateway or {}).get("status") or {}).get("addresses") or [] if a.get("value")]
+
+
+def check_gateway(gateway: Mapping[str, Any] | None, ctx: Ctx) -> Check:
+    """Programmed by its controller, with an address: the data plane exists and serves the listeners."""
+    where = f"{ctx.gateway_namespace}/{ctx.gateway_name}"
+    describe = f"kubectl --context {ctx.context} -n {ctx.gateway_namespace} describe gateway {ctx.gateway_name}"
+    if gateway is None:
+        return Check(
+            "gateway",
+            "programmed",
+            False,
+            f"no Gateway {where}",
+            "the stack is not deployed, or the shared Gateway it names does not exist",
+            f"make up STACK={ctx.stack}",
+        )
+    programmed = conditions(gateway).get("Programmed")
+    if programmed is None or programmed.get("status") != "True":
+        return Check(
+            "gateway",
+            "programmed",
+            False,
+            f"Gateway {where} Programmed={_state(programmed)}",
+            "its controller has not programmed it: the GatewayClass has no running controller, or the controller "
+            "rejected a listener",
+            describe,
+        )
+    addresses = gateway_addresses(gateway)
+    if not addresses:
+        return Check(
+            "gateway", "programmed", False, f"Gateway {where} has no address in .status.addresses", "", describe
+        )
+    return Check("gateway", "programmed", True, f"Gateway {where} programmed, address {', '.join(addresses)}")
+
+
+def check_route(route: Mapping[str, Any] | None, ctx: Ctx) -> Check:
+    """Accepted by our parent Gateway, with its backend resolved (route status is per parent)."""
+    describe = f"{ctx.kubectl} describe httproute {ROUTE_NAME}"
+    if route is None:
+        return Check(
+            "gateway",
+            "route",
+            False,
+            f"no HTTPRoute {ROUTE_NAME}",
+            "the stack is not deployed",
+            f"make up STACK={ctx.stack}",
+        )
+    route_ns = route["metadata"].get("namespace", ctx.namespace)
+    ours = [
+        p
+        for p in (route.get("status") or {}).get("parents") or []
+        if p.get("parentRef", {}).get("name") == ctx.gateway_name
+        and p.get("parentRef", {}).get("namespace", route_ns) == ctx.gateway_namespace
+    ]
+    parent = f"Gateway {ctx.gateway_namespace}/{ctx.gateway_name}"
+    if not ours:
+        return Check(
+            "gateway",
+            "route",
+            False,
+            f"no status from {parent}",
+            "the Gateway's controller has not seen the route: it is down, or the parentRef names another Gateway",
+            describe,
+        )
+    found = {str(c.get("type")): c for c in ours[0].get("conditions") or []}
+    accepted, resolved = found.get("Accepted"), found.get("ResolvedRefs")
+    if accepted is None or accepted.get("status") != "True":
+        return Check(
+            "gateway",
+            "route",
+            False,
+            f"not accepted by {parent}: Accepted={_state(accepted)}",
+            "no listener admits it: the listener's hostname or allowedRoutes namespaces exclude the route",
+            describe,
+        )
+    if resolved is None or resolved.get("status") != "True":
+        return Check(
+            "gateway",
+            "route",
+            False,
+            f"accepted by {parent}, backend not resolved: ResolvedRefs={_state(resolved)}",
+            f"the Service {APP} or its port 8080 does not exist in {route_ns}",
+            describe,
+        )
+    return Check("gateway", "route", True, f"accepted by {parent}, backend resolved")
 
 
 # ---------------------------------------------------------------------------------------- 4. DNS
@@ -488,8 +627,8 @@ def expected_addresses(ingress_addrs: Sequence[str]) -> set[str]:
     return expected
 
 
-def check_dns(resolved: Sequence[str] | None, ingress_addrs: Sequence[str], ctx: Ctx, local: bool) -> Check:
-    expected = expected_addresses(ingress_addrs)
+def check_dns(resolved: Sequence[str] | None, route_addrs: Sequence[str], ctx: Ctx, local: bool) -> Check:
+    expected = expected_addresses(route_addrs)
     fix = (
         f"echo '127.0.0.1 {ctx.host}' | sudo tee -a /etc/hosts"
         if local
@@ -499,15 +638,15 @@ def check_dns(resolved: Sequence[str] | None, ingress_addrs: Sequence[str], ctx:
         return Check("dns", "host", False, f"{ctx.host} does not resolve", "no DNS record or hosts-file line", fix)
     if local and all(ipaddress.ip_address(a).is_loopback for a in resolved):
         return Check(
-            "dns", "host", True, f"{ctx.host} -> {', '.join(resolved)} (loopback, where kind maps the ingress)"
+            "dns", "host", True, f"{ctx.host} -> {', '.join(resolved)} (loopback, where kind maps the {ctx.layer})"
         )
     if expected & set(resolved):
-        return Check("dns", "host", True, f"{ctx.host} -> {', '.join(resolved)} (the ingress address)")
+        return Check("dns", "host", True, f"{ctx.host} -> {', '.join(resolved)} (the {ctx.layer} address)")
     return Check(
         "dns",
         "host",
         False,
-        f"{ctx.host} -> {', '.join(resolved)}, not the ingress address {', '.join(sorted(expected)) or '?'}",
+        f"{ctx.host} -> {', '.join(resolved)}, not the {ctx.layer} address {', '.join(sorted(expected)) or '?'}",
         "a stale DNS record or hosts-file line",
         fix,
     )
@@ -542,14 +681,21 @@ def _port_allows(ports: Sequence[Any] | None, number: int, name: str) -> bool:
     return not ports or any(p.port in (number, name) and (p.protocol or "TCP") == "TCP" for p in ports)
 
 
-def _peer_admits_namespace(peer: Any, namespace: str) -> bool:
+def _peer_admits(peer: Any, ctx: Ctx) -> bool:
+    """Whether a peer admits what routes our traffic: the Gateway's data-plane pods, or the ingress
+    controller's namespace (whose pod labels differ between controllers, so only the namespace counts)."""
     if peer.ip_block is not None or peer.namespace_selector is None:
         return False
-    return selector_matches(peer.namespace_selector, {"kubernetes.io/metadata.name": namespace})
+    namespace = ctx.gateway_namespace if ctx.routing == "gateway" else ctx.ingress_namespace
+    if not selector_matches(peer.namespace_selector, {"kubernetes.io/metadata.name": namespace}):
+        return False
+    if ctx.routing != "gateway" or peer.pod_selector is None:
+        return True
+    return selector_matches(peer.pod_selector, {GATEWAY_NAME_LABEL: ctx.gateway_name})
 
 
 def check_network(policies: Sequence[Any], pod_labels: Mapping[str, str], ctx: Ctx, port: int = 8080) -> list[Check]:
-    """What the namespace's policies allow for our pods: ingress controller in, DNS out, nothing else."""
+    """What the namespace's policies allow for our pods: what routes traffic in, DNS out, nothing else."""
     applying = [p for p in policies if selector_matches(p.spec.pod_selector, pod_labels)]
     ingress_isolated = any("Ingress" in _types(p) for p in applying)
     egress_isolated = any("Egress" in _types(p) for p in applying)
@@ -563,9 +709,7 @@ def check_network(policies: Sequence[Any], pod_labels: Mapping[str, str], ctx: C
             allowed_in.append(
                 f"from {' or '.join(describe_peer(p) for p in peers) or 'anywhere'} on {_ports(rule.ports)}"
             )
-            if _port_allows(rule.ports, port, "http") and (
-                not peers or any(_peer_admits_namespace(p, ctx.ingress_namespace) for p in peers)
-            ):
+            if _port_allows(rule.ports, port, "http") and (not peers or any(_peer_admits(p, ctx) for p in peers)):
                 controller_in = True
         for rule in (policy.spec.egress or []) if "Egress" in types else []:
             peers = rule.to or []
@@ -594,17 +738,15 @@ def check_network(policies: Sequence[Any], pod_labels: Mapping[str, str], ctx: C
             )
         )
     if not ingress_isolated or controller_in:
-        checks.append(
-            Check("network", "ingress-path", True, f"namespace {ctx.ingress_namespace} may reach the pods on {port}")
-        )
+        checks.append(Check("network", "ingress-path", True, f"{ctx.traffic_source} may reach the pods on {port}"))
     else:
         checks.append(
             Check(
                 "network",
                 "ingress-path",
                 False,
-                f"no policy admits namespace {ctx.ingress_namespace} on port {port}",
-                "the controller's requests are dropped (502/504 through the ingress)",
+                f"no policy admits {ctx.traffic_source} on port {port}",
+                f"the {ctx.layer}'s requests are dropped (502/504 through it)",
                 np_cmd,
             )
         )

@@ -200,13 +200,18 @@ def ownership_findings(
 
 
 def host_finding(settings: Settings, addresses: list[str] | None) -> Finding:
-    """kind: the host name must resolve to loopback, where the ingress ports are mapped."""
+    """kind: the host name must resolve to loopback, where the Gateway's host ports are mapped."""
     hint = " ; ".join(stack_mod.resolve_hint(settings))
     host = settings.host
     if settings.cluster_mode != "kind":
         if addresses:
             return Finding("ok", f"host {host}", f"resolves to {', '.join(addresses)}")
-        return Finding("warn", f"host {host}", "does not resolve yet", "point its DNS record at the ingress address")
+        return Finding(
+            "warn",
+            f"host {host}",
+            "does not resolve yet",
+            "point its DNS record at the address of the route (Gateway or Ingress)",
+        )
     if addresses and all(ipaddress.ip_address(a).is_loopback for a in addresses):
         return Finding("ok", f"host {host}", f"resolves to {', '.join(addresses)}")
     found = f"resolves to {', '.join(addresses)}, not 127.0.0.1" if addresses else "does not resolve"

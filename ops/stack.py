@@ -70,7 +70,8 @@ def resolve_hint(settings: Settings) -> list[str]:
     scheme = "https" if settings.tls_secret_name else "http"
     url = settings.url.rstrip("/") + settings.health_path
     if settings.cluster_mode != "kind":
-        return [f"DNS for {settings.host} must point at the cluster's ingress address; then: curl {url}"]
+        where = "the Gateway's address" if settings.routing == "gateway" else "the cluster's ingress address"
+        return [f"DNS for {settings.host} must point at {where}; then: curl {url}"]
     return [
         f"hosts-file line: 127.0.0.1 {settings.host}   (echo '127.0.0.1 {settings.host}' | sudo tee -a /etc/hosts)",
         f"without it: curl --resolve {settings.host}:{port}:127.0.0.1 {'-k ' if scheme == 'https' else ''}{url}",

@@ -10,6 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from components.settings import Settings
 from ops import diagnose as d
 from ops import stack as stack_mod
 from ops.kube import TIMEOUT, api_client, get_or_none
@@ -27,6 +28,40 @@ def pod_rows(pods: Sequence[Any]) -> list[str]:
         image = ",".join(c.image.rsplit("/", 1)[-1][:40] for c in pod.spec.containers)
         rows.append(f"{pod.metadata.name:<40} {ready}/{len(statuses):<4} {state:<18} {d.restarts(pod):<8} {image}")
     return rows
+
+
+def route_rows(settings: Settings, api: Any, namespace: str) -> list[str]:
+    """The Gateway's state and address and our HTTPRoute's acceptance, or the Ingress address."""
+    from kubernetes import client
+
+    if settings.routing != "gateway":
+        ingress = get_or_none(client.NetworkingV1Api(api).read_namespaced_ingress, d.INGRESS_NAME, namespace)
+        return [f"{'ingress':<12} {', '.join(d.ingress_addresses(ingress)) or 'no address'}"]
+    custom = client.CustomObjectsApi(api)
+    gateway = get_or_none(
+        custom.get_namespaced_custom_object,
+        d.GATEWAY_GROUP,
+        "v1",
+        settings.gateway_namespace,
+        "gateways",
+        settings.gateway_name,
+    )
+    route = get_or_none(
+        custom.get_namespaced_custom_object, d.GATEWAY_GROUP, "v1", namespace, "httproutes", d.ROUTE_NAME
+    )
+    ctx = d.Ctx(
+        stack=settings.stack,
+        context="",
+        namespace=namespace,
+        host=settings.host,
+        routing="gateway",
+        gateway_namespace=settings.gateway_namespace,
+        gateway_name=settings.gateway_name,
+    )
+    return [
+        f"{'gateway':<12} {d.check_gateway(gateway, ctx).detail}",
+        f"{'route':<12} {d.check_route(route, ctx).detail}",
+    ]
 
 
 @cli
@@ -49,8 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"deployment   {st.ready_replicas or 0}/{st.replicas or 0} ready, {st.updated_replicas or 0} up to date")
     pods: list[Any] = client.CoreV1Api(api).list_namespaced_pod(ns, _request_timeout=TIMEOUT).items
     print("\n".join(pod_rows(pods)))
-    ingress = get_or_none(client.NetworkingV1Api(api).read_namespaced_ingress, d.INGRESS_NAME, ns)
-    print(f"ingress      {', '.join(d.ingress_addresses(ingress)) or 'no address'}")
+    print("\n".join(route_rows(settings, api, ns)))
     debug = outputs.get("debugCommands")
     if isinstance(debug, dict):
         print("debug        " + json.dumps(debug, indent=1, sort_keys=True).replace("\n", "\n             "))

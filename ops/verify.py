@@ -1,4 +1,4 @@
-"""Verify a deployed stack layer by layer, outside in: pods, service, ingress, DNS, network.
+"""Verify a deployed stack layer by layer, outside in: pods, service, route (Gateway or Ingress), DNS, network.
 
     python -m ops.verify --stack dev
 
@@ -54,6 +54,9 @@ def run_checks(stack: str) -> list[d.Check]:
         cluster=settings.kind_cluster_name if settings.cluster_mode == "kind" else "",
         registry_name=settings.registry_name if settings.registry_mode == "local" else "",
         registry_port=settings.registry_port,
+        routing=settings.routing,
+        gateway_namespace=settings.gateway_namespace,
+        gateway_name=settings.gateway_name,
     )
     api = api_client(settings, context)
     core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
@@ -107,17 +110,43 @@ def run_checks(stack: str) -> list[d.Check]:
             )
         )
 
-    # 3. ingress
-    controller_pods = core.list_namespaced_pod(
-        settings.ingress_controller_namespace,
-        label_selector="app.kubernetes.io/component=controller",
-        _request_timeout=TIMEOUT,
-    ).items
-    checks.append(d.check_controller(controller_pods, ctx))
-    ours = get_or_none(net.read_namespaced_ingress, d.INGRESS_NAME, ns)
-    checks.append(d.check_ingress_address(ours, ctx))
-    checks.append(d.check_host_conflicts(net.list_ingress_for_all_namespaces(_request_timeout=TIMEOUT).items, ctx))
-    addresses = d.ingress_addresses(ours)
+    # 3. route: the Gateway and our HTTPRoute, or the ingress controller and our Ingress
+    all_ingresses = net.list_ingress_for_all_namespaces(_request_timeout=TIMEOUT).items
+    if settings.routing == "gateway":
+        custom = client.CustomObjectsApi(api)
+        gateway = get_or_none(
+            custom.get_namespaced_custom_object,
+            d.GATEWAY_GROUP,
+            "v1",
+            settings.gateway_namespace,
+            "gateways",
+            settings.gateway_name,
+        )
+        checks.append(d.check_gateway(gateway, ctx))
+        route = get_or_none(custom.get_namespaced_custom_object, d.GATEWAY_GROUP, "v1", ns, "httproutes", d.ROUTE_NAME)
+        checks.append(d.check_route(route, ctx))
+        listed = get_or_none(custom.list_cluster_custom_object, d.GATEWAY_GROUP, "v1", "httproutes")
+        checks.append(d.check_host_claims(all_ingresses, (listed or {}).get("items", []), ctx))
+        addresses = d.gateway_addresses(gateway)
+        route_logs = (
+            f"kubectl --context {context} -n {settings.gateway_namespace} logs "
+            f"-l {d.GATEWAY_NAME_LABEL}={settings.gateway_name} --tail=50"
+        )
+    else:
+        controller_pods = core.list_namespaced_pod(
+            settings.ingress_controller_namespace,
+            label_selector="app.kubernetes.io/component=controller",
+            _request_timeout=TIMEOUT,
+        ).items
+        checks.append(d.check_controller(controller_pods, ctx))
+        ours = get_or_none(net.read_namespaced_ingress, d.INGRESS_NAME, ns)
+        checks.append(d.check_ingress_address(ours, ctx))
+        checks.append(d.check_host_claims(all_ingresses, [], ctx))
+        addresses = d.ingress_addresses(ours)
+        route_logs = (
+            f"kubectl --context {context} -n {settings.ingress_controller_namespace} logs "
+            "-l app.kubernetes.io/component=controller --tail=50"
+        )
     local = settings.cluster_mode == "kind"
     entry = "127.0.0.1" if local else (addresses[0] if addresses else settings.host)
     port = settings.ingress_port
@@ -126,14 +155,7 @@ def run_checks(stack: str) -> list[d.Check]:
     result = http_get(url, host_header=settings.host)
     checks.append(
         d.check_http(
-            "ingress",
-            "http",
-            f"{url} (Host: {settings.host})",
-            result.ok,
-            result.summary,
-            result.cause,
-            f"kubectl --context {context} -n {settings.ingress_controller_namespace} logs "
-            "-l app.kubernetes.io/component=controller --tail=50",
+            ctx.layer, "http", f"{url} (Host: {settings.host})", result.ok, result.summary, result.cause, route_logs
         )
     )
 

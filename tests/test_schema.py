@@ -1,4 +1,5 @@
-"""Every rendered object validates against the official Kubernetes 1.37 OpenAPI schema (strict)."""
+"""Every rendered object validates strictly: built-in kinds against the official Kubernetes 1.37 OpenAPI schema,
+Gateway API kinds against the CRDs the stack installs (tests/schemas.py)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,11 @@ from typing import TYPE_CHECKING, Any
 import kubernetes_validate
 import pytest
 
+from tests import schemas
 from tools.render import kubernetes_objects
 
 if TYPE_CHECKING:
     from conftest import MockRuns, StackRun
-
-VERSION = "1.37.0"
 
 
 def builtin_group(api_version: str) -> bool:
@@ -23,7 +23,7 @@ def builtin_group(api_version: str) -> bool:
 
 
 def validate(obj: dict[str, Any]) -> None:
-    kubernetes_validate.validate(obj, VERSION, strict=True)
+    schemas.validate(obj)
 
 
 def describe(obj: dict[str, Any]) -> str:
@@ -66,3 +66,23 @@ def test_missing_builtin_schema_is_an_error() -> None:
         validate(bogus)
     assert builtin_group("apps/v1") and builtin_group("v1") and builtin_group("networking.k8s.io/v1")
     assert not builtin_group("cert-manager.io/v1")
+
+
+def test_gateway_api_objects_are_validated_against_the_installed_crds(mockruns: MockRuns) -> None:
+    """The Gateway and HTTPRoute are checked, and strictly: an unknown field and a wrong enum fail."""
+    objects = {
+        o["kind"]: o for o in kubernetes_objects(mockruns.get("dev").record) if schemas.from_crd(o["apiVersion"])
+    }
+    assert {"Gateway", "HTTPRoute"} <= objects.keys(), f"stack dev rendered {sorted(objects)}"
+    for obj in objects.values():
+        validate(obj)
+    unknown = copy.deepcopy(objects["HTTPRoute"])
+    unknown["spec"]["rules"][0]["backendRef"] = unknown["spec"]["rules"][0].pop("backendRefs")
+    with pytest.raises(kubernetes_validate.ValidationError):
+        validate(unknown)
+    wrong_enum = copy.deepcopy(objects["Gateway"])
+    wrong_enum["spec"]["listeners"][0]["allowedRoutes"]["namespaces"]["from"] = "Everywhere"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        validate(wrong_enum)
+    with pytest.raises(kubernetes_validate.SchemaNotFoundError):
+        validate({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "TCPRoutee", "metadata": {"name": "x"}})

@@ -30,7 +30,8 @@ def test_pod_security_restricted_and_pinned(run: StackRun, config: dict[str, str
 
 
 def test_every_namespaced_object_is_in_the_app_namespace_or_a_platform_one(run: StackRun) -> None:
-    allowed = {EXPECTED[run.stack], "kube-public", "kube-system", "ingress-nginx"}
+    # Platform namespaces: kind's registry ConfigMap, and the Gateway's (whose data plane runs beside it).
+    allowed = {EXPECTED[run.stack], "kube-public", "kube-system", "nginx-gateway"}
     for obj in run.objects():
         if obj.kind != "Namespace":
             assert obj.metadata.get("namespace") in allowed, f"{obj}: namespace {obj.metadata.get('namespace')!r}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from components.gateway_controller import HTTP_NODE_PORT, HTTPS_NODE_PORT, ROOT, bundle_files
 from components.kind_cluster import KindClusterArgs, kind_config
 from tools.render import assumed_secrets, run_stack
 
@@ -58,9 +60,9 @@ def test_kind_config_structure(stack: str) -> None:
     assert config["name"] == env["KIND_CLUSTER"]
     control = config["nodes"][0]
     assert control["role"] == "control-plane"
-    assert control["labels"] == {"ingress-ready": "true"}
+    assert "labels" not in control, "no node is singled out: the Gateway's node ports answer on every node"
     assert re.fullmatch(r"kindest/node:v1\.\d+\.\d+@sha256:[0-9a-f]{64}", control["image"]), control["image"]
-    assert {m["containerPort"] for m in control["extraPortMappings"]} == {80, 443}
+    assert {m["containerPort"] for m in control["extraPortMappings"]} == {HTTP_NODE_PORT, HTTPS_NODE_PORT}
     for mapping in control["extraPortMappings"]:
         assert mapping["listenAddress"] == "127.0.0.1", f"{stack}: port mapping open beyond loopback: {mapping}"
     patches = "\n".join(config["containerdConfigPatches"])
@@ -74,7 +76,7 @@ def test_kind_config_ports_and_workers_follow_args() -> None:
     )
     assert [n["role"] for n in config["nodes"]] == ["control-plane", "worker", "worker"]
     assert {m["hostPort"] for m in config["nodes"][0]["extraPortMappings"]} == {8081, 8444}
-    assert all("extraPortMappings" not in n for n in config["nodes"][1:]), "only the ingress node maps host ports"
+    assert all("extraPortMappings" not in n for n in config["nodes"][1:]), "only the control plane maps host ports"
 
 
 def test_dev_keeps_the_documented_names() -> None:
@@ -139,7 +141,8 @@ def test_commands_take_names_from_environment_not_interpolation(stack: str) -> N
         for field in ("create", "update", "delete"):
             script = command["inputs"].get(field) or ""
             for value in env.values():
-                if len(value) > 3 and value not in {"kind"}:
+                # Words of the scripts' own text (mode names, the project's name in key names) are not names.
+                if len(value) > 3 and value not in {"kind", "gateway", "ingress", "wal-service"}:
                     assert value not in script, f"{command['name']}.{field} interpolates {value!r} into the script"
 
 
@@ -240,17 +243,47 @@ def test_hosts_toml_written_for_both_addresses_without_restart() -> None:
 
 
 @pytest.mark.parametrize("stack", KIND_STACKS)
-def test_ingress_controller_runs_hooks_and_publishes_status(stack: str) -> None:
-    release = resources(stack, "kubernetes:helm.sh/v3:Release")
-    assert len(release) == 1, "ingress-nginx must be a helm.v3.Release: helm.v4.Chart skips the webhook's hook jobs"
-    inputs = release[0]["inputs"]
-    assert inputs["chart"] == "ingress-nginx" and re.fullmatch(r"\d+\.\d+\.\d+", inputs["version"])
-    controller = inputs["values"]["controller"]
-    assert controller["hostPort"]["enabled"] is True
-    assert controller["nodeSelector"] == {"ingress-ready": "true"}
-    assert controller["extraArgs"]["publish-status-address"] == "localhost"
-    ingress = resources(stack, "kubernetes:networking.k8s.io/v1:Ingress")[0]
-    assert release[0]["urn"] in ingress["dependencies"], "the Ingress must wait for a ready controller and webhook"
+def test_gateway_controller_runs_hooks_and_owns_the_node_ports(stack: str) -> None:
+    (release,) = resources(stack, "kubernetes:helm.sh/v3:Release")
+    inputs = release["inputs"]
+    # helm.v3.Release, not helm.v4.Chart: the chart's cert-generator Job is a pre-install hook.
+    assert inputs["chart"] == "oci://ghcr.io/nginx/charts/nginx-gateway-fabric", inputs["chart"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", inputs["version"]), "pin an exact chart version"
+    assert inputs["namespace"] == "nginx-gateway" and inputs["atomic"] is True
+    values = inputs["values"]
+    assert values["nginxGateway"]["gatewayClassName"] == "nginx"
+    assert values["nginxGateway"]["productTelemetry"] == {"enable": False}
+    service = values["nginx"]["service"]
+    assert service["type"] == "NodePort" and service["externalTrafficPolicy"] == "Cluster"
+    mapped = {m["containerPort"] for m in stack_kind_config(stack)["nodes"][0]["extraPortMappings"]}
+    assert {p["port"]: p["listenerPort"] for p in service["nodePorts"]} == {HTTP_NODE_PORT: 80, HTTPS_NODE_PORT: 443}
+    assert {p["port"] for p in service["nodePorts"]} == mapped, "kind must map exactly the data plane's node ports"
+
+
+@pytest.mark.parametrize("stack", KIND_STACKS)
+def test_gateway_api_crds_come_first_from_the_pinned_bundle(stack: str) -> None:
+    (crds,) = resources(stack, "kubernetes:yaml/v2:ConfigGroup")
+    files = crds["inputs"]["files"]
+    assert files == bundle_files() and files, f"{stack}: ConfigGroup files {files}"
+    assert all((ROOT / f).is_file() for f in files), "paths are relative to the program directory"
+    (release,) = resources(stack, "kubernetes:helm.sh/v3:Release")
+    assert crds["urn"] in release["dependencies"], "the controller needs the Gateway API CRDs installed first"
+
+
+@pytest.mark.parametrize("stack", KIND_STACKS)
+def test_route_waits_for_its_gateway_and_the_host_check(stack: str) -> None:
+    check = by_suffix(stack, "-host-claim-check")
+    (release,) = resources(stack, "kubernetes:helm.sh/v3:Release")
+    (gateway,) = resources(stack, "kubernetes:gateway.networking.k8s.io/v1:Gateway")
+    (route,) = resources(stack, "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute")
+    assert release["urn"] in check["dependencies"], "the check must see the CRDs and the GatewayClass"
+    assert check["urn"] in gateway["dependencies"]
+    assert {check["urn"], gateway["urn"]} <= set(route["dependencies"]), route["dependencies"]
+    assert json.loads(gateway["inputs"]["metadata"]["annotations"]["pulumi.com/waitFor"]) == [
+        "condition=Programmed",
+        "jsonpath={.status.addresses[0].value}",
+    ]
+    assert "ingress-nginx" not in json.dumps(record(stack)), f"{stack}: the retired controller is still installed"
 
 
 def test_prod_uses_existing_cluster_and_no_local_platform() -> None:

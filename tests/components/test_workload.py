@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +11,8 @@ import pytest
 
 from components.workload import (
     AppConfig,
+    GatewayRoute,
+    IngressRoute,
     Limits,
     Probes,
     Resources,
@@ -296,7 +299,32 @@ def test_service(run: StackRun) -> None:
     assert matches(service.spec["selector"], pod_labels(run)), f"{service}: selector misses the pods"
 
 
+def test_route(run: StackRun, config: dict[str, str]) -> None:
+    """gateway routing: one HTTPRoute, one hostname, PathPrefix / to the Service, no filters; no Ingress."""
+    if config["routing"] != "gateway":
+        assert run.maybe("HTTPRoute", WORKLOAD) is None, f"stack {run.stack}: an HTTPRoute in ingress mode"
+        return
+    assert run.maybe("Ingress", WORKLOAD) is None, f"stack {run.stack}: an Ingress in gateway mode"
+    route = run.one("HTTPRoute", WORKLOAD)
+    assert route.body["apiVersion"] == "gateway.networking.k8s.io/v1", f"{route}: apiVersion"
+    assert route.spec["hostnames"] == [config["host"]], f"{route}: hostnames"
+    parent = {"namespace": config["gatewayNamespace"], "name": config["gatewayName"]}
+    assert [{k: r.get(k) for k in parent} for r in route.spec["parentRefs"]] == [parent], f"{route}: parentRefs"
+    service = run.one("Service", WORKLOAD)
+    assert route.spec["rules"] == [
+        {
+            "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+            "backendRefs": [{"name": service.metadata["name"], "port": 8080}],
+        }
+    ], f"{route}: rules (no filters, no rewrite)"
+    assert service.spec["ports"][0]["port"] == 8080, f"{service}: the route's backend port"
+    wait_for = json.loads(route.metadata["annotations"]["pulumi.com/waitFor"])
+    assert any('"Accepted"' in w and w.endswith("=True") for w in wait_for), f"{route}: up must await acceptance"
+
+
 def test_ingress(run: StackRun, config: dict[str, str]) -> None:
+    if config["routing"] != "ingress":
+        return
     ingress = run.one("Ingress", WORKLOAD)
     spec = ingress.spec
     assert spec.get("ingressClassName") == config["ingressClassName"], f"{ingress}: ingressClassName"
@@ -359,27 +387,36 @@ def test_dns_egress(run: StackRun) -> None:
     pytest.fail(f"stack {run.stack}: no NetworkPolicy lets the pods reach kube-dns on UDP and TCP 53")
 
 
-def test_ingress_from_controller_namespace_only(run: StackRun, config: dict[str, str]) -> None:
-    peer = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": config["ingressControllerNamespace"]}}}
+def test_traffic_only_from_what_routes_it(run: StackRun, config: dict[str, str]) -> None:
+    """The Gateway's data-plane pods (gateway routing) or the ingress controller's namespace, on the http port."""
+    namespace = {"kubernetes.io/metadata.name": config["gatewayNamespace"]}
+    peer: dict[str, Any] = {
+        "namespaceSelector": {"matchLabels": namespace},
+        "podSelector": {"matchLabels": {"gateway.networking.k8s.io/gateway-name": config["gatewayName"]}},
+    }
+    if config["routing"] == "ingress":
+        peer = {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": config["ingressControllerNamespace"]}}
+        }
     found = []
     for policy in run.objects("NetworkPolicy", WORKLOAD):
         for rule in policy.spec.get("ingress", []):
             assert rule.get("from"), f"{policy}: an ingress rule without `from` admits every source"
-            if peer in rule["from"]:
-                found.append(policy)
-                ports = [(p.get("protocol"), p.get("port")) for p in rule.get("ports", [])]
-                assert ports == [("TCP", "http")] or ports == [("TCP", 8080)], f"{policy}: ports {ports}"
-                assert matches(policy.spec["podSelector"].get("matchLabels") or {}, pod_labels(run)), (
-                    f"{policy}: podSelector misses the service's pods"
-                )
-    assert found, f"stack {run.stack}: no NetworkPolicy admits the ingress controller's namespace"
+            assert rule["from"] == [peer], f"{policy}: admits {rule['from']}, not only {peer}"
+            found.append(policy)
+            ports = [(p.get("protocol"), p.get("port")) for p in rule.get("ports", [])]
+            assert ports == [("TCP", "http")] or ports == [("TCP", 8080)], f"{policy}: ports {ports}"
+            assert matches(policy.spec["podSelector"].get("matchLabels") or {}, pod_labels(run)), (
+                f"{policy}: podSelector misses the service's pods"
+            )
+    assert found, f"stack {run.stack}: no NetworkPolicy admits {peer}"
 
 
 def test_policy_selectors_match_pods(run: StackRun) -> None:
     selected = [
         p for p in run.objects("NetworkPolicy", WORKLOAD) if (p.spec.get("podSelector") or {}).get("matchLabels")
     ]
-    # The ingress-controller and egress policies select the service's pods by label.
+    # The routing and egress policies select the service's pods by label.
     assert len(selected) >= 2, f"stack {run.stack}: only {[str(p) for p in selected]} select pods by label"
     for policy in selected:
         selector = policy.spec["podSelector"]["matchLabels"]
@@ -409,7 +446,7 @@ UNIT_ARGS = ServiceWorkloadArgs(
     shutdown=Shutdown(
         pre_stop_seconds=3, drain_seconds=4, shutdown_timeout_seconds=5, termination_grace_period_seconds=13
     ),
-    routing=Routing(host="unit.example.com", ingress_class_name="nginx", controller_namespace="ingress"),
+    routing=Routing(host="unit.example.com", via=GatewayRoute(gateway_namespace="edge", gateway_name="shared")),
 )
 
 
@@ -448,8 +485,12 @@ def test_args_alone_define_the_pods(build_component: Callable[..., StackRun]) ->
     assert pod_labels(run)["app.kubernetes.io/instance"] == "wal-service-unit"
     assert run.maybe("HorizontalPodAutoscaler") is None and run.maybe("PodDisruptionBudget") is None
     assert "topologySpreadConstraints" not in spec
-    ingress = run.one("Ingress")
-    assert [r["host"] for r in ingress.spec["rules"]] == ["unit.example.com"] and "tls" not in ingress.spec
+    route = run.one("HTTPRoute")
+    assert route.spec["hostnames"] == ["unit.example.com"] and run.maybe("Ingress") is None
+    assert route.spec["parentRefs"][0]["namespace"] == "edge" and route.spec["parentRefs"][0]["name"] == "shared"
+    (allow,) = [p for p in run.objects("NetworkPolicy") if p.metadata["name"] == "allow-gateway"]
+    gateway_peer = allow.spec["ingress"][0]["from"][0]
+    assert gateway_peer["podSelector"]["matchLabels"] == {"gateway.networking.k8s.io/gateway-name": "shared"}
 
 
 def test_args_alone_autoscaling_and_tls(build_component: Callable[..., StackRun]) -> None:
@@ -461,10 +502,12 @@ def test_args_alone_autoscaling_and_tls(build_component: Callable[..., StackRun]
         ),
         routing=Routing(
             host="unit.example.com",
-            ingress_class_name="nginx",
-            controller_namespace="ingress",
-            tls_secret_name="unit-tls",
-            annotations={"example.com/owner": "team"},
+            via=IngressRoute(
+                class_name="nginx",
+                controller_namespace="ingress",
+                tls_secret_name="unit-tls",
+                annotations={"example.com/owner": "team"},
+            ),
         ),
     )
     hpa = run.one("HorizontalPodAutoscaler")
@@ -477,6 +520,7 @@ def test_args_alone_autoscaling_and_tls(build_component: Callable[..., StackRun]
     ingress = run.one("Ingress")
     assert ingress.spec["tls"] == [{"hosts": ["unit.example.com"], "secretName": "unit-tls"}]
     assert ingress.metadata["annotations"] == {"example.com/owner": "team"}
+    assert run.maybe("HTTPRoute") is None
 
 
 def test_checksum_covers_every_config_entry(build_component: Callable[..., StackRun]) -> None:

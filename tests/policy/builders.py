@@ -11,6 +11,7 @@ from tests.policy.engine import Resource
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+HTTPROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
 NETPOL = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
@@ -112,6 +113,22 @@ def ingress(name: str, host: str | None = "app.example.com", annotations: dict[s
         "spec": {"rules": [rule]},
     }
     return Resource(INGRESS, name, urn(INGRESS, name), props)
+
+
+def httproute(name: str, hostnames: list[str] | None = None) -> Resource:
+    """A route as the program declares it: hostnames, PathPrefix / to the Service, no filters."""
+    rule: dict[str, Any] = {
+        "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+        "backendRefs": [{"name": "app", "port": 8080}],
+    }
+    spec: dict[str, Any] = {"parentRefs": [{"name": "gw", "namespace": "edge"}], "rules": [rule]}
+    if hostnames is None:
+        spec["hostnames"] = ["app.example.com"]
+    elif hostnames:
+        spec["hostnames"] = hostnames
+    return Resource(
+        HTTPROUTE, name, urn(HTTPROUTE, name), {"metadata": {"name": name, "namespace": "app"}, "spec": spec}
+    )
 
 
 def hpa(target: str = "app", minimum: int | None = 2, namespace: str = "app") -> Resource:

@@ -14,11 +14,13 @@ from policy import guardrails
 from tests.policy.builders import (
     DEPLOYMENT,
     HPA,
+    HTTPROUTE,
     INGRESS,
     NETPOL,
     PDB,
     container,
     deployment,
+    httproute,
     ingress,
     network_policies,
     pdb,
@@ -51,7 +53,8 @@ def test_main_builds_the_pack_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
 EXPECTED_POLICIES = {
     "ingress-no-path-rewrite": "mandatory",
-    "ingress-unique-host": "mandatory",
+    "httproute-no-path-rewrite": "mandatory",
+    "route-unique-host": "mandatory",
     "no-development-images": "mandatory",
     "probes-required": "mandatory",
     "startup-probe-no-initial-delay": "advisory",
@@ -64,7 +67,7 @@ EXPECTED_POLICIES = {
     "image-pinned-by-digest": "mandatory",
     "image-pinned-by-digest-advisory": "advisory",
 }
-STACK_POLICIES = {"ingress-unique-host", "network-policy-coverage", "hpa-owns-replicas", "disruption-budget"}
+STACK_POLICIES = {"route-unique-host", "network-policy-coverage", "hpa-owns-replicas", "disruption-budget"}
 
 
 def test_every_policy_has_description_remediation_and_level() -> None:
@@ -108,11 +111,14 @@ def test_violations_stand_alone_and_link_the_policy_docs(pack: Pack) -> None:
         securityContext={"privileged": True},
     )
     del bad["livenessProbe"]
+    rewriting_route = httproute("r", ["route.example.com"])
+    rewriting_route.props["spec"]["rules"][0]["filters"] = [{"type": "URLRewrite", "urlRewrite": {}}]
     resources = [
         deployment(replicas=3, containers=[bad], stack="prod"),
         deployment("dev-app", containers=[container(image="registry.example.com/app:1.0")]),
         ingress("a", annotations={"nginx.ingress.kubernetes.io/rewrite-target": "/"}),
         ingress("b"),
+        rewriting_route,
         Resource(
             HPA,
             "app-hpa",
@@ -132,12 +138,12 @@ def test_violations_stand_alone_and_link_the_policy_docs(pack: Pack) -> None:
 
 
 def test_a_compliant_stack_has_no_violations(pack: Pack) -> None:
-    resources = [deployment(replicas=2), *network_policies(), ingress("app"), pdb()]
+    resources = [deployment(replicas=2), *network_policies(), ingress("app"), httproute("r", ["r.example.com"]), pdb()]
     assert pack.run(resources) == []
 
 
 def test_resources_without_properties_do_not_crash_the_pack(pack: Pack) -> None:
-    bare = [Resource(t, "bare", urn(t, "bare"), {}) for t in (DEPLOYMENT, INGRESS, NETPOL, HPA, PDB)]
+    bare = [Resource(t, "bare", urn(t, "bare"), {}) for t in (DEPLOYMENT, INGRESS, HTTPROUTE, NETPOL, HPA, PDB)]
     bare += [Resource("kubernetes:core/v1:ConfigMap", "cm", urn("kubernetes:core/v1:ConfigMap", "cm"), {})]
     bare += [Resource("docker:index/image:Image", "img", urn("docker:index/image:Image", "img"), {})]
     found = {v.policy for v in pack.run(bare)}

@@ -56,10 +56,17 @@ def _remove_pdb(resources: list[Resource]) -> None:
     resources.remove(_one(resources, ":PodDisruptionBudget", "-workload-pdb"))
 
 
-def _duplicate_ingress(resources: list[Resource]) -> None:
-    original = _one(resources, ":Ingress", "-workload-ingress")
+def _duplicate_route(resources: list[Resource]) -> None:
+    original = _one(resources, ":HTTPRoute", "-workload-route")
     twin = copy.deepcopy(original)
     resources.append(Resource(twin.resource_type, twin.name + "-twin", twin.urn + "-twin", twin.props))
+
+
+def _rewrite_route(resources: list[Resource]) -> None:
+    rule = _one(resources, ":HTTPRoute", "-workload-route").props["spec"]["rules"][0]
+    rule["filters"] = [
+        {"type": "URLRewrite", "urlRewrite": {"path": {"type": "ReplaceFullPath", "replaceFullPath": "/"}}}
+    ]
 
 
 def _annotate_ingress(resources: list[Resource]) -> None:
@@ -116,8 +123,9 @@ MUTATIONS: dict[str, Mutation] = {
     ),
     "replicas-with-hpa": Mutation("prod", lambda rs: app(rs)["spec"].update(replicas=5), "hpa-owns-replicas"),
     "pdb-removed": Mutation("staging", _remove_pdb, "disruption-budget"),
-    "rewrite-annotation": Mutation("dev", _annotate_ingress, "ingress-no-path-rewrite"),
-    "duplicate-ingress-host": Mutation("staging", _duplicate_ingress, "ingress-unique-host"),
+    "rewrite-annotation": Mutation("prod", _annotate_ingress, "ingress-no-path-rewrite"),
+    "url-rewrite-filter": Mutation("dev", _rewrite_route, "httproute-no-path-rewrite"),
+    "duplicate-route-host": Mutation("staging", _duplicate_route, "route-unique-host"),
     "prod-image-by-tag": Mutation(
         "prod",
         lambda rs: container(rs).update(image="registry.example.com/wal-service:1.2.3"),
