@@ -8,37 +8,49 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
 .PHONY: help venv lint typecheck test test-program test-app render preview up down preflight verify status rollback \
-	policy-venv toolchain e2e e2e-clean bench-deploy
+	policy-venv lock toolchain e2e e2e-clean bench-deploy
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt app/pyproject.toml
+# Every virtualenv installs a lock file, hash-checked (`make lock` compiles them from the *.in files).
+PIP_INSTALL = -m pip install --quiet --disable-pip-version-check --require-hashes
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt app/requirements.lock app/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) $(PIP_INSTALL) -r requirements-dev.txt
+	@# The service itself, editable so that every import sees app/src as it is now; its dependencies and
+	@# its build backend (hatchling) came with the lock above.
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e ./app
 	touch $@
 
 venv: $(VENV)/.installed
 
-# checkov pins packaging<24, which pulumi cannot live with: it gets a venv of its own.
 CHECKOV_VENV := .venv-checkov
-$(CHECKOV_VENV)/.installed:
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov>=3.3,<4'
+	$(CHECKOV_VENV)/bin/python $(PIP_INSTALL) -r requirements-checkov.txt
 	touch $@
 
-# The CLI installs the dependencies of policy packs it downloads from Pulumi Cloud, never of a local
-# pack (--policy-pack policy): its venv is built here.
+# `pulumi install` run in policy/ installs the same lock into the same place.
 POLICY_VENV := policy/.venv
 $(POLICY_VENV)/.installed: policy/requirements.txt
 	$(PYTHON) -m venv $(POLICY_VENV)
-	$(POLICY_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(POLICY_VENV)/bin/python -m pip install --quiet -r policy/requirements.txt
+	$(POLICY_VENV)/bin/python $(PIP_INSTALL) -r policy/requirements.txt
 	touch $@
 
 policy-venv: $(POLICY_VENV)/.installed
+
+#   make lock                recompile the lock files from the *.in files (LOCK_ARGS=--upgrade to move versions)
+# Universal locks: one file for every OS and Python >= 3.11. The service's lock is what its image installs.
+LOCK_ARGS ?=
+COMPILE = $(BIN)/uv pip compile --quiet --universal --generate-hashes --python-version 3.11 $(LOCK_ARGS)
+lock: venv
+	$(COMPILE) requirements.in -o requirements.txt
+	$(COMPILE) app/pyproject.toml -o app/requirements.lock
+	$(COMPILE) policy/requirements.in -o policy/requirements.txt
+	$(COMPILE) requirements-checkov.in -o requirements-checkov.txt
+	$(COMPILE) requirements-dev.in app/pyproject.toml --extra test -o requirements-dev.txt
 
 lint: venv
 	$(BIN)/ruff check .
@@ -65,7 +77,7 @@ test: lint typecheck test-program test-app
 preflight: venv
 	$(PY) -m ops.preflight --stack $(STACK)
 
-up: venv
+up: venv policy-venv
 	$(PY) -m ops.up --stack $(STACK)
 
 #   make down [STACK=dev]    pulumi destroy, then confirm the cluster and registry container are gone

@@ -159,7 +159,7 @@ class Database(pulumi.ComponentResource):
             metadata=ObjectMetaArgs(
                 name=SECRET_NAME,
                 namespace=args.namespace,
-                labels={**args.labels, "app.kubernetes.io/component": "database"},
+                labels=database_labels(args),
             ),
             type="Opaque",
             string_data={PASSWORD_KEY: pulumi.Output.secret(password)},
@@ -213,8 +213,7 @@ class Database(pulumi.ComponentResource):
         connection = args.connection
         selector = database_selector(args.instance)
         # No version here: volumeClaimTemplates are immutable, so they carry only these stable labels.
-        claim_labels = {**args.labels, **selector, "app.kubernetes.io/component": "database"}
-        claim_labels.pop("app.kubernetes.io/version", None)
+        claim_labels = database_labels(args)
         labels = {**claim_labels, "app.kubernetes.io/version": image_version(server.image)}
 
         def meta(object_name: str) -> ObjectMetaArgs:
@@ -382,6 +381,14 @@ class Database(pulumi.ComponentResource):
         return pulumi.Output.all(service.metadata.name, args.namespace, statefulset.metadata.name).apply(
             lambda values: f"{values[0]}.{values[1]}.svc"
         )
+
+
+def database_labels(args: DatabaseArgs) -> dict[str, str]:
+    """The stack's labels as the database's own (name postgresql, its instance, component database), without a
+    version: the Secret and the claims do not change with the PostgreSQL image."""
+    labels = {**args.labels, **database_selector(args.instance), "app.kubernetes.io/component": "database"}
+    labels.pop("app.kubernetes.io/version", None)
+    return labels
 
 
 def database_selector(instance: str) -> dict[str, str]:

@@ -37,6 +37,7 @@ from components.workload import (
     ServiceWorkloadArgs,
     Shutdown,
     instance_name,
+    namespace_labels,
     selector_labels,
     standard_labels,
 )
@@ -102,7 +103,7 @@ class Environment(pulumi.ComponentResource):
             f"{name}-namespace",
             AppNamespaceArgs(
                 name=s.namespace,
-                labels=labels,
+                labels=namespace_labels(instance),
                 kubernetes_version=s.kubernetes_version,
                 # Deleting the namespace would delete the retained database claim with it.
                 retain_on_delete=s.database_mode == "in-cluster" and s.database_retain_on_delete,
@@ -119,7 +120,7 @@ class Environment(pulumi.ComponentResource):
                     server=s.registry_server,
                     username=s.registry_username,
                     password=registry_password,
-                    labels=labels,
+                    labels=namespace_labels(instance),
                 ),
                 opts=k8s_opts,
             ).name

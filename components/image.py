@@ -15,19 +15,26 @@ IMAGE_REPOSITORY = "wal-service"
 
 
 def source_revision(app_dir: Path = APP_DIR) -> str:
-    """Short git hash of the checkout, with -dirty when app/ has uncommitted changes.
+    """The last commit that changed app/ (what the image is built from), with -dirty when app/ has uncommitted
+    changes: a commit elsewhere (README, the program) leaves the tag, the version label and the pods alone.
 
-    Without git (an exported tarball), a hash of app/'s files stands in, so an
-    unchanged tree still gives an unchanged tag.
+    Without git (an exported tarball) or history (a commit-less clone), a hash of app/'s files stands in, so an
+    unchanged tree still gives an unchanged tag. A shallow clone sees its oldest commit as the one that made app/.
     """
     try:
         head = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"], cwd=app_dir, capture_output=True, text=True, check=True
+            ["git", "log", "-1", "--format=%h", "--abbrev=12", "--", "."],
+            cwd=app_dir,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--", "."], cwd=app_dir, capture_output=True, text=True, check=True
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
+        head = ""
+    if not head:
         return "src-" + content_hash(app_dir)
     return f"{head}-dirty" if dirty else head
 

@@ -109,7 +109,17 @@ class LocalRegistry(pulumi.ComponentResource):
         # KEP-1755: tells tools in the cluster where the local registry is.
         k8s.core.v1.ConfigMap(
             f"{name}-hosting",
-            metadata=ObjectMetaArgs(name="local-registry-hosting", namespace="kube-public"),
+            metadata=ObjectMetaArgs(
+                name="local-registry-hosting",
+                namespace="kube-public",
+                labels={
+                    "app.kubernetes.io/name": "registry",
+                    "app.kubernetes.io/instance": args.container_name,
+                    "app.kubernetes.io/component": "registry",
+                    "app.kubernetes.io/part-of": "wal-service",
+                    "app.kubernetes.io/managed-by": "pulumi",
+                },
+            ),
             data={
                 "localRegistryHosting.v1": yaml.safe_dump(
                     {

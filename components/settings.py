@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import re
 from collections.abc import Mapping
 from decimal import Decimal
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pulumi
+import yaml
 from kubernetes.utils.quantity import parse_quantity
 from pydantic import (
     AfterValidator,
@@ -28,7 +30,16 @@ from pydantic import (
     model_validator,
 )
 
-from components.stack_config import PROJECT, ROOT, engine_config, load_stack_config, project_values
+from components.stack_config import (
+    PROJECT,
+    ROOT,
+    ConfigError,
+    engine_config,
+    engine_values,
+    load_stack_config,
+    project_values,
+    stack_names,
+)
 
 # Keys that hold credentials: they must arrive encrypted (`pulumi config set --secret`).
 SECRET_KEYS = frozenset({"databasePassword", "registryPassword"})
@@ -86,6 +97,30 @@ def _dns_label(value: str) -> str:
 
 def _dns_label_or_empty(value: str) -> str:
     return value and _dns_label(value)
+
+
+# Namespaces Kubernetes itself uses: a default-deny policy and Pod Security labels there break the cluster.
+SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
+
+
+def _own_namespace(value: str) -> str:
+    _dns_label_or_empty(value)
+    if value in SYSTEM_NAMESPACES or value.startswith("kube-"):
+        raise ValueError(
+            "is a Kubernetes system namespace; the stack puts default-deny NetworkPolicies and Pod Security labels "
+            "on its namespace, which would cut off the cluster's own pods. Leave it empty (wal-service-<stack>) "
+            "or name one of your own (https://kubernetes.io/docs/concepts/overview/working-with-objects/namespaces/)"
+        )
+    return value
+
+
+def _backend_url(value: str) -> str:
+    if value and not re.fullmatch(r"(https?|file|s3|gs|azblob)://\S+", value):
+        raise ValueError(
+            "must be a backend URL as `pulumi login` takes it: https://api.pulumi.com, s3://<bucket>, gs://<bucket>, "
+            "azblob://<container> or file://<path> (https://www.pulumi.com/docs/iac/concepts/state-and-backends/)"
+        )
+    return value.rstrip("/")
 
 
 def _dns_subdomain(value: str) -> str:
@@ -204,6 +239,13 @@ def _annotations(values: list[str]) -> list[str]:
         key, sep, _ = entry.partition("=")
         if not sep or not _ANNOTATION_KEY.match(key):
             raise ValueError(f"entry {entry!r} must look like key=value with a valid annotation key")
+        if key.startswith("nginx.ingress.kubernetes.io/") and key.endswith("-snippet"):
+            raise ValueError(
+                f"{key} injects raw NGINX configuration into the shared controller, a known way to read every "
+                "Secret the controller can see (CVE-2021-25742); ingress-nginx refuses snippets by default. Use the "
+                "dedicated annotation for the setting instead "
+                "(https://kubernetes.github.io/ingress-nginx/user-guide/nginx-configuration/annotations/)"
+            )
         if key in _REWRITE_ANNOTATIONS:
             raise ValueError(
                 f"{key} rewrites request paths, so the service receives other paths than the client sent and "
@@ -229,6 +271,8 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=False, populate_by_name=False)
 
     stack: str = Field(exclude=True)
+    # state
+    state_backend: Annotated[str, AfterValidator(_backend_url)] = Field(alias="stateBackend")
     # cluster target
     cluster_mode: Literal["kind", "existing"] = Field(alias="clusterMode")
     kubeconfig: str = Field(alias="kubeconfig")
@@ -237,7 +281,7 @@ class Settings(BaseModel):
     # image
     image_ref: Annotated[str, AfterValidator(_image_ref)] = Field(alias="imageRef")
     # workload
-    namespace_override: Annotated[str, AfterValidator(_dns_label_or_empty)] = Field(alias="namespace")
+    namespace_override: Annotated[str, AfterValidator(_own_namespace)] = Field(alias="namespace")
     app_env: DnsLabel = Field(alias="appEnv")
     log_level: Literal["debug", "info", "warning", "error"] = Field(alias="logLevel")
     feature_flags: Annotated[StrList, AfterValidator(_feature_flags)] = Field(alias="featureFlags")
@@ -378,6 +422,12 @@ class Settings(BaseModel):
                 f"{self.database_ssl_mode!r} needs TLS, which the in-cluster PostgreSQL does not serve, so the "
                 "service could never connect; use disable, allow or prefer (or databaseMode external)",
             )
+        if self.namespace_override and self.namespace_override == self.ingress_controller_namespace:
+            fail(
+                "namespace",
+                f"{self.namespace_override!r} is also ingressControllerNamespace; the stack's default-deny policies "
+                "would cut the ingress controller off. Give the service a namespace of its own",
+            )
         if self.cluster_mode == "existing" and not self.kube_context:
             fail(
                 "kubeContext",
@@ -432,9 +482,122 @@ def parse_settings(values: Mapping[str, Any], stack: str) -> Settings:
         raise pulumi.RunError("; ".join(problems)) from None
 
 
-def load_settings() -> Settings:
-    """The running program's settings, from the config the engine passed."""
-    return parse_settings(engine_config(), pulumi.get_stack())
+def inert_keys(config: Mapping[str, str]) -> list[str]:
+    """Config keys of a provider whose default provider is disabled: they configure nothing."""
+    try:
+        disabled = set(json.loads(config.get("pulumi:disable-default-providers") or "[]"))
+    except json.JSONDecodeError:
+        disabled = set()
+    problems = []
+    for key in sorted(config):
+        namespace = key.partition(":")[0]
+        if namespace in (PROJECT, "pulumi") or not (namespace in disabled or "*" in disabled):
+            continue
+        problems.append(
+            f"{key} has no effect: the default {namespace} provider is disabled (pulumi:disable-default-providers "
+            f"in Pulumi.yaml), every {namespace} resource uses the provider the program builds from wal-service:* "
+            f"keys (kubeContext, kubeconfig); remove it: pulumi config rm {key} --stack <stack>"
+        )
+    return problems
+
+
+def _host_claims(settings: Settings) -> dict[str, Any]:
+    """What a stack claims on the machine that runs it: names and 127.0.0.1 ports (kind stacks only)."""
+    if settings.cluster_mode != "kind":
+        return {}
+    claims: dict[str, Any] = {
+        "kindClusterName": settings.kind_cluster_name,
+        "ingressHttpPort": settings.ingress_http_port,
+        "ingressHttpsPort": settings.ingress_https_port,
+    }
+    if settings.registry_mode == "local":
+        claims |= {"registryName": settings.registry_name, "registryPort": settings.registry_port}
+    return claims
+
+
+_PORT_KEYS = frozenset({"ingressHttpPort", "ingressHttpsPort", "registryPort"})
+
+
+def collisions(settings: Settings, others: Mapping[str, Settings]) -> list[str]:
+    """Names, host ports and host names this stack shares with another stack of the project."""
+    problems = []
+    mine = _host_claims(settings)
+    for other_stack, other in sorted(others.items()):
+        theirs = _host_claims(other)
+        for key, value in mine.items():
+            clash = [
+                other_key
+                for other_key, other_value in theirs.items()
+                if other_value == value and (other_key == key or {key, other_key} <= _PORT_KEYS)
+            ]
+            if clash:
+                problems.append(
+                    f"{PROJECT}:{key} {value!r} is also stack {other_stack}'s {clash[0]} (Pulumi.{other_stack}.yaml); "
+                    "kind stacks run side by side on one Docker host and each needs its own: "
+                    f"pulumi config set {PROJECT}:{key} <another> --stack {settings.stack}"
+                )
+        if settings.host == other.host:
+            problems.append(
+                f"{PROJECT}:host {settings.host!r} is also stack {other_stack}'s (Pulumi.{other_stack}.yaml); one host "
+                f"name must lead to one stack: pulumi config set {PROJECT}:host <another> --stack {settings.stack}"
+            )
+    return problems
+
+
+def sibling_settings(stack: str, root: Path = ROOT) -> dict[str, Settings]:
+    """The project's other stacks, as their files say; a stack whose files are invalid reports that itself."""
+    siblings = {}
+    for name in stack_names(root):
+        if name == stack:
+            continue
+        try:
+            config, _ = load_stack_config(name, root=root)
+            siblings[name] = parse_settings(project_values(config), name)
+        except (ConfigError, pulumi.RunError):
+            continue
+    return siblings
+
+
+def project_backend(root: Path = ROOT) -> str:
+    """Pulumi.yaml's backend.url ("" when it names none)."""
+    doc = yaml.safe_load((root / "Pulumi.yaml").read_text()) or {}
+    return str((doc.get("backend") or {}).get("url") or "")
+
+
+def effective_backend(environ: Mapping[str, str], root: Path = ROOT) -> str:
+    """The backend the CLI runs against: PULUMI_BACKEND_URL, else Pulumi.yaml's backend.url.
+
+    The CLI's order (pkg/workspace/creds.go, GetCurrentCloudURLWithSource); the backend of `pulumi login`
+    comes last and so never applies while Pulumi.yaml names one.
+    """
+    return environ.get("PULUMI_BACKEND_URL") or project_backend(root)
+
+
+def backend_problem(settings: Settings, backend: str) -> str | None:
+    """One line when the stack's state must live elsewhere than `backend`."""
+    if not settings.state_backend or backend.rstrip("/") == settings.state_backend:
+        return None
+    return (
+        f"{PROJECT}:stateBackend: stack {settings.stack} keeps its state in {settings.state_backend}, but this run "
+        f"uses {backend or 'no backend'}, where it would be a second, empty stack; run it against the shared one: "
+        f"export PULUMI_BACKEND_URL={settings.state_backend} "
+        "(https://www.pulumi.com/docs/iac/concepts/state-and-backends/)"
+    )
+
+
+def _checked(settings: Settings, config: Mapping[str, str], root: Path, extra: list[str]) -> Settings:
+    problems = inert_keys(config) + collisions(settings, sibling_settings(settings.stack, root)) + extra
+    if problems:
+        raise pulumi.RunError("; ".join(problems))
+    return settings
+
+
+def load_settings(root: Path = ROOT, environ: Mapping[str, str] | None = None) -> Settings:
+    """The running program's settings, from the config the engine passed, checked against the other stacks
+    and the state backend this run uses."""
+    settings = parse_settings(engine_config(), pulumi.get_stack())
+    problem = backend_problem(settings, effective_backend(os.environ if environ is None else environ, root))
+    return _checked(settings, engine_values(), root, [problem] if problem else [])
 
 
 def stack_settings(stack: str, overrides: Mapping[str, Any] | None = None, root: Path = ROOT) -> Settings:
@@ -443,7 +606,7 @@ def stack_settings(stack: str, overrides: Mapping[str, Any] | None = None, root:
     Raises `stack_config.ConfigError` for unusable files and `pulumi.RunError` for invalid values.
     """
     config, _ = load_stack_config(stack, overrides, root=root)
-    return parse_settings(project_values(config), stack)
+    return _checked(parse_settings(project_values(config), stack), config, root, [])
 
 
 def load_secret(key: str) -> pulumi.Output[str] | None:

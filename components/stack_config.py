@@ -47,10 +47,35 @@ def project_values(config: Mapping[str, Any]) -> dict[str, Any]:
     return {key.removeprefix(prefix): value for key, value in config.items() if key.startswith(prefix)}
 
 
+def engine_values() -> dict[str, str]:
+    """Every value (all namespaces, full keys) as the engine passed it to the running program."""
+    # The language host passes the whole map in PULUMI_CONFIG; tests and mocks set it in-process.
+    return {**pulumi.runtime.config.get_config_env(), **pulumi.runtime.config.CONFIG.get()}
+
+
 def engine_config() -> dict[str, str]:
     """Our namespace's values as the engine passed them to the running program."""
-    # The language host passes the whole map in PULUMI_CONFIG; tests and mocks set it in-process.
-    return project_values({**pulumi.runtime.config.get_config_env(), **pulumi.runtime.config.CONFIG.get()})
+    return project_values(engine_values())
+
+
+def stack_names(root: Path = ROOT) -> list[str]:
+    """The stacks that have a Pulumi.<stack>.yaml beside Pulumi.yaml."""
+    return sorted(path.name[len("Pulumi.") : -len(".yaml")] for path in root.glob("Pulumi.*.yaml"))
+
+
+def _read_yaml(path: Path) -> Any:
+    """A YAML file; a syntax error becomes one line naming the file, line and column."""
+    try:
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"no such file: {path}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path.name}:{mark.line + 1}:{mark.column + 1}" if mark else path.name
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise ConfigError(
+            f"{where}: invalid YAML: {problem}; fix the file (YAML syntax: https://yaml.org/spec/1.2.2/)"
+        ) from None
 
 
 def load_stack_config(
@@ -60,22 +85,20 @@ def load_stack_config(
     root: Path = ROOT,
 ) -> tuple[dict[str, str], list[str]]:
     """The config map (full keys) and secret keys the CLI would give the program for `stack`."""
-    try:
-        project = yaml.safe_load((root / "Pulumi.yaml").read_text())
-        stack_path = root / f"Pulumi.{stack}.yaml"
-        stack_doc = yaml.safe_load(stack_path.read_text()) or {}
-    except FileNotFoundError as exc:
-        raise ConfigError(f"no such file: {exc.filename}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML: {exc}") from None
+    project = _read_yaml(root / "Pulumi.yaml") or {}
+    stack_path = root / f"Pulumi.{stack}.yaml"
+    stack_doc = _read_yaml(stack_path) or {}
+    if not isinstance(project, dict) or not isinstance(stack_doc, dict):
+        raise ConfigError(f"{'Pulumi.yaml' if not isinstance(project, dict) else stack_path.name}: must be a mapping")
 
     config: dict[str, str] = {}
     secret_keys: list[str] = []
     for key, decl in (project.get("config") or {}).items():
         full = full_key(key)
         if not full.startswith(f"{PROJECT}:"):
-            continue  # provider/engine settings such as pulumi:disable-default-providers
-        if isinstance(decl, dict) and "default" in decl:
+            # Engine and provider settings (pulumi:disable-default-providers) reach the program as plain values.
+            config[full] = _stringify(decl)
+        elif isinstance(decl, dict) and "default" in decl:
             config[full] = _stringify(decl["default"])
         elif not isinstance(decl, dict):
             config[full] = _stringify(decl)

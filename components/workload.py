@@ -257,6 +257,14 @@ def standard_labels(instance: str, version: str) -> dict[str, str]:
     }
 
 
+def namespace_labels(instance: str) -> dict[str, str]:
+    """Labels of what belongs to the stack's namespace as a whole (the Namespace, its default-deny and DNS policies,
+    the pull secret): no version, since they do not change with the service."""
+    labels = standard_labels(instance, "")
+    del labels["app.kubernetes.io/version"]
+    return {**labels, "app.kubernetes.io/component": "namespace"}
+
+
 def selector_labels(instance: str) -> dict[str, str]:
     """The immutable subset of the labels that selects the service's pods."""
     return {"app.kubernetes.io/name": APP_NAME, "app.kubernetes.io/instance": instance}
@@ -369,6 +377,7 @@ class ServiceWorkload(pulumi.ComponentResource):
         else:
             route = ingress(f"{name}-ingress", routing.host, routing.via, meta, service, route_opts)
 
+        self._namespace_policies(name, args, child)
         self._network_policies(name, args, meta, selector, child)
 
         scaling = args.scaling
@@ -507,22 +516,21 @@ class ServiceWorkload(pulumi.ComponentResource):
         )
 
     @staticmethod
-    def _network_policies(
-        name: str,
-        args: ServiceWorkloadArgs,
-        make_meta: Callable[[str], ObjectMetaArgs],
-        selector: dict[str, str],
-        child: pulumi.ResourceOptions,
-    ) -> None:
+    def _namespace_policies(name: str, args: ServiceWorkloadArgs, child: pulumi.ResourceOptions) -> None:
+        """Default deny and DNS egress for every pod of the namespace: they belong to the namespace, not the API."""
+
+        def meta(object_name: str) -> ObjectMetaArgs:
+            return ObjectMetaArgs(name=object_name, namespace=args.namespace, labels=namespace_labels(args.instance))
+
         k8s.networking.v1.NetworkPolicy(
             f"{name}-default-deny",
-            metadata=make_meta("default-deny"),
+            metadata=meta("default-deny"),
             spec=NetworkPolicySpecArgs(pod_selector=LabelSelectorArgs(), policy_types=["Ingress", "Egress"]),
             opts=child,
         )
         k8s.networking.v1.NetworkPolicy(
             f"{name}-allow-dns",
-            metadata=make_meta("allow-dns-egress"),
+            metadata=meta("allow-dns-egress"),
             spec=NetworkPolicySpecArgs(
                 pod_selector=LabelSelectorArgs(),
                 policy_types=["Egress"],
@@ -545,6 +553,15 @@ class ServiceWorkload(pulumi.ComponentResource):
             ),
             opts=child,
         )
+
+    @staticmethod
+    def _network_policies(
+        name: str,
+        args: ServiceWorkloadArgs,
+        make_meta: Callable[[str], ObjectMetaArgs],
+        selector: dict[str, str],
+        child: pulumi.ResourceOptions,
+    ) -> None:
         via = args.routing.via
         if isinstance(via, GatewayRoute):
             # The data plane proxies to the pods directly; only the Gateway's own pods may.

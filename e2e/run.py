@@ -33,6 +33,7 @@ from components.gateway_controller import GATEWAY_API_VERSION
 from e2e import gateway_api
 from e2e.compare import differences
 from e2e.controlplane import CONTEXT, ControlPlane
+from ops.stack import DEV_PASSPHRASE
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLCHAIN_BUILD = ROOT / "e2e" / "toolchain" / "build.sh"
@@ -133,7 +134,8 @@ class Run:
             ControlPlane(self.root / "cluster", self.bin_dir).stop()
             shutil.rmtree(self.root)
         self.root.mkdir(parents=True)
-        (self.root / "passphrase").write_text("wal-service-e2e\n")
+        # Pulumi.dev.yaml commits the encryptionsalt of the public dev passphrase: the same one, from a file.
+        (self.root / "passphrase").write_text(f"{DEV_PASSPHRASE}\n")
         (self.root / "state").mkdir()
         snapshot(ROOT, self.work)
 

@@ -2,7 +2,7 @@
 
     python -m ops.preflight --stack dev
 
-Stops at the first blocking failure (exit 1); problems that do not stop `pulumi up` are warnings.
+Lists every problem at once, Docker first; exit 1 when one of them stops `pulumi up` (the others are warnings).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from components.settings import Settings
+from components.settings import Settings, backend_problem, effective_backend
 from ops import stack as stack_mod
 from ops.proc import Result, UserError, cli, run, tool_env
 from ops.tools import MINIMUM, PINNED, ToolStatus, check_tool, show
@@ -272,53 +272,61 @@ class Probes:
     resolve: Callable[[str], list[str] | None] = resolve
 
 
+def backend_finding(settings: Settings, env: Mapping[str, str]) -> Finding:
+    """The state backend this shell would use: the one the stack's stateBackend names, when it names one."""
+    backend = effective_backend(env)
+    problem = backend_problem(settings, backend)
+    if problem is None:
+        return Finding("ok", "state", f"backend {backend}")
+    return Finding(
+        "fail",
+        "state",
+        f"stack {settings.stack} keeps its state in {settings.state_backend}, but this shell uses {backend}",
+        f"export PULUMI_BACKEND_URL={settings.state_backend}",
+    )
+
+
 def preflight(
     stack: str,
     env: Mapping[str, str] | None = None,
     probes: Probes | None = None,
     settings: Settings | None = None,
 ) -> list[Finding]:
-    """Every finding up to and including the first blocking one (settings: an override for tests)."""
+    """Every finding, blocking or not, so that one run lists every problem (settings: an override for tests).
+
+    Docker comes first; checks that need an answer from a failed one are reported as skipped, not guessed."""
     env = dict(env) if env is not None else tool_env()
     probes = probes or Probes()
-    findings: list[Finding] = []
-
-    def add(*new: Finding) -> bool:
-        """Record findings up to the first blocking one; True when there was one."""
-        for finding in new:
-            findings.append(finding)
-            if finding.level == "fail":
-                return True
-        return False
-
     if settings is None:
         try:
             settings = stack_mod.load(stack)
         except UserError as exc:
-            add(Finding("fail", "config", str(exc), f"fix Pulumi.{stack}.yaml"))
-            return findings
+            return [Finding("fail", "config", str(exc), f"fix Pulumi.{stack}.yaml")]
+    findings: list[Finding] = []
     needs_docker = settings.cluster_mode == "kind" or not settings.image_ref
-    if needs_docker and add(docker_finding(run(["docker", "info"], env=env, timeout=20))):
-        return findings
+    docker_ok = True
+    if needs_docker:
+        docker = docker_finding(run(["docker", "info"], env=env, timeout=20))
+        docker_ok = docker.level == "ok"
+        findings.append(docker)
+    findings.append(backend_finding(settings, env))
     tools = ("kind", "kubectl", "pulumi") if settings.cluster_mode == "kind" else ("kubectl", "pulumi")
     statuses = {name: check_tool(name, env) for name in tools}
-    add(*(tool_finding(status) for status in statuses.values()))
+    findings += [tool_finding(status) for status in statuses.values()]
 
     if settings.cluster_mode == "kind":
-        ps = run(["docker", "ps", "--format", "{{.Names}}\t{{.Ports}}"], env=env, timeout=20)
-        if add(*port_findings(settings, probes.busy, published_ports(ps.stdout if ps and ps.ok else ""))):
-            return findings
-        clusters = _lines(run(["kind", "get", "clusters"], env=env, timeout=20)) if statuses["kind"].path else None
-        names = _lines(run(["docker", "ps", "-a", "--format", "{{.Names}}"], env=env, timeout=20))
-        try:
-            pulumi_env = stack_mod.pulumi_env(stack, env)
-        except UserError as exc:
-            state = StackState(False, reason=str(exc))
+        ps = run(["docker", "ps", "--format", "{{.Names}}\t{{.Ports}}"], env=env, timeout=20) if docker_ok else None
+        findings += port_findings(settings, probes.busy, published_ports(ps.stdout if ps and ps.ok else ""))
+        if docker_ok:
+            clusters = _lines(run(["kind", "get", "clusters"], env=env, timeout=20)) if statuses["kind"].path else None
+            names = _lines(run(["docker", "ps", "-a", "--format", "{{.Names}}"], env=env, timeout=20))
+            state = read_state(stack, stack_mod.pulumi_env(stack, env))
+            findings += ownership_findings(settings, clusters, names, state)
         else:
-            state = read_state(stack, pulumi_env)
-        if add(*ownership_findings(settings, clusters, names, state)):
-            return findings
-    add(host_finding(settings, probes.resolve(settings.host)))
+            findings.append(
+                Finding("warn", "existing clusters", "not checked: they are listed through Docker", "see docker above")
+            )
+    findings.append(host_finding(settings, probes.resolve(settings.host)))
     return findings
 
 

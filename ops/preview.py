@@ -9,16 +9,19 @@ import argparse
 from pathlib import Path
 
 from ops import stack as stack_mod
-from ops.proc import ROOT, cli, stream
+from ops import tools
+from ops.proc import ROOT, cli, stream, tool_env
 
 PREVIEW_TIMEOUT = 15 * 60
 
 
+def policy_args(root: Path = ROOT) -> list[str]:
+    """The guardrails for every preview and up, when the pack is there."""
+    return ["--policy-pack", "policy"] if (root / "policy" / "PulumiPolicy.yaml").exists() else []
+
+
 def preview_command(stack: str, root: Path = ROOT) -> list[str]:
-    command = ["pulumi", "preview", "--stack", stack]
-    if (root / "policy" / "PulumiPolicy.yaml").exists():
-        command += ["--policy-pack", "policy"]
-    return command
+    return ["pulumi", "preview", "--stack", stack, *policy_args(root)]
 
 
 @cli
@@ -26,8 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Preview a stack's changes.")
     parser.add_argument("--stack", default="dev")
     args = parser.parse_args(argv)
-    stack_mod.load(args.stack)
-    return stream(preview_command(args.stack), env=stack_mod.pulumi_env(args.stack), timeout=PREVIEW_TIMEOUT)
+    settings = stack_mod.load(args.stack)
+    tools.ensure(("pulumi",), env=tool_env())
+    env = stack_mod.pulumi_env(args.stack)
+    stack_mod.select(settings, env)  # a fresh clone has no stack yet
+    return stream(preview_command(args.stack), env=env, timeout=PREVIEW_TIMEOUT)
 
 
 if __name__ == "__main__":

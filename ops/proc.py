@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -65,9 +66,19 @@ def run(
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
+def command_line(args: Sequence[str], env: Mapping[str, str] | None = None) -> str:
+    """The command as a user would type it: with the PULUMI_* variables `env` adds to the user's environment."""
+    added = [
+        f"{key}={shlex.quote(value)}"
+        for key, value in sorted((env or {}).items())
+        if key.startswith("PULUMI_") and os.environ.get(key) != value
+    ]
+    return " ".join([*added, *(shlex.quote(arg) for arg in args)])
+
+
 def stream(args: Sequence[str], *, env: Mapping[str, str] | None = None, timeout: float = 3600.0) -> int:
     """Run a long command with its output going straight to the terminal; bounded by `timeout`."""
-    print(f"$ {' '.join(args)}", flush=True)
+    print(f"$ {command_line(args, env)}", flush=True)
     try:
         proc = subprocess.Popen(list(args), env=env, cwd=ROOT)
     except FileNotFoundError:

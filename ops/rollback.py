@@ -44,7 +44,16 @@ class Deployed:
     """sha256:..., or "" when the update built the image (history keeps config, not outputs)."""
 
 
-def find_in_history(history: Sequence[dict[str, Any]], revision: str) -> Deployed | None:
+def app_revision_at(commit: str) -> str:
+    """The image tag a build from `commit` got: the last commit that changed app/ (components.image.source_revision);
+    the commit itself when this clone cannot tell."""
+    result = run(["git", "log", "-1", "--format=%h", "--abbrev=12", commit, "--", "app"], timeout=20)
+    return result.stdout.strip() if result and result.ok and result.stdout.strip() else commit[:12]
+
+
+def find_in_history(
+    history: Sequence[dict[str, Any]], revision: str, app_revision: Callable[[str], str] = app_revision_at
+) -> Deployed | None:
     """The newest successful update that ran `revision`: by its imageRef, or by the git commit it ran from."""
     updates = [u for u in history if u.get("kind") == "update" and u.get("result") == "succeeded"]
     for update in sorted(updates, key=lambda u: int(u.get("version", 0)), reverse=True):
@@ -58,7 +67,7 @@ def find_in_history(history: Sequence[dict[str, Any]], revision: str) -> Deploye
         head = str(environment.get("git.head", ""))
         if head and head.startswith(revision.removesuffix("-dirty")):
             dirty = str(environment.get("git.dirty", "")).lower() == "true"
-            return Deployed(int(update["version"]), head[:12] + ("-dirty" if dirty else ""), "")
+            return Deployed(int(update["version"]), app_revision(head) + ("-dirty" if dirty else ""), "")
     return None
 
 

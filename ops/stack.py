@@ -1,4 +1,4 @@
-"""One stack's settings, its Pulumi environment (local state backend, passphrase) and its outputs."""
+"""One stack's settings, its Pulumi environment (secrets passphrase) and its outputs."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import pulumi
 from components.registry import REGISTRY_PORT
 from components.settings import Settings, stack_settings
 from components.stack_config import ConfigError
-from ops.proc import ROOT, UserError, run, tool_env
+from ops.proc import ROOT, UserError, command_line, run, tool_env
 
-STATE_DIR = ROOT / ".pulumi-state"
-# Documented and deliberately public: it only protects throw-away local stacks. prod needs the user's own.
+# Public on purpose: it guards only the throwaway local state of dev and staging, whose stack files commit
+# the encryptionsalt made from it. Shared stacks (prod) keep their secrets with their own backend.
 DEV_PASSPHRASE = "wal-service-local-dev"
 DEV_PASSPHRASE_STACKS = frozenset({"dev", "staging"})
 
@@ -28,22 +28,27 @@ def load(stack: str, root: Path = ROOT) -> Settings:
         raise UserError(f"stack {stack}: {exc}") from None
 
 
-def pulumi_env(stack: str, base: Mapping[str, str] | None = None, state_dir: Path = STATE_DIR) -> dict[str, str]:
-    """Environment for every pulumi call: local file backend unless the user chose one, and a passphrase."""
+def pulumi_env(stack: str, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Environment for every pulumi call: what a plain `pulumi` would get, plus the public passphrase of the local
+    stacks when none is set. The backend is Pulumi.yaml's (or PULUMI_BACKEND_URL), exactly as for plain `pulumi`."""
     env = tool_env(base)
-    # PULUMI_BACKEND_URL is `pulumi login` for this process only: the user's global login stays untouched.
-    if not env.get("PULUMI_BACKEND_URL"):
-        state_dir.mkdir(parents=True, exist_ok=True)
-        env["PULUMI_BACKEND_URL"] = f"file://{state_dir}"
-    if not env.get("PULUMI_CONFIG_PASSPHRASE") and not env.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
-        if stack not in DEV_PASSPHRASE_STACKS:
-            raise UserError(
-                f"stack {stack} needs your own secrets passphrase (the dev one is public): "
-                "export PULUMI_CONFIG_PASSPHRASE=<passphrase> (or PULUMI_CONFIG_PASSPHRASE_FILE=<file>)"
-            )
+    unset = not env.get("PULUMI_CONFIG_PASSPHRASE") and not env.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+    if unset and stack in DEV_PASSPHRASE_STACKS:
         env["PULUMI_CONFIG_PASSPHRASE"] = DEV_PASSPHRASE
-    env.setdefault("PULUMI_SKIP_UPDATE_CHECK", "true")
     return env
+
+
+def select(settings: Settings, env: Mapping[str, str]) -> None:
+    """`pulumi stack select`, creating a machine-local stack on first use (a shared one is created once, by hand)."""
+    command = ["pulumi", "stack", "select", settings.stack]
+    if not settings.state_backend:
+        command.insert(3, "--create")
+    print(f"$ {command_line(command, env)}", flush=True)
+    result = run(command, env=env, timeout=60)
+    if result is None:
+        raise UserError("pulumi is not installed; run: python -m ops.tools --install")
+    if not result.ok:
+        raise UserError(f"`{' '.join(command)}` failed: {result.first_error_line()}")
 
 
 def outputs(stack: str, env: Mapping[str, str]) -> dict[str, Any]:

@@ -39,6 +39,12 @@ VERSION_ARGS: dict[str, list[str]] = {
     "pulumi": ["pulumi", "version"],
 }
 DOWNLOAD_TIMEOUT = 120.0
+# Where each project explains installing by hand, for when a download cannot be made here.
+MANUAL_INSTALL: dict[str, str] = {
+    "kind": "https://kind.sigs.k8s.io/docs/user/quick-start/#installation",
+    "kubectl": "https://kubernetes.io/docs/tasks/tools/#kubectl",
+    "pulumi": "https://www.pulumi.com/docs/iac/download-install/",
+}
 _SEMVER = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -184,7 +190,19 @@ def sha256_of(path: Path) -> str:
 
 
 def install(rel: Release, bin_dir: Path = BIN_DIR, fetch: Fetch = http_fetch) -> Path:
-    """Download one release into bin_dir after verifying it against the published checksum."""
+    """Download one release into bin_dir after verifying it against the published checksum.
+
+    A failed download says which URL failed and how to install the tool by hand instead."""
+    try:
+        return _install(rel, bin_dir, fetch)
+    except UserError as exc:
+        raise UserError(
+            f"{exc}; install {rel.name} v{rel.version} (or newer than {show(MINIMUM[rel.name])}) by hand "
+            f"({MANUAL_INSTALL[rel.name]}) and put it on PATH or in {bin_dir}/, then run this again"
+        ) from None
+
+
+def _install(rel: Release, bin_dir: Path, fetch: Fetch) -> Path:
     bin_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=bin_dir, prefix=".download-") as tmp:
         checksum_file = Path(tmp) / "checksum"
@@ -228,13 +246,17 @@ def ensure(
     env: Mapping[str, str] | None = None,
     bin_dir: Path = BIN_DIR,
     fetch: Fetch = http_fetch,
+    pinned: bool = False,
 ) -> list[ToolStatus]:
-    """Install every missing or too-old tool; return the statuses after installing."""
+    """Install every missing or too-old tool (every one not at its pinned version, with `pinned`); return the
+    statuses after installing."""
     env = dict(env) if env is not None else tool_env(bin_dir=bin_dir)
     os_name, arch = platform_key()
     statuses = []
     for name in names:
         status = check_tool(name, env)
+        if pinned and status.ok and status.version != _semver(PINNED[name]):
+            status = ToolStatus(name, status.path, status.version, f"not the pinned v{PINNED[name]}")
         if not status.ok:
             print(f"{name}: {status.problem}; fetching {name} v{PINNED[name]} into {bin_dir}/", flush=True)
             install(release(name, os_name, arch), bin_dir, fetch)
@@ -247,9 +269,10 @@ def ensure(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Check or fetch kind, kubectl and pulumi.")
     parser.add_argument("--install", action="store_true", help="download missing or too-old tools into bin/")
+    parser.add_argument("--pinned", action="store_true", help="with --install: the pinned versions, whatever PATH has")
     args = parser.parse_args(argv)
     env = tool_env()
-    statuses = ensure(env=env) if args.install else [check_tool(name, env) for name in PINNED]
+    statuses = ensure(env=env, pinned=args.pinned) if args.install else [check_tool(name, env) for name in PINNED]
     for status in statuses:
         version = show(status.version) if status.version else "?"
         label = "ok  " if status.ok else "FAIL"

@@ -1,4 +1,4 @@
-"""`make up`: tools, preflight, local state backend, select or create the stack, `pulumi up`, then how to reach it.
+"""`make up`: preflight, tools, select or create the stack, `pulumi up`, then how to reach it.
 
 python -m ops.up --stack dev
 """
@@ -10,17 +10,10 @@ import argparse
 from ops import stack as stack_mod
 from ops import tools
 from ops.preflight import preflight
-from ops.proc import UserError, cli, run, stream, tool_env
+from ops.preview import policy_args
+from ops.proc import cli, stream, tool_env
 
 UP_TIMEOUT = 45 * 60  # kind create (3 min) + helm (10 min) + build, with room to spare
-
-
-def select_stack(stack: str, env: dict[str, str]) -> None:
-    result = run(["pulumi", "stack", "select", "--create", stack], env=env, timeout=60)
-    if result is None or not result.ok:
-        raise UserError(
-            f"pulumi stack select --create {stack} failed: {result.first_error_line() if result else 'no pulumi'}"
-        )
 
 
 @cli
@@ -29,18 +22,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack", default="dev")
     args = parser.parse_args(argv)
     settings = stack_mod.load(args.stack)
-    env = stack_mod.pulumi_env(args.stack)  # fails early for prod without a passphrase
-    names = ("kind", "kubectl", "pulumi") if settings.cluster_mode == "kind" else ("kubectl", "pulumi")
-    tools.ensure(names, env=tool_env())
+    # Every problem first (Docker before anything is downloaded); missing tools are fetched only then.
     findings = preflight(args.stack)
     for finding in findings:
         if finding.level != "ok":
             print(finding.line())
     if any(f.level == "fail" for f in findings):
+        print(f"make up stopped before changing anything; fix the FAIL lines above (make preflight STACK={args.stack})")
         return 1
-    print(f"state backend: {env['PULUMI_BACKEND_URL']}")
-    select_stack(args.stack, env)
-    code = stream(["pulumi", "up", "--yes", "--stack", args.stack], env=env, timeout=UP_TIMEOUT)
+    names = ("kind", "kubectl", "pulumi") if settings.cluster_mode == "kind" else ("kubectl", "pulumi")
+    tools.ensure(names, env=tool_env())
+    env = stack_mod.pulumi_env(args.stack)
+    stack_mod.select(settings, env)
+    code = stream(["pulumi", "up", "--yes", "--stack", args.stack, *policy_args()], env=env, timeout=UP_TIMEOUT)
     if code != 0:
         print(f"pulumi up failed (exit {code}); diagnose with: python -m ops.verify --stack {args.stack}")
         return code

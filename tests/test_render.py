@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -15,6 +17,7 @@ from tools.render import kubernetes_objects, to_yaml
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+ROOT = Path(__file__).resolve().parent.parent
 # What a leaked secret would look like: mockrun's stand-ins for `secure:` values and random passwords.
 LEAK_MARKERS = ("mock-secret-value", "mock-random-", "render-placeholder")
 
@@ -84,3 +87,36 @@ def test_masking_keeps_shape_and_hides_values() -> None:
     assert doc["stringData"] == {"password": MASK}, doc
     assert doc["metadata"]["annotations"] == {"note": MASK}, doc
     assert registration.as_json()["wire_inputs"]["stringData"][SIG_KEY] == SECRET_SIG, "wire inputs must stay wrapped"
+
+
+def test_a_readme_only_commit_renders_byte_identical_manifests(tmp_path: Path) -> None:
+    """The version label and the image tag follow app/: a docs commit must not roll the pods."""
+    from e2e.run import snapshot
+
+    repo = tmp_path / "repo"
+    snapshot(ROOT, repo)
+    for venv in (".venv", "policy/.venv"):
+        (repo / venv).unlink(missing_ok=True)  # links to ours; the render runs our interpreter
+    identity = ["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"]
+
+    def commit(message: str) -> None:
+        subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+        subprocess.run(["git", *identity, "commit", "-q", "-m", message], cwd=repo, check=True)
+
+    def render() -> str:
+        proc = subprocess.run(
+            [sys.executable, "-m", "tools.render", "dev"], cwd=repo, capture_output=True, text=True, timeout=300
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    commit("everything")
+    before = render()
+    (repo / "README.md").write_text((repo / "README.md").read_text() + "\nA docs change.\n")
+    commit("README only")
+    assert render() == before, "a README-only commit changed the rendered manifests"
+    (repo / "app" / "README.md").write_text((repo / "app" / "README.md").read_text() + "\nShips with the image.\n")
+    commit("app/ changes")
+    after = render()
+    assert after != before, "a commit to app/ left the version label as it was"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -133,3 +134,62 @@ def test_deploy_is_manual_with_a_stack_input_and_up_and_destroy_jobs() -> None:
         assert job["environment"] == "${{ inputs.stack }}", f"{name}: deployments need the stack's environment"
         assert _installs_before_pulumi(job, "requirements.txt"), name
     assert jobs["up"]["steps"][-1]["with"]["policyPacks"] == "policy"
+
+
+def run_steps(path: Path) -> list[tuple[str, str]]:
+    doc = load(path.name)
+    return [
+        (f"{job_name}/{step.get('name', index)}", str(step["run"]))
+        for job_name, job in doc["jobs"].items()
+        for index, step in enumerate(job["steps"])
+        if "run" in step
+    ]
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
+def test_run_steps_pass_shellcheck(path: Path, tmp_path: Path) -> None:
+    """Each run step as the bash script GitHub runs; ${{ }} expressions are substituted before bash sees them."""
+    tool = shutil.which("shellcheck", path=str(Path(sys.executable).parent)) or shutil.which("shellcheck")
+    assert tool, "shellcheck is not installed (requirements-dev.txt)"
+    steps = run_steps(path)
+    for name, script in steps:
+        script_file = tmp_path / "step.sh"
+        script_file.write_text("#!/usr/bin/env bash\nset -eo pipefail\n" + re.sub(r"\$\{\{[^}]*\}\}", "x", script))
+        proc = subprocess.run([tool, str(script_file)], capture_output=True, text=True, check=False, timeout=60)
+        assert proc.returncode == 0, f"{path.name} {name}:\n{proc.stdout}{proc.stderr}"
+
+
+def test_prod_workflows_use_the_backend_prod_names() -> None:
+    """One state location for prod: the workflows' backend is the one Pulumi.prod.yaml requires of laptops too."""
+    declared = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())["config"]["wal-service:stateBackend"]
+    deploy = load("deploy.yml")
+    assert deploy["env"]["PULUMI_BACKEND_URL"] == declared
+    assert load("preview.yml")["jobs"]["preview"]["env"]["PULUMI_BACKEND_URL"] == declared
+
+
+def test_pull_requests_run_the_dev_pipeline_on_kind() -> None:
+    doc = load("dev-on-kind.yml")
+    assert "pull_request" in triggers(doc)
+    (job,) = doc["jobs"].values()
+    assert job["runs-on"] == "ubuntu-latest", "GitHub's hosted runners have the Docker daemon kind needs"
+    assert job["defaults"]["run"]["shell"] == "bash", "an explicit bash shell runs with -o pipefail"
+    scripts = [str(s.get("run", "")) for s in job["steps"]]
+    order = [
+        "python -m ops.tools --install --pinned",
+        "pulumi install",
+        "pulumi up --stack dev --yes --policy-pack policy",
+        "make verify STACK=dev",
+        "make status STACK=dev",
+        "pulumi destroy --stack dev --yes",
+    ]
+    positions = [next((i for i, s in enumerate(scripts) if command in s), -1) for command in order]
+    assert -1 not in positions and positions == sorted(positions), (
+        f"steps out of order: {dict(zip(order, positions, strict=True))}"
+    )
+    steps = {str(s.get("run", s.get("uses", ""))): s for s in job["steps"]}
+    destroy = next(s for text, s in steps.items() if "pulumi destroy" in text)
+    assert destroy["if"] == "always()", "the cluster must go even when a step failed"
+    upload = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact@"))
+    assert upload["if"] == "failure()" and upload["with"]["path"] == "logs/"
+    # The state is the runner's own (Pulumi.yaml's machine-local backend): no shared backend, no token.
+    assert "PULUMI_BACKEND_URL" not in doc.get("env", {}) and "PULUMI_ACCESS_TOKEN" not in str(doc)

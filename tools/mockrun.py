@@ -217,6 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
     parser.add_argument("--unset", action="append", default=[], metavar="KEY", help="remove a config value")
     parser.add_argument("--preview", action="store_true", help="run as a preview (dry run)")
+    parser.add_argument(
+        "--backend",
+        help="the PULUMI_BACKEND_URL of the run (default: the stack's stateBackend, as a prepared shell sets it)",
+    )
     args = parser.parse_args(argv)
     logging.disable(logging.WARNING)
     try:
@@ -224,6 +228,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    # The program checks the backend it runs against (components.settings.effective_backend).
+    backend = config.get(f"{PROJECT}:stateBackend", "") if args.backend is None else args.backend
+    if backend:
+        os.environ["PULUMI_BACKEND_URL"] = backend
+    else:
+        os.environ.pop("PULUMI_BACKEND_URL", None)
     result = run(args.stack, config, secret_keys, preview=args.preview)
     json.dump(result, sys.stdout, indent=1, sort_keys=True, default=str)
     sys.stdout.write("\n")

@@ -228,7 +228,10 @@ def test_registry_is_attached_again_to_a_new_cluster(stack: str) -> None:
 
 def test_registry_hosting_configmap_follows_kep_1755() -> None:
     hosting = by_suffix("dev", "-registry-hosting")["inputs"]
-    assert hosting["metadata"] == {"name": "local-registry-hosting", "namespace": "kube-public"}
+    # KEP-1755 fixes the name and namespace; the labels say what it belongs to (the stack's local registry).
+    meta = hosting["metadata"]
+    assert (meta["name"], meta["namespace"]) == ("local-registry-hosting", "kube-public")
+    assert meta["labels"]["app.kubernetes.io/instance"] == "kind-registry", meta
     data = yaml.safe_load(hosting["data"]["localRegistryHosting.v1"])
     assert data["host"] == "localhost:6000"
     assert data["hostFromContainerRuntime"] == data["hostFromClusterNetwork"] == "kind-registry:5000"

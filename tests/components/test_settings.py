@@ -7,7 +7,10 @@ Each case runs the real program under mocks with one override, as a user's
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -63,6 +66,54 @@ CASES = {
         "ingressAnnotations",
         "use-regex=true",
         "pathType Prefix",
+    ),
+    # The snippet family injects raw NGINX configuration into the shared controller (CVE-2021-25742).
+    **{
+        f"{kind}-snippet": Bad(
+            "dev",
+            (f'wal-service:ingressAnnotations=["nginx.ingress.kubernetes.io/{kind}-snippet=return 200;"]',),
+            "ingressAnnotations",
+            f"nginx.ingress.kubernetes.io/{kind}-snippet",
+            "CVE-2021-25742",
+        )
+        for kind in ("configuration", "server", "auth")
+    },
+    # Default-deny policies and Pod Security labels on a system namespace would cut the cluster off.
+    **{
+        f"system-namespace-{ns}": Bad(
+            "dev", (f"wal-service:namespace={ns}",), "namespace", f"'{ns}'", "system namespace"
+        )
+        for ns in ("kube-system", "default", "kube-public", "kube-node-lease", "kube-flannel")
+    },
+    "namespace-of-the-ingress-controller": Bad(
+        "dev", ("wal-service:namespace=ingress-nginx",), "namespace", "'ingress-nginx'", "ingressControllerNamespace"
+    ),
+    "state-backend-not-a-url": Bad(
+        "dev", ("wal-service:stateBackend=team-bucket",), "stateBackend", "'team-bucket'", "https://api.pulumi.com"
+    ),
+    # Stacks side by side on one Docker host: the program checks the other stack files, not only the tests.
+    "kind-cluster-of-another-stack": Bad(
+        "dev",
+        ("wal-service:kindClusterName=wal-service-staging",),
+        "kindClusterName",
+        "'wal-service-staging'",
+        "stack staging's kindClusterName (Pulumi.staging.yaml)",
+    ),
+    "registry-of-another-stack": Bad(
+        "dev",
+        ("wal-service:registryName=kind-registry-staging",),
+        "registryName",
+        "'kind-registry-staging'",
+        "each needs its own",
+    ),
+    "registry-port-of-another-stack": Bad(
+        "dev", ("wal-service:registryPort=6001",), "registryPort", "6001", "stack staging's registryPort"
+    ),
+    "ingress-port-another-stack-uses-for-https": Bad(
+        "dev", ("wal-service:ingressHttpPort=8444",), "ingressHttpPort", "8444", "stack staging's ingressHttpsPort"
+    ),
+    "host-of-another-stack": Bad(
+        "staging", ("wal-service:host=wal-service.example.com",), "host", "'wal-service.example.com'", "stack prod's"
     ),
     "unknown-key": Bad("dev", ("wal-service:replicaz=3",), "replicaz", None, "declared keys are listed in Pulumi.yaml"),
     "grace-period-too-short": Bad(
@@ -150,6 +201,40 @@ def test_render_reports_bad_config_in_one_line(cli: Callable[..., CompletedProce
     assert len(lines) == 1, f"tools.render stderr is not one line:\n{proc.stderr}"
     assert lines[0].startswith("error: wal-service:replicas = 'abc' is invalid"), lines[0]
     assert "Traceback" not in proc.stderr
+
+
+def test_keys_of_a_disabled_default_provider_are_refused(mockruns: MockRuns) -> None:
+    """`kubernetes:context` looks like it picks a cluster; with the default provider disabled it picks nothing."""
+    result = mockruns.get("dev", ("kubernetes:context=kind-other",))
+    assert result.returncode == 2 and result.error, "kubernetes:context was accepted"
+    assert "\n" not in result.error
+    assert result.error.startswith("kubernetes:context has no effect: the default kubernetes provider is disabled")
+    assert "pulumi config rm kubernetes:context" in result.error, result.error
+    assert result.registrations == [], "resources registered before the error"
+
+
+def test_a_shared_stack_refuses_another_backend() -> None:
+    """prod names its backend; a run against the machine-local one would be a second, empty prod."""
+    proc = run_mockrun("prod", "--backend", "file://~", "--set", "wal-service:databasePassword={secure: x}")
+    assert proc.returncode == 2, f"prod ran against file://~ (exit {proc.returncode})"
+    error = [line for line in proc.stderr.splitlines() if line.startswith("error: ")][-1]
+    assert error.startswith("error: wal-service:stateBackend: stack prod keeps its state in https://api.pulumi.com"), (
+        error
+    )
+    assert "export PULUMI_BACKEND_URL=https://api.pulumi.com" in error, error
+    assert '"resources": []' in proc.stdout, "resources registered before the error"
+    ok = run_mockrun(
+        "prod", "--backend", "https://api.pulumi.com/", "--set", "wal-service:databasePassword={secure: x}"
+    )
+    assert ok.returncode == 0, ok.stderr
+
+
+def run_mockrun(stack: str, *args: str) -> subprocess.CompletedProcess[str]:
+    root = Path(__file__).resolve().parents[2]
+    return subprocess.run(
+        [sys.executable, "-m", "tools.mockrun", "--stack", stack, *args],
+        cwd=root, capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
 
 
 def test_limits_equal_to_requests_are_accepted() -> None:

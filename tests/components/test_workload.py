@@ -27,14 +27,6 @@ if TYPE_CHECKING:
     from conftest import K8sObject, MockRuns, StackRun
 
 WORKLOAD = "ServiceWorkload"
-LABELS = (
-    "app.kubernetes.io/name",
-    "app.kubernetes.io/instance",
-    "app.kubernetes.io/version",
-    "app.kubernetes.io/component",
-    "app.kubernetes.io/part-of",
-    "app.kubernetes.io/managed-by",
-)
 
 
 def deployment(run: StackRun) -> K8sObject:
@@ -70,19 +62,48 @@ def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
 # --- every object --------------------------------------------------------------
 
 
-def test_objects_have_names_and_standard_labels(run: StackRun) -> None:
-    namespace = f"wal-service-{run.stack}"
-    # The app's own objects: those in its namespace and the namespace itself (not e.g. kube-public's
-    # local-registry-hosting ConfigMap, whose shape KEP-1755 fixes).
-    own = [o for o in run.objects() if o.kind == "Namespace" or o.metadata.get("namespace") == namespace]
-    assert len(own) >= 10, f"stack {run.stack}: only {len(own)} objects in {namespace}"
-    for obj in own:
+# What an object belongs to decides its labels: (app.kubernetes.io/name, component, carries a version).
+NAMESPACE_WIDE = ("wal-service", "namespace", False)
+OWNERS: dict[str, tuple[str, str, bool]] = {
+    "AppNamespace": NAMESPACE_WIDE,
+    "ImagePullSecret": NAMESPACE_WIDE,
+    "ServiceWorkload": ("wal-service", "api", True),
+    "Database": ("postgresql", "database", True),
+    "LocalRegistry": ("registry", "registry", False),
+}
+# The namespace-wide policies the workload component creates: every pod of the namespace, not the API's.
+NAMESPACE_POLICIES = {"default-deny", "allow-dns-egress"}
+
+
+def owner(obj: K8sObject) -> tuple[str, str, bool]:
+    if obj.kind == "NetworkPolicy" and obj.metadata.get("name") in NAMESPACE_POLICIES:
+        return NAMESPACE_WIDE
+    component = obj.parent_type.rsplit(":", 1)[-1]
+    if component == "Database" and obj.kind == "Secret":
+        return ("postgresql", "database", False)  # the password outlives any PostgreSQL image
+    assert component in OWNERS, f"{obj}: registered by {component}, which has no label rule here"
+    return OWNERS[component]
+
+
+def test_every_object_is_labelled_by_what_it_belongs_to(run: StackRun) -> None:
+    objects = run.objects()
+    assert len(objects) >= 10, f"stack {run.stack}: only {len(objects)} objects"
+    for obj in objects:
         assert obj.metadata.get("name"), f"{obj}: no explicit metadata.name (it would be auto-named)"
         labels = obj.metadata.get("labels") or {}
-        missing = [key for key in LABELS if not labels.get(key)]
-        assert not missing, f"{obj}: missing labels {missing}"
-        # Other components may extend the instance (e.g. wal-service-dev-database) so selectors stay disjoint.
-        assert labels["app.kubernetes.io/instance"].startswith(f"wal-service-{run.stack}"), f"{obj}: instance label"
+        name, component, versioned = owner(obj)
+        assert labels.get("app.kubernetes.io/name") == name, f"{obj}: name label {labels}"
+        assert labels.get("app.kubernetes.io/component") == component, f"{obj}: component label {labels}"
+        assert labels.get("app.kubernetes.io/part-of") == "wal-service", f"{obj}: part-of label {labels}"
+        assert labels.get("app.kubernetes.io/managed-by") == "pulumi", f"{obj}: managed-by label {labels}"
+        assert labels.get("app.kubernetes.io/instance"), f"{obj}: no instance label"
+        # A version only where it is the object's own: objects that do not change with a release carry none,
+        # so a new image touches only the workload (and the database only with its own image).
+        assert bool(labels.get("app.kubernetes.io/version")) == versioned, f"{obj}: version label {labels}"
+        if component == "api":
+            assert labels["app.kubernetes.io/version"] == run.outputs["revision"], f"{obj}: not the revision"
+        if name == "wal-service":
+            assert labels["app.kubernetes.io/instance"] == f"wal-service-{run.stack}", f"{obj}: instance label"
 
 
 def test_workload_objects_live_in_the_stack_namespace(run: StackRun) -> None:

@@ -1,4 +1,4 @@
-"""ops.stack: the environment every pulumi call gets (state backend, secrets passphrase)."""
+"""ops.stack: the environment every pulumi call gets, and the stack selection make runs first."""
 
 from __future__ import annotations
 
@@ -6,26 +6,69 @@ from pathlib import Path
 
 import pytest
 
+from components.settings import effective_backend, stack_settings
 from ops import stack as stack_mod
-from ops.proc import UserError
+from ops.proc import Result, command_line
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging"])
-def test_local_stacks_default_to_the_public_passphrase_and_local_state(stack: str, tmp_path: Path) -> None:
-    env = stack_mod.pulumi_env(stack, {}, state_dir=tmp_path / "state")
+def test_local_stacks_default_to_the_public_passphrase(stack: str) -> None:
+    env = stack_mod.pulumi_env(stack, {})
     assert env["PULUMI_CONFIG_PASSPHRASE"] == stack_mod.DEV_PASSPHRASE
-    assert env["PULUMI_BACKEND_URL"] == f"file://{tmp_path / 'state'}" and (tmp_path / "state").is_dir()
+    assert "PULUMI_BACKEND_URL" not in env, "make would use another backend than plain pulumi"
 
 
-def test_prod_refuses_the_public_passphrase(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="PULUMI_CONFIG_PASSPHRASE"):
-        stack_mod.pulumi_env("prod", {}, state_dir=tmp_path)
-    env = stack_mod.pulumi_env("prod", {"PULUMI_CONFIG_PASSPHRASE_FILE": "/run/secrets/p"}, state_dir=tmp_path)
-    assert "PULUMI_CONFIG_PASSPHRASE" not in env
+def test_shared_stacks_never_get_the_public_passphrase() -> None:
+    # prod's secrets belong to its shared backend; the public passphrase must never encrypt them.
+    assert "PULUMI_CONFIG_PASSPHRASE" not in stack_mod.pulumi_env("prod", {})
 
 
-def test_the_users_backend_and_passphrase_win(tmp_path: Path) -> None:
+def test_the_users_backend_and_passphrase_win() -> None:
     base = {"PULUMI_BACKEND_URL": "s3://team-state", "PULUMI_CONFIG_PASSPHRASE": "team"}
-    env = stack_mod.pulumi_env("dev", base, state_dir=tmp_path / "unused")
+    env = stack_mod.pulumi_env("dev", base)
     assert (env["PULUMI_BACKEND_URL"], env["PULUMI_CONFIG_PASSPHRASE"]) == ("s3://team-state", "team")
-    assert not (tmp_path / "unused").exists()
+    assert "PULUMI_CONFIG_PASSPHRASE" not in stack_mod.pulumi_env("dev", {"PULUMI_CONFIG_PASSPHRASE_FILE": "/p"})
+
+
+def test_the_backend_is_the_one_plain_pulumi_uses() -> None:
+    # The CLI's order: PULUMI_BACKEND_URL, then Pulumi.yaml's backend.url (pkg/workspace/creds.go).
+    assert effective_backend({}) == "file://~"
+    assert effective_backend({"PULUMI_BACKEND_URL": "file:///tmp/e2e/state"}) == "file:///tmp/e2e/state"
+
+
+def test_the_printed_command_can_be_pasted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
+    env = stack_mod.pulumi_env("dev", {"PATH": "/bin"})
+    assert command_line(["pulumi", "up", "--stack", "dev"], env) == (
+        "PULUMI_CONFIG_PASSPHRASE=wal-service-local-dev pulumi up --stack dev"
+    )
+
+
+@pytest.mark.parametrize(("stack", "command"), [
+    ("dev", ["pulumi", "stack", "select", "--create", "dev"]),
+    # A shared stack is created once, on purpose, in its backend: make never creates it by accident.
+    ("prod", ["pulumi", "stack", "select", "prod"]),
+])  # fmt: skip
+def test_select_creates_only_machine_local_stacks(
+    stack: str, command: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ran: list[list[str]] = []
+
+    def fake_run(args: list[str], **_kwargs: object) -> Result:
+        ran.append(list(args))
+        return Result(0, "", "")
+
+    monkeypatch.setattr(stack_mod, "run", fake_run)
+    stack_mod.select(stack_settings(stack), {})
+    assert ran == [command]
+    assert capsys.readouterr().out.strip().endswith(" ".join(command))
+
+
+def test_stack_files_commit_the_salt_of_the_public_passphrase() -> None:
+    """A fresh clone's first `pulumi stack init` must not rewrite the stack file (make e2e proves the salt
+    opens with the public passphrase, through the real CLI)."""
+    root = Path(__file__).resolve().parents[2]
+    for stack in sorted(stack_mod.DEV_PASSPHRASE_STACKS):
+        text = (root / f"Pulumi.{stack}.yaml").read_text()
+        assert "\nencryptionsalt: v1:" in text, f"Pulumi.{stack}.yaml has no encryptionsalt"
+    assert "encryptionsalt" not in (root / "Pulumi.prod.yaml").read_text(), "prod's secrets are its backend's"

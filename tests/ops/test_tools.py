@@ -103,3 +103,34 @@ def test_pulumi_tarball_is_unpacked_next_to_its_language_hosts(tmp_path: Path) -
     tools.install(rel, tmp_path / "bin", FakeFetch({rel.checksum_url: checksums, rel.url: body}))
     assert sorted(p.name for p in (tmp_path / "bin").iterdir()) == ["pulumi", "pulumi-language-python"]
     assert not (tmp_path / "escape").exists()
+
+
+def test_a_failed_download_names_the_url_and_how_to_install_by_hand(tmp_path: Path) -> None:
+    rel = tools.release("kind", "linux", "amd64")
+
+    def offline(url: str, _dest: Path) -> None:
+        raise UserError(f"download of {url} failed: [Errno -3] Temporary failure in name resolution")
+
+    with pytest.raises(UserError) as caught:
+        tools.install(rel, tmp_path / "bin", offline)
+    message = str(caught.value)
+    assert f"download of {rel.checksum_url} failed" in message
+    assert "install kind v0.33.0 (or newer than v0.27.0) by hand" in message
+    assert "https://kind.sigs.k8s.io/docs/user/quick-start/#installation" in message
+    assert f"put it on PATH or in {tmp_path / 'bin'}/" in message and "\n" not in message
+
+
+def test_pinned_replaces_a_usable_but_different_version(make_tools: MakeTools, tmp_path: Path) -> None:
+    """CI installs exactly the pinned releases, whatever the runner image brings."""
+    env = make_tools("kind", "kubectl", "pulumi", FAKE_KIND_VERSION="v0.31.0")
+    fetched: list[str] = []
+
+    def fetch(url: str, dest: Path) -> None:
+        fetched.append(url)
+        raise UserError("offline")
+
+    assert tools.ensure(("kind",), env=env, bin_dir=tmp_path / "bin", fetch=fetch)[0].ok  # >= minimum: kept
+    assert fetched == []
+    with pytest.raises(UserError, match="install kind v0.33.0"):
+        tools.ensure(("kind",), env=env, bin_dir=tmp_path / "bin", fetch=fetch, pinned=True)
+    assert fetched == [tools.release("kind", *tools.platform_key()).checksum_url]
