@@ -125,6 +125,28 @@ class Run:
     def pulumi(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.sh("pulumi", *args, "--stack", STACK, "--non-interactive", check=check)
 
+    def expect_refused(self, key: str, value: str, restore: str | None = None) -> None:
+        """`pulumi config set key value` makes the real preview fail with one message naming the key and no
+        traceback; then the key is set back to `restore` (or removed)."""
+        self.pulumi("config", "set", key, value)
+        try:
+            proc = self.pulumi("preview", check=False)
+        finally:
+            if restore is None:
+                self.pulumi("config", "rm", key)
+            else:
+                self.pulumi("config", "set", key, restore)
+        output = proc.stdout + proc.stderr
+        if proc.returncode == 0:
+            raise E2EFailure(f"preview accepted {key}={value}")
+        if "Traceback" in output:
+            raise E2EFailure(f"{key}={value} produced a Python traceback")
+        # The engine shows each diagnostic in the progress and again in the summary: one distinct message.
+        messages = {line.split("error: ", 1)[-1].strip() for line in output.splitlines() if f"{key} " in line}
+        if len(messages) != 1:
+            raise E2EFailure(f"expected one message naming {key}, got: {sorted(messages)}")
+        print(f"    {messages.pop()}")
+
     def kubectl_json(self, *args: str) -> Any:
         return json.loads(self.cluster.kubectl(*args, "-o", "json").stdout)
 
@@ -324,21 +346,15 @@ def main_steps(run: Run) -> None:
         run.wait("the new ReplicaSet to be ready", lambda: run.rolled_to(after))
 
     with run.step("a bad config value fails the real preview with one line and no traceback"):
-        run.pulumi("config", "set", f"{PROJECT}:logLevel", "LOUD")
-        proc = run.pulumi("preview", check=False)
-        run.pulumi("config", "set", f"{PROJECT}:logLevel", "warning")
-        output = proc.stdout + proc.stderr
-        if proc.returncode == 0:
-            raise E2EFailure("preview accepted logLevel=LOUD")
-        if "Traceback" in output:
-            raise E2EFailure("the bad value produced a Python traceback")
-        # The engine shows each diagnostic in the progress and again in the summary: one distinct message.
-        messages = {
-            line.split("error: ", 1)[-1].strip() for line in output.splitlines() if f"{PROJECT}:logLevel" in line
-        }
-        if len(messages) != 1:
-            raise E2EFailure(f"expected one message naming {PROJECT}:logLevel, got: {sorted(messages)}")
-        print(f"    {messages.pop()}")
+        run.expect_refused(f"{PROJECT}:logLevel", "LOUD", restore="warning")
+
+    with run.step("a key of the disabled default Kubernetes provider is refused, not silently ignored"):
+        run.expect_refused("kubernetes:context", "some-other-cluster")
+
+    with run.step("a stack whose state lives elsewhere refuses the backend the CLI runs against"):
+        # The harness runs against its temp file:// backend (PULUMI_BACKEND_URL wins over Pulumi.yaml's):
+        # the program must see that backend through the real CLI and language host.
+        run.expect_refused(f"{PROJECT}:stateBackend", "https://api.pulumi.com")
 
     with run.step("the API server refuses a pod that breaks Pod Security 'restricted' in our namespace"):
         proc = run.cluster.kubectl("create", "-f", "-", stdin=json.dumps(RESTRICTED_VIOLATION), check=False)
