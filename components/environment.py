@@ -39,6 +39,7 @@ from components.workload import (
     instance_name,
     namespace_labels,
     selector_labels,
+    stable_labels,
     standard_labels,
 )
 
@@ -124,7 +125,7 @@ class Environment(pulumi.ComponentResource):
                 ),
                 opts=k8s_opts,
             ).name
-        route_ready = self._routing(name, s, cluster, namespace, instance, labels, k8s_opts)
+        route_ready = self._routing(name, s, cluster, namespace, instance, k8s_opts)
         workload = ServiceWorkload(
             f"{name}-workload",
             workload_args(s, instance, namespace.name, image, database, pull_secret, route_ready),
@@ -210,7 +211,6 @@ class Environment(pulumi.ComponentResource):
         cluster: ClusterTarget,
         namespace: AppNamespace,
         instance: str,
-        labels: dict[str, str],
         k8s_opts: pulumi.ResourceOptions,
     ) -> list[pulumi.Resource]:
         """The routing seam: what must be ready before our route is created. A kind stack installs the
@@ -252,7 +252,8 @@ class Environment(pulumi.ComponentResource):
                 gateway_class=s.gateway_class_name,
                 host=s.host,
                 route_namespace=namespace.name,
-                labels=labels,
+                # The Gateway (and its TLS grant) outlive any release of the service: no version label.
+                labels=stable_labels(instance, "gateway"),
                 tls_secret_name=s.tls_secret_name,
                 depends_on=[check],
             ),

@@ -257,12 +257,18 @@ def standard_labels(instance: str, version: str) -> dict[str, str]:
     }
 
 
-def namespace_labels(instance: str) -> dict[str, str]:
-    """Labels of what belongs to the stack's namespace as a whole (the Namespace, its default-deny and DNS policies,
-    the pull secret): no version, since they do not change with the service."""
+def stable_labels(instance: str, component: str) -> dict[str, str]:
+    """Labels of the stack's objects that do not change with the service (no version): `component` names what
+    they belong to, e.g. the namespace as a whole or the stack's Gateway."""
     labels = standard_labels(instance, "")
     del labels["app.kubernetes.io/version"]
-    return {**labels, "app.kubernetes.io/component": "namespace"}
+    return {**labels, "app.kubernetes.io/component": component}
+
+
+def namespace_labels(instance: str) -> dict[str, str]:
+    """Labels of what belongs to the stack's namespace as a whole (the Namespace, its default-deny and DNS policies,
+    the pull secret)."""
+    return stable_labels(instance, "namespace")
 
 
 def selector_labels(instance: str) -> dict[str, str]:

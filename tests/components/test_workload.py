@@ -70,6 +70,7 @@ OWNERS: dict[str, tuple[str, str, bool]] = {
     "ServiceWorkload": ("wal-service", "api", True),
     "Database": ("postgresql", "database", True),
     "LocalRegistry": ("registry", "registry", False),
+    "ServiceGateway": ("wal-service", "gateway", False),
 }
 # The namespace-wide policies the workload component creates: every pod of the namespace, not the API's.
 NAMESPACE_POLICIES = {"default-deny", "allow-dns-egress"}
