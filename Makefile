@@ -97,7 +97,7 @@ status: venv
 	$(PY) -m ops.status --stack $(STACK)
 
 #   make rollback TO=<sha256:... or revision>   redeploy a previous image by digest (no rebuild)
-rollback: venv
+rollback: venv policy-venv
 	$(PY) -m ops.rollback --stack $(STACK) --to $(TO)
 
 #   make toolchain           build the e2e toolchain from the Go module proxy (cached in ~/.cache/wal-service-e2e)

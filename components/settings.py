@@ -422,11 +422,17 @@ class Settings(BaseModel):
                 f"{self.database_ssl_mode!r} needs TLS, which the in-cluster PostgreSQL does not serve, so the "
                 "service could never connect; use disable, allow or prefer (or databaseMode external)",
             )
-        if self.namespace_override and self.namespace_override == self.ingress_controller_namespace:
+        # The namespace whose pods route traffic to the service: default-deny there would cut them off.
+        router_key, router_namespace = (
+            ("gatewayNamespace", self.gateway_namespace)
+            if self.routing == "gateway"
+            else ("ingressControllerNamespace", self.ingress_controller_namespace)
+        )
+        if self.namespace_override and self.namespace_override == router_namespace:
             fail(
                 "namespace",
-                f"{self.namespace_override!r} is also ingressControllerNamespace; the stack's default-deny policies "
-                "would cut the ingress controller off. Give the service a namespace of its own",
+                f"{self.namespace_override!r} is also {router_key}; the stack's default-deny policies would cut off "
+                "the pods that route traffic to the service. Give the service a namespace of its own",
             )
         if self.cluster_mode == "existing" and not self.kube_context:
             fail(

@@ -18,7 +18,8 @@ from typing import Any
 from components.image import IMAGE_REPOSITORY
 from components.settings import Settings, image_digest, image_version
 from ops import stack as stack_mod
-from ops.proc import UserError, cli, run, stream
+from ops.preview import policy_args
+from ops.proc import UserError, cli, command_line, run, stream
 from ops.up import UP_TIMEOUT
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -135,11 +136,14 @@ def main(argv: list[str] | None = None) -> int:
     env = stack_mod.pulumi_env(args.stack)
     digest = resolve_digest(settings, args.to.strip(), lambda: read_history(args.stack, env))
     ref = pull_reference(settings, digest)
-    result = run(["pulumi", "config", "set", IMAGE_REF_KEY, ref, "--stack", args.stack], env=env, timeout=30)
+    config_set = ["pulumi", "config", "set", IMAGE_REF_KEY, ref, "--stack", args.stack]
+    print(f"$ {command_line(config_set, env)}", flush=True)
+    result = run(config_set, env=env, timeout=30)
     if result is None or not result.ok:
         raise UserError(f"pulumi config set failed: {result.first_error_line() if result else 'no pulumi'}")
     print(f"{IMAGE_REF_KEY} = {ref} (Pulumi.{args.stack}.yaml; `pulumi config rm {IMAGE_REF_KEY}` returns to builds)")
-    return stream(["pulumi", "up", "--yes", "--stack", args.stack], env=env, timeout=UP_TIMEOUT)
+    # The same guardrails as every other up (make up, the workflows).
+    return stream(["pulumi", "up", "--yes", "--stack", args.stack, *policy_args()], env=env, timeout=UP_TIMEOUT)
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ CASES = {
     # The snippet family injects raw NGINX configuration into the shared controller (CVE-2021-25742).
     **{
         f"{kind}-snippet": Bad(
-            "dev",
+            "prod",
             (f'wal-service:ingressAnnotations=["nginx.ingress.kubernetes.io/{kind}-snippet=return 200;"]',),
             "ingressAnnotations",
             f"nginx.ingress.kubernetes.io/{kind}-snippet",
@@ -85,8 +85,11 @@ CASES = {
         )
         for ns in ("kube-system", "default", "kube-public", "kube-node-lease", "kube-flannel")
     },
+    "namespace-of-the-gateway": Bad(
+        "dev", ("wal-service:namespace=nginx-gateway",), "namespace", "'nginx-gateway'", "is also gatewayNamespace"
+    ),
     "namespace-of-the-ingress-controller": Bad(
-        "dev", ("wal-service:namespace=ingress-nginx",), "namespace", "'ingress-nginx'", "ingressControllerNamespace"
+        "prod", ("wal-service:namespace=ingress-nginx",), "namespace", "'ingress-nginx'", "ingressControllerNamespace"
     ),
     "state-backend-not-a-url": Bad(
         "dev", ("wal-service:stateBackend=team-bucket",), "stateBackend", "'team-bucket'", "https://api.pulumi.com"

@@ -9,7 +9,7 @@ import pytest
 
 from components.settings import Settings, stack_settings
 from ops import rollback
-from ops.proc import UserError
+from ops.proc import Result, UserError
 
 OLD = "sha256:" + "1" * 64
 BUILT = "sha256:" + "2" * 64
@@ -77,3 +77,28 @@ def test_failed_updates_and_unknown_revisions_are_refused() -> None:
 def test_external_registry_without_digest_in_history_says_what_to_do() -> None:
     with pytest.raises(UserError, match="make rollback STACK=prod TO=sha256:<digest>"):
         rollback.registry_digest(stack_settings("prod"), "3f2a9c1d7e4b")
+
+
+def test_rollback_runs_up_with_the_guardrails_and_prints_each_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rollback is an up like any other: the same policy pack as make up and the workflows."""
+    ran: list[list[str]] = []
+
+    def fake_run(args: list[str], **_kwargs: object) -> Result:
+        ran.append(list(args))
+        return Result(0, "", "")
+
+    def fake_stream(args: list[str], **_kwargs: object) -> int:
+        ran.append(list(args))
+        return 0
+
+    monkeypatch.setattr(rollback, "run", fake_run)
+    monkeypatch.setattr(rollback, "stream", fake_stream)
+    assert rollback.main(["--stack", "dev", "--to", OLD]) == 0
+    ref = f"kind-registry:5000/wal-service@{OLD}"
+    assert ran == [
+        ["pulumi", "config", "set", "wal-service:imageRef", ref, "--stack", "dev"],
+        ["pulumi", "up", "--yes", "--stack", "dev", "--policy-pack", "policy"],
+    ]
+    assert f"pulumi config set wal-service:imageRef {ref} --stack dev" in capsys.readouterr().out
