@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -142,7 +143,9 @@ class Run:
         if "Traceback" in output:
             raise E2EFailure(f"{key}={value} produced a Python traceback")
         # The engine shows each diagnostic in the progress and again in the summary: one distinct message.
-        messages = {line.split("error: ", 1)[-1].strip() for line in output.splitlines() if f"{key} " in line}
+        # The key opens or names the message: "<key> = 'v' is invalid", "<key> has no effect", "<key>: stack ...".
+        names_key = re.compile(re.escape(key) + r"[\s:]")
+        messages = {line.split("error: ", 1)[-1].strip() for line in output.splitlines() if names_key.search(line)}
         if len(messages) != 1:
             raise E2EFailure(f"expected one message naming {key}, got: {sorted(messages)}")
         print(f"    {messages.pop()}")
