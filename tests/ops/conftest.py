@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from ops.proc import Result
+
 SCRIPTS = {
     "docker": """#!/bin/sh
 case "$1" in
@@ -63,3 +65,23 @@ def make_tools(tmp_path: Path) -> MakeTools:
         return {"PATH": str(fake_bin), "HOME": str(tmp_path), **env}
 
     return make
+
+
+class Commands:
+    """Stand-ins for ops.proc.run and ops.proc.stream that record each command and succeed."""
+
+    def __init__(self) -> None:
+        self.ran: list[list[str]] = []
+
+    def run(self, args: list[str], **_kwargs: object) -> Result:
+        self.ran.append(list(args))
+        return Result(0, "", "")
+
+    def stream(self, args: list[str], **_kwargs: object) -> int:
+        self.ran.append(list(args))
+        return 0
+
+
+@pytest.fixture
+def commands() -> Commands:
+    return Commands()

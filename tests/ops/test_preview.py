@@ -6,7 +6,7 @@ import pytest
 
 from ops import preview
 from ops import stack as stack_mod
-from ops.proc import Result
+from tests.ops.conftest import Commands
 
 
 @pytest.mark.parametrize(("stack", "select"), [
@@ -14,21 +14,11 @@ from ops.proc import Result
     ("prod", ["pulumi", "stack", "select", "prod"]),
 ])  # fmt: skip
 def test_preview_selects_the_stack_first_then_runs_it_with_the_pack(
-    stack: str, select: list[str], monkeypatch: pytest.MonkeyPatch
+    stack: str, select: list[str], monkeypatch: pytest.MonkeyPatch, commands: Commands
 ) -> None:
     """Before the first `up` there is no stack: a bare `pulumi preview` would fail with "no stack named dev"."""
-    ran: list[list[str]] = []
-
-    def fake_run(args: list[str], **_kwargs: object) -> Result:
-        ran.append(list(args))
-        return Result(0, "", "")
-
-    def fake_stream(args: list[str], **_kwargs: object) -> int:
-        ran.append(list(args))
-        return 0
-
     monkeypatch.setattr(preview.tools, "ensure", lambda *_a, **_k: [])
-    monkeypatch.setattr(stack_mod, "run", fake_run)
-    monkeypatch.setattr(preview, "stream", fake_stream)
+    monkeypatch.setattr(stack_mod, "run", commands.run)
+    monkeypatch.setattr(preview, "stream", commands.stream)
     assert preview.main(["--stack", stack]) == 0
-    assert ran == [select, ["pulumi", "preview", "--stack", stack, "--policy-pack", "policy"]]
+    assert commands.ran == [select, ["pulumi", "preview", "--stack", stack, "--policy-pack", "policy"]]

@@ -9,7 +9,8 @@ import pytest
 
 from components.settings import Settings, stack_settings
 from ops import rollback
-from ops.proc import Result, UserError
+from ops.proc import UserError
+from tests.ops.conftest import Commands
 
 OLD = "sha256:" + "1" * 64
 BUILT = "sha256:" + "2" * 64
@@ -80,24 +81,14 @@ def test_external_registry_without_digest_in_history_says_what_to_do() -> None:
 
 
 def test_rollback_runs_up_with_the_guardrails_and_prints_each_command(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], commands: Commands
 ) -> None:
     """A rollback is an up like any other: the same policy pack as make up and the workflows."""
-    ran: list[list[str]] = []
-
-    def fake_run(args: list[str], **_kwargs: object) -> Result:
-        ran.append(list(args))
-        return Result(0, "", "")
-
-    def fake_stream(args: list[str], **_kwargs: object) -> int:
-        ran.append(list(args))
-        return 0
-
-    monkeypatch.setattr(rollback, "run", fake_run)
-    monkeypatch.setattr(rollback, "stream", fake_stream)
+    monkeypatch.setattr(rollback, "run", commands.run)
+    monkeypatch.setattr(rollback, "stream", commands.stream)
     assert rollback.main(["--stack", "dev", "--to", OLD]) == 0
     ref = f"kind-registry:5000/wal-service@{OLD}"
-    assert ran == [
+    assert commands.ran == [
         ["pulumi", "config", "set", "wal-service:imageRef", ref, "--stack", "dev"],
         ["pulumi", "up", "--yes", "--stack", "dev", "--policy-pack", "policy"],
     ]

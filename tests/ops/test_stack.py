@@ -8,7 +8,8 @@ import pytest
 
 from components.settings import effective_backend, stack_settings
 from ops import stack as stack_mod
-from ops.proc import Result, command_line
+from ops.proc import command_line
+from tests.ops.conftest import Commands
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging"])
@@ -50,17 +51,15 @@ def test_the_printed_command_can_be_pasted(monkeypatch: pytest.MonkeyPatch) -> N
     ("prod", ["pulumi", "stack", "select", "prod"]),
 ])  # fmt: skip
 def test_select_creates_only_machine_local_stacks(
-    stack: str, command: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    stack: str,
+    command: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    commands: Commands,
 ) -> None:
-    ran: list[list[str]] = []
-
-    def fake_run(args: list[str], **_kwargs: object) -> Result:
-        ran.append(list(args))
-        return Result(0, "", "")
-
-    monkeypatch.setattr(stack_mod, "run", fake_run)
+    monkeypatch.setattr(stack_mod, "run", commands.run)
     stack_mod.select(stack_settings(stack), {})
-    assert ran == [command]
+    assert commands.ran == [command]
     assert capsys.readouterr().out.strip().endswith(" ".join(command))
 
 
