@@ -178,6 +178,22 @@ class Run:
         }.items():
             self.pulumi("config", "set", f"{PROJECT}:{key}", value)
 
+    def committed_salt_round_trip(self) -> None:
+        """Every machine shares dev's secrets: `stack init` reused the salt Pulumi.dev.yaml commits (it would mint
+        a new one, and rewrite the file, otherwise) and a secret set with the public passphrase reads back."""
+        committed = yaml.safe_load((ROOT / f"Pulumi.{STACK}.yaml").read_text())["encryptionsalt"]
+        now = yaml.safe_load((self.work / f"Pulumi.{STACK}.yaml").read_text()).get("encryptionsalt")
+        if now != committed:
+            raise E2EFailure(f"stack init replaced the committed encryptionsalt {committed} with {now}")
+        probe = f"{PROJECT}:e2eSecretProbe"
+        self.pulumi("config", "set", "--secret", probe, "opened-with-the-public-passphrase")
+        try:
+            value = self.pulumi("config", "get", probe).stdout.strip()
+        finally:
+            self.pulumi("config", "rm", probe)
+        if value != "opened-with-the-public-passphrase":
+            raise E2EFailure(f"the secret read back as {value!r}")
+
     def storage(self, count: int = 2) -> None:
         """PersistentVolumes for the database claim, as a provisioner would make them."""
         volumes = [
@@ -320,6 +336,9 @@ def main_steps(run: Run) -> None:
 
     with run.step("configure the dev stack for the simulated cluster (pulumi config set only)"):
         run.configure()
+
+    with run.step("the committed encryptionsalt opens with the public passphrase and stack init keeps it"):
+        run.committed_salt_round_trip()
 
     with run.step("pulumi preview with the policy pack"):
         run.pulumi("preview", "--policy-pack", "policy")
