@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -134,3 +136,14 @@ def test_pinned_replaces_a_usable_but_different_version(make_tools: MakeTools, t
     with pytest.raises(UserError, match="install kind v0.33.0"):
         tools.ensure(("kind",), env=env, bin_dir=tmp_path / "bin", fetch=fetch, pinned=True)
     assert fetched == [tools.release("kind", *tools.platform_key()).checksum_url]
+
+
+def test_runs_before_any_virtualenv_exists() -> None:
+    """The dev-on-kind workflow fetches the tools with a bare Python: ops.tools may use the standard library only."""
+    root = Path(__file__).resolve().parents[2]
+    # -S: no site-packages at all (neither the venv's nor the system's), only the standard library and the checkout.
+    proc = subprocess.run(
+        [sys.executable, "-S", "-m", "ops.tools", "--help"], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "--pinned" in proc.stdout
