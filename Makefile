@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
 .PHONY: help venv lint typecheck test test-program test-app render preview up down preflight verify status rollback \
-	policy-venv lock toolchain e2e e2e-clean bench-deploy
+	policy-venv lock toolchain e2e e2e-clean bench-deploy drift registry-gc
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -99,6 +99,14 @@ status: venv
 #   make rollback TO=<sha256:... or revision>   redeploy a previous image by digest (no rebuild)
 rollback: venv policy-venv
 	$(PY) -m ops.rollback --stack $(STACK) --to $(TO)
+
+#   make drift               one line per resource the live cluster changed behind Pulumi's back (exit 1 on drift)
+drift: venv
+	$(PY) -m ops.drift --stack $(STACK)
+
+#   make registry-gc         delete images no stack deploys, recently deployed or runs from the local registry
+registry-gc: venv
+	$(PY) -m ops.registry_gc --stack $(STACK) $(if $(DRY_RUN),--dry-run)
 
 #   make toolchain           build the e2e toolchain from the Go module proxy (cached in ~/.cache/wal-service-e2e)
 toolchain:

@@ -19,7 +19,6 @@ from pulumi_kubernetes.core.v1 import (
     PodSpecArgs,
     PodTemplateSpecArgs,
     ProbeArgs,
-    ResourceRequirementsArgs,
     SecretVolumeSourceArgs,
     ServicePortArgs,
     ServiceSpecArgs,
@@ -37,6 +36,8 @@ from pulumi_kubernetes.networking.v1 import (
     NetworkPolicySpecArgs,
 )
 
+from components.ownership import owned
+from components.quota import Requirements, requirements_args
 from components.security import restricted_container, restricted_pod
 from components.settings import image_version
 from components.stack_config import PROJECT
@@ -49,6 +50,15 @@ DATA_MOUNT = "/var/lib/postgresql/data"
 # A subdirectory: initdb refuses a non-empty directory, and a fresh volume's root may hold lost+found.
 PGDATA = f"{DATA_MOUNT}/pgdata"
 SECRET_NAME = f"{PROJECT}-database"
+# The server's and its init container's `resources`; the namespace quota is sized from these too.
+SERVER_RESOURCES: Requirements = {
+    "requests": {"cpu": "100m", "memory": "256Mi"},
+    "limits": {"cpu": "1", "memory": "512Mi"},
+}
+SYNC_PASSWORD_RESOURCES: Requirements = {
+    "requests": {"cpu": "50m", "memory": "128Mi"},
+    "limits": {"cpu": "500m", "memory": "256Mi"},
+}
 SECRETS_MOUNT = "/run/secrets/postgres"
 PASSWORD_KEY = "password"
 
@@ -160,6 +170,7 @@ class Database(pulumi.ComponentResource):
                 name=SECRET_NAME,
                 namespace=args.namespace,
                 labels=database_labels(args),
+                annotations=owned(),
             ),
             type="Opaque",
             string_data={PASSWORD_KEY: pulumi.Output.secret(password)},
@@ -217,7 +228,7 @@ class Database(pulumi.ComponentResource):
         labels = {**claim_labels, "app.kubernetes.io/version": image_version(server.image)}
 
         def meta(object_name: str) -> ObjectMetaArgs:
-            return ObjectMetaArgs(name=object_name, namespace=args.namespace, labels=labels)
+            return ObjectMetaArgs(name=object_name, namespace=args.namespace, labels=labels, annotations=owned())
 
         service = k8s.core.v1.Service(
             f"{name}-service",
@@ -269,10 +280,7 @@ class Database(pulumi.ComponentResource):
             image_pull_policy="IfNotPresent",
             ports=[ContainerPortArgs(name="postgres", container_port=POSTGRES_PORT, protocol="TCP")],
             env=env,
-            resources=ResourceRequirementsArgs(
-                requests={"cpu": "100m", "memory": "256Mi"},
-                limits={"cpu": "1", "memory": "512Mi"},
-            ),
+            resources=requirements_args(SERVER_RESOURCES),
             # initdb plus the first start can take minutes on a slow disk: 5 s x 60.
             startup_probe=probe(5, 60),
             readiness_probe=probe(10, 3),
@@ -291,10 +299,7 @@ class Database(pulumi.ComponentResource):
             image_pull_policy="IfNotPresent",
             command=["bash", "-c", _SYNC_PASSWORD],
             env=env,
-            resources=ResourceRequirementsArgs(
-                requests={"cpu": "50m", "memory": "128Mi"},
-                limits={"cpu": "500m", "memory": "256Mi"},
-            ),
+            resources=requirements_args(SYNC_PASSWORD_RESOURCES),
             security_context=security,
             volume_mounts=[data_mount, secret_mount, VolumeMountArgs(name="tmp", mount_path="/tmp")],
         )
@@ -306,7 +311,7 @@ class Database(pulumi.ComponentResource):
                 name=POSTGRES_NAME,
                 namespace=args.namespace,
                 labels=labels,
-                annotations=_CHECKOV_SKIPS if "@sha256:" not in server.image else _CHECKOV_SKIPS_PINNED,
+                annotations=owned(_CHECKOV_SKIPS if "@sha256:" not in server.image else _CHECKOV_SKIPS_PINNED),
             ),
             spec=StatefulSetSpecArgs(
                 service_name=service.metadata.name,
@@ -389,6 +394,11 @@ def database_labels(args: DatabaseArgs) -> dict[str, str]:
     labels = {**args.labels, **database_selector(args.instance), "app.kubernetes.io/component": "database"}
     labels.pop("app.kubernetes.io/version", None)
     return labels
+
+
+def server_pod() -> tuple[tuple[Requirements, ...], tuple[Requirements, ...]]:
+    """The in-cluster server pod's containers and init containers, as their `resources` fields."""
+    return (SERVER_RESOURCES,), (SYNC_PASSWORD_RESOURCES,)
 
 
 def database_selector(instance: str) -> dict[str, str]:

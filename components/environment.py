@@ -12,7 +12,8 @@ import pulumi
 import pulumi_docker as docker
 
 from components.cluster import ClusterTarget, ClusterTargetArgs
-from components.database import Connection, Database, DatabaseArgs, ExternalServer, InClusterServer
+from components.crd_check import CrdCheck, CrdCheckArgs
+from components.database import Connection, Database, DatabaseArgs, ExternalServer, InClusterServer, server_pod
 from components.gateway import ServiceGateway, ServiceGatewayArgs
 from components.gateway_controller import GATEWAY_API_VERSION, GatewayController, GatewayControllerArgs
 from components.host_claim import HostClaimCheck, HostClaimCheckArgs
@@ -21,14 +22,26 @@ from components.kind_cluster import KindClusterArgs
 from components.namespace import AppNamespace, AppNamespaceArgs
 from components.pull_check import PullCheck, PullCheckArgs
 from components.pull_secret import ImagePullSecret, ImagePullSecretArgs
+from components.quota import (
+    NamespaceQuota,
+    NamespaceQuotaArgs,
+    Requirements,
+    StackPods,
+    largest_limits,
+    pod_footprint,
+    quantity,
+    quota_hard,
+)
 from components.registry import REGISTRY_PORT, LocalRegistry, LocalRegistryArgs
-from components.settings import Settings, image_digest, image_version, load_secret
+from components.settings import Settings, amount, image_digest, image_version, load_secret
 from components.stack_config import PROJECT
 from components.workload import (
+    MAX_SURGE,
     AppConfig,
     GatewayRoute,
     IngressRoute,
     Limits,
+    Monitoring,
     Probes,
     Resources,
     Routing,
@@ -72,8 +85,10 @@ class Environment(pulumi.ComponentResource):
     debug_commands: pulumi.Output[dict[str, str]]
 
     def __init__(self, name: str, args: EnvironmentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("wal:platform:Environment", name, None, opts)
         s = args.settings
+        # A quota the stack cannot fit in is a config error like any other: refused before anything registers.
+        quota = quota_hard_for(s) if s.resource_quota else None
+        super().__init__("wal:platform:Environment", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
         cluster = ClusterTarget(
@@ -111,13 +126,19 @@ class Environment(pulumi.ComponentResource):
             ),
             opts=k8s_opts,
         )
-        database = Database(f"{name}-database", database_args(s, namespace.name, instance, labels), opts=k8s_opts)
+        # Pods are created only once the quota and its LimitRange exist, so both apply to every one of them.
+        app_namespace = namespace.name
+        if quota is not None:
+            app_namespace = NamespaceQuota(
+                f"{name}-quota", quota_args(s, quota, namespace.name, namespace_labels(instance)), opts=k8s_opts
+            ).namespace
+        database = Database(f"{name}-database", database_args(s, app_namespace, instance, labels), opts=k8s_opts)
         pull_secret: pulumi.Output[str] | None = None
         if registry_password is not None:
             pull_secret = ImagePullSecret(
                 f"{name}-pull-secret",
                 ImagePullSecretArgs(
-                    namespace=namespace.name,
+                    namespace=app_namespace,
                     server=s.registry_server,
                     username=s.registry_username,
                     password=registry_password,
@@ -128,7 +149,16 @@ class Environment(pulumi.ComponentResource):
         route_ready = self._routing(name, s, cluster, namespace, instance, k8s_opts)
         workload = ServiceWorkload(
             f"{name}-workload",
-            workload_args(s, instance, namespace.name, image, database, pull_secret, route_ready),
+            workload_args(
+                s,
+                instance,
+                app_namespace,
+                image,
+                database,
+                pull_secret,
+                route_ready,
+                self._monitoring(name, s, cluster),
+            ),
             opts=k8s_opts,
         )
 
@@ -261,6 +291,106 @@ class Environment(pulumi.ComponentResource):
         )
         return [check, gateway]
 
+    def _monitoring(self, name: str, s: Settings, cluster: ClusterTarget) -> Monitoring:
+        """How Prometheus finds the metrics; a ServiceMonitor waits for the check that its CRD exists."""
+        ready: list[pulumi.Resource] = []
+        if s.monitoring == "servicemonitor":
+            ready.append(
+                CrdCheck(
+                    f"{name}-servicemonitor-crd",
+                    CrdCheckArgs(
+                        crd=SERVICE_MONITOR_CRD,
+                        kind="ServiceMonitor",
+                        fix=(
+                            "install the Prometheus Operator (https://prometheus-operator.dev/docs/getting-started/"
+                            f"installation/), or run: pulumi config set {PROJECT}:monitoring annotations -s {s.stack}"
+                        ),
+                        kube_context=cluster.kube_context,
+                        kubeconfig=cluster.kubeconfig,
+                        kubeconfig_path=s.kubeconfig,
+                    ),
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            )
+        return Monitoring(
+            mode=s.monitoring,
+            scraper_namespace=s.monitoring_namespace,
+            service_monitor_labels=pairs(s.service_monitor_labels),
+            ready=ready,
+        )
+
+
+SERVICE_MONITOR_CRD = "servicemonitors.monitoring.coreos.com"
+
+
+def stack_pods(s: Settings) -> StackPods:
+    """Every pod of the stack at its worst moment: the most service pods plus the rollout surge, and the
+    in-cluster database (a StatefulSet of one replaces its pod, it never surges)."""
+    others = {}
+    if s.database_mode == "in-cluster":
+        containers, init_containers = server_pod()
+        others["database"] = pod_footprint(containers, init_containers)
+    return StackPods(
+        service=pod_footprint([resources(s).requirements]),
+        service_pods=(s.max_replicas if s.autoscaling else s.replicas) + MAX_SURGE,
+        others=others,
+    )
+
+
+def quota_hard_for(s: Settings) -> dict[str, str]:
+    """The ResourceQuota's hard limits; a configured budget below the stack's need is refused in one line."""
+    need = stack_pods(s)
+    total = need.total
+    scale_key, scale = ("maxReplicas", s.max_replicas) if s.autoscaling else ("replicas", s.replicas)
+    problems = []
+    for res, key, cap, limit_key, limit in (
+        ("cpu", "quotaCpu", s.quota_cpu, "cpuLimit", s.cpu_limit),
+        ("memory", "quotaMemory", s.quota_memory, "memoryLimit", s.memory_limit),
+    ):
+        needed = total[f"limits.{res}"]
+        if not cap or amount(cap) >= needed:
+            continue
+        parts = [
+            f"{need.service_pods} service pods ({scale_key} {scale} + rollout surge {MAX_SURGE}) x {limit_key} {limit}"
+        ]
+        parts += [
+            f"{other} pod {quantity(res, footprint[f'limits.{res}'])} (the larger of its containers' sum and its "
+            "init container)"
+            for other, footprint in need.others.items()
+        ]
+        problems.append(
+            f"{PROJECT}:{key} {cap!r} is below what the stack needs at its worst moment, every pod at its limits: "
+            f"limits.{res} {quantity(res, needed)} = {' + '.join(parts)}; set {key} to at least "
+            f"{quantity(res, needed)}, unset it (the need plus quotaHeadroomPercent {s.quota_headroom_percent}%), "
+            f"or lower {scale_key} or {limit_key}"
+        )
+    if problems:
+        raise pulumi.RunError("; ".join(problems))
+    return quota_hard(need, s.quota_headroom_percent, {"cpu": s.quota_cpu, "memory": s.quota_memory})
+
+
+def quota_args(
+    s: Settings, hard: dict[str, str], namespace: pulumi.Input[str], labels: dict[str, str]
+) -> NamespaceQuotaArgs:
+    service = resources(s).requirements
+    containers: list[Requirements] = [service]
+    if s.database_mode == "in-cluster":
+        server, init_containers = server_pod()
+        containers += [*server, *init_containers]
+    return NamespaceQuotaArgs(
+        namespace=namespace,
+        labels=labels,
+        hard=hard,
+        container_default=service,
+        container_max=largest_limits(containers),
+    )
+
+
+def resources(s: Settings) -> Resources:
+    return Resources(
+        cpu_request=s.cpu_request, cpu_limit=s.cpu_limit, memory_request=s.memory_request, memory_limit=s.memory_limit
+    )
+
 
 def kind_args(s: Settings) -> KindClusterArgs | None:
     """The kind cluster to create, or None for an existing cluster."""
@@ -321,6 +451,7 @@ def workload_args(
     database: Database,
     pull_secret: pulumi.Input[str] | None,
     route_ready: list[pulumi.Resource],
+    monitoring: Monitoring,
 ) -> ServiceWorkloadArgs:
     return ServiceWorkloadArgs(
         instance=instance,
@@ -344,12 +475,7 @@ def workload_args(
             max_replicas=s.max_replicas,
             target_cpu_utilization=s.target_cpu_utilization,
         ),
-        resources=Resources(
-            cpu_request=s.cpu_request,
-            cpu_limit=s.cpu_limit,
-            memory_request=s.memory_request,
-            memory_limit=s.memory_limit,
-        ),
+        resources=resources(s),
         probes=Probes(
             health_path=s.health_path, ready_path=s.ready_path, startup_budget_seconds=s.startup_budget_seconds
         ),
@@ -365,6 +491,7 @@ def workload_args(
         egress_policies=[database.egress_rule],
         image_pull_secret=pull_secret,
         route_depends_on=route_ready,
+        monitoring=monitoring,
     )
 
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.ownership import owned
+
 GATEWAY_API = "gateway.networking.k8s.io/v1"
 # `pulumi up` waits until the controller has programmed the Gateway and published an address, so a
 # finished `up` means traffic can flow (pulumi-kubernetes provider/pkg/metadata/overrides.go: a JSON list
@@ -76,7 +78,10 @@ class ServiceGateway(pulumi.ComponentResource):
                 api_version=GATEWAY_API,
                 kind="ReferenceGrant",
                 metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=f"{args.name}-tls", namespace=args.route_namespace, labels=dict(args.labels)
+                    name=f"{args.name}-tls",
+                    namespace=args.route_namespace,
+                    labels=dict(args.labels),
+                    annotations=owned(),
                 ),
                 spec={
                     "from": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "namespace": args.namespace}],
@@ -92,7 +97,7 @@ class ServiceGateway(pulumi.ComponentResource):
                 name=args.name,
                 namespace=args.namespace,
                 labels=dict(args.labels),
-                annotations={"pulumi.com/waitFor": GATEWAY_READY},
+                annotations=owned({"pulumi.com/waitFor": GATEWAY_READY}),
             ),
             spec={"gatewayClassName": args.gateway_class, "listeners": listeners},
             opts=pulumi.ResourceOptions(

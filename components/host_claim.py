@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import pulumi
 from pulumi_command import local
 
-CHECK_SCRIPT = """\
+# Leaves the kubectl arguments that reach the stack's cluster in "$@" (see kubectl_environment).
+KUBECTL_TARGET = """\
 set -eu
 set -- --context "$KUBE_CONTEXT"
 if [ -n "${KUBECONFIG_DATA:-}" ]; then
@@ -27,6 +28,10 @@ if [ -n "${KUBECONFIG_DATA:-}" ]; then
 elif [ -n "${KUBECONFIG_PATH:-}" ]; then
   set -- "$@" --kubeconfig "$KUBECONFIG_PATH"
 fi
+"""
+CHECK_SCRIPT = (
+    KUBECTL_TARGET
+    + """\
 kinds=ingresses.networking.k8s.io
 # HTTPRoutes exist once the Gateway API CRDs are installed; discovery fails on an unreachable cluster.
 gateway_api=$(kubectl "$@" api-resources --api-group=gateway.networking.k8s.io -o name)
@@ -72,6 +77,17 @@ if [ -n "$conflicts" ]; then
 fi
 echo "host $HOST is free"
 """
+)
+
+
+def kubectl_environment(
+    kube_context: pulumi.Input[str], kubeconfig: pulumi.Input[str] | None, kubeconfig_path: str
+) -> dict[str, pulumi.Input[str]]:
+    """The environment KUBECTL_TARGET reads: the context, and the kubeconfig as contents or a path."""
+    environment: dict[str, pulumi.Input[str]] = {"KUBE_CONTEXT": kube_context, "KUBECONFIG_PATH": kubeconfig_path}
+    if kubeconfig is not None:
+        environment["KUBECONFIG_DATA"] = kubeconfig
+    return environment
 
 
 @dataclass(frozen=True)
@@ -109,15 +125,12 @@ class HostClaimCheck(pulumi.ComponentResource):
             "HOST": args.host,
             "INSTANCE": args.instance,
             "ROUTING": args.routing,
-            "KUBE_CONTEXT": args.kube_context,
-            "KUBECONFIG_PATH": args.kubeconfig_path,
             "GATEWAY_CLASS": args.gateway_class,
             "GATEWAY_NAMESPACE": args.gateway_namespace,
             "GATEWAY_NAME": args.gateway_name,
             "GATEWAY_API_VERSION": args.gateway_api_version,
+            **kubectl_environment(args.kube_context, args.kubeconfig, args.kubeconfig_path),
         }
-        if args.kubeconfig is not None:
-            environment["KUBECONFIG_DATA"] = args.kubeconfig
         check = local.Command(
             f"{name}-check",
             create=CHECK_SCRIPT,

@@ -8,6 +8,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 
+from components.ownership import owned
+
 
 @dataclass(frozen=True)
 class AppNamespaceArgs:
@@ -34,7 +36,7 @@ class AppNamespace(pulumi.ComponentResource):
         }
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
-            metadata=ObjectMetaArgs(name=args.name, labels={**args.labels, **pss}),
+            metadata=ObjectMetaArgs(name=args.name, labels={**args.labels, **pss}, annotations=owned()),
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=args.retain_on_delete or None),
         )
         self.name = namespace.metadata.name

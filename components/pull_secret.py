@@ -10,6 +10,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 
+from components.ownership import owned
+
 
 def docker_config_json(server: str, username: str, password: str) -> str:
     token = base64.b64encode(f"{username}:{password}".encode()).decode()
@@ -37,7 +39,9 @@ class ImagePullSecret(pulumi.ComponentResource):
         super().__init__("wal:platform:ImagePullSecret", name, None, opts)
         secret = k8s.core.v1.Secret(
             f"{name}-secret",
-            metadata=ObjectMetaArgs(name="registry-credentials", namespace=args.namespace, labels=args.labels),
+            metadata=ObjectMetaArgs(
+                name="registry-credentials", namespace=args.namespace, labels=args.labels, annotations=owned()
+            ),
             type="kubernetes.io/dockerconfigjson",
             string_data={
                 # Derived from a secret Output, so it stays a secret.

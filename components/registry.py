@@ -11,6 +11,8 @@ import yaml
 from pulumi_command import local
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 
+from components.ownership import owned
+
 REGISTRY_PORT = 5000  # inside the container and on the kind network
 KIND_NETWORK = "kind"  # created by `kind create cluster`
 
@@ -75,6 +77,8 @@ class LocalRegistry(pulumi.ComponentResource):
             name=args.container_name,
             image=image.image_id,
             restart="always",
+            # make registry-gc deletes unneeded images through the API, which answers 405 without this.
+            envs=["REGISTRY_STORAGE_DELETE_ENABLED=true"],
             ports=[docker.ContainerPortArgs(internal=REGISTRY_PORT, external=args.host_port, ip="127.0.0.1")],
             opts=child,
         )
@@ -119,6 +123,7 @@ class LocalRegistry(pulumi.ComponentResource):
                     "app.kubernetes.io/part-of": "wal-service",
                     "app.kubernetes.io/managed-by": "pulumi",
                 },
+                annotations=owned(),
             ),
             data={
                 "localRegistryHosting.v1": yaml.safe_dump(

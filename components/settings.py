@@ -146,6 +146,10 @@ def _quantity(value: str) -> str:
     return value
 
 
+def _quantity_or_empty(value: str) -> str:
+    return value and _quantity(value)
+
+
 def _dns_subdomain_or_empty(value: str) -> str:
     return value and _dns_subdomain(value)
 
@@ -255,6 +259,18 @@ def _annotations(values: list[str]) -> list[str]:
     return values
 
 
+def _labels(values: list[str]) -> list[str]:
+    for entry in values:
+        key, sep, value = entry.partition("=")
+        if (
+            not sep
+            or not _ANNOTATION_KEY.match(key)
+            or not re.fullmatch(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?", value)
+        ):
+            raise ValueError(f"entry {entry!r} must look like key=value with a valid label key and value")
+    return values
+
+
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 Host = Annotated[str, AfterValidator(_host)]
 Quantity = Annotated[str, AfterValidator(_quantity)]
@@ -345,6 +361,18 @@ class Settings(BaseModel):
         alias="databaseSslMode"
     )
     database_cidr: Annotated[str, AfterValidator(_cidr_or_empty)] = Field(alias="databaseCidr")
+    # namespace budget
+    resource_quota: bool = Field(alias="resourceQuota")
+    quota_headroom_percent: int = Field(alias="quotaHeadroomPercent", ge=0, le=400)
+    quota_cpu: Annotated[str, AfterValidator(_quantity_or_empty)] = Field(alias="quotaCpu")
+    quota_memory: Annotated[str, AfterValidator(_quantity_or_empty)] = Field(alias="quotaMemory")
+    # metrics
+    monitoring: Literal["none", "annotations", "servicemonitor"] = Field(alias="monitoring")
+    monitoring_namespace: DnsLabel = Field(alias="monitoringNamespace")
+    service_monitor_labels: Annotated[StrList, AfterValidator(_labels)] = Field(alias="serviceMonitorLabels")
+    # local registry clean-up
+    registry_keep_revisions: int = Field(alias="registryKeepRevisions", ge=1, le=100)
+    registry_gc_after_up: bool = Field(alias="registryGcAfterUp")
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
@@ -433,6 +461,11 @@ class Settings(BaseModel):
                 "namespace",
                 f"{self.namespace_override!r} is also {router_key}; the stack's default-deny policies would cut off "
                 "the pods that route traffic to the service. Give the service a namespace of its own",
+            )
+        if self.registry_gc_after_up and self.registry_mode != "local":
+            fail(
+                "registryGcAfterUp",
+                "is true but registryMode is external; the clean-up deletes from the stack's local registry only",
             )
         if self.cluster_mode == "existing" and not self.kube_context:
             fail(

@@ -31,7 +31,6 @@ from pulumi_kubernetes.core.v1 import (
     PodSpecArgs,
     PodTemplateSpecArgs,
     ProbeArgs,
-    ResourceRequirementsArgs,
     ServicePortArgs,
     ServiceSpecArgs,
     SleepActionArgs,
@@ -58,6 +57,8 @@ from pulumi_kubernetes.networking.v1 import (
 from pulumi_kubernetes.policy.v1 import PodDisruptionBudgetSpecArgs
 
 from components.gateway import AWAIT_TIMEOUTS, GATEWAY_API
+from components.ownership import owned
+from components.quota import requirements_args
 from components.security import restricted_container, restricted_pod
 from components.stack_config import PROJECT
 
@@ -76,6 +77,10 @@ ROUTE_READY = json.dumps(
         for condition in ("Accepted", "ResolvedRefs")
     ]
 )
+# Pods a rollout may add above the desired count; the namespace quota must hold them too.
+MAX_SURGE = 1
+METRICS_PATH = "/metrics"
+SCRAPE_INTERVAL = "30s"
 
 
 @dataclass(frozen=True)
@@ -144,6 +149,14 @@ class Resources:
     memory_limit: str
     """Memory ceiling (at least the request); beyond it the container is OOM-killed."""
 
+    @property
+    def requirements(self) -> dict[str, dict[str, str]]:
+        """The container's `resources` field."""
+        return {
+            "requests": {"cpu": self.cpu_request, "memory": self.memory_request},
+            "limits": {"cpu": self.cpu_limit, "memory": self.memory_limit},
+        }
+
 
 @dataclass(frozen=True)
 class Probes:
@@ -206,6 +219,20 @@ class Routing:
 
 
 @dataclass(frozen=True)
+class Monitoring:
+    """How Prometheus finds the service's /metrics (served on the HTTP port)."""
+
+    mode: str = "none"
+    """none, annotations (prometheus.io/* on the pods) or servicemonitor (a monitoring.coreos.com/v1 ServiceMonitor)."""
+    scraper_namespace: str = "monitoring"
+    """Namespace of the Prometheus pods: admitted to the HTTP port, and to nothing else."""
+    service_monitor_labels: Mapping[str, str] = field(default_factory=dict)
+    """Labels the Prometheus serviceMonitorSelector matches."""
+    ready: Sequence[pulumi.Resource] = ()
+    """What must succeed before the ServiceMonitor is created (the check that its CRD is installed)."""
+
+
+@dataclass(frozen=True)
 class ServiceWorkloadArgs:
     instance: str
     """app.kubernetes.io/instance of the service's objects (wal-service-<stack>); its pods are selected by it."""
@@ -239,6 +266,8 @@ class ServiceWorkloadArgs:
     """Name of a dockerconfigjson Secret in the namespace, for private registries."""
     route_depends_on: Sequence[pulumi.Resource] = ()
     """Resources that must be ready before the route is created (the host-claim check, the Gateway)."""
+    monitoring: Monitoring = field(default_factory=Monitoring)
+    """How the metrics are scraped."""
 
 
 def instance_name(stack: str) -> str:
@@ -296,6 +325,13 @@ def base_config(config: AppConfig, shutdown: Shutdown, limits: Limits) -> dict[s
     }
 
 
+def scrape_annotations(monitoring: Monitoring) -> dict[str, str]:
+    """The prometheus.io/* pod annotations that Prometheus's kubernetes-pods scrape job reads (annotations mode)."""
+    if monitoring.mode != "annotations":
+        return {}
+    return {"prometheus.io/scrape": "true", "prometheus.io/port": str(HTTP_PORT), "prometheus.io/path": METRICS_PATH}
+
+
 def _checksum(data: Mapping[str, str]) -> str:
     return hashlib.sha256(json.dumps(dict(data), sort_keys=True).encode()).hexdigest()
 
@@ -312,8 +348,10 @@ class ServiceWorkload(pulumi.ComponentResource):
         labels = standard_labels(args.instance, args.version)
         selector = selector_labels(args.instance)
 
-        def meta(object_name: str, **extra: object) -> ObjectMetaArgs:
-            return ObjectMetaArgs(name=object_name, namespace=args.namespace, labels=labels, **extra)  # type: ignore[arg-type]
+        def meta(object_name: str, annotations: Mapping[str, str] | None = None) -> ObjectMetaArgs:
+            return ObjectMetaArgs(
+                name=object_name, namespace=args.namespace, labels=labels, annotations=owned(annotations)
+            )
 
         account = k8s.core.v1.ServiceAccount(
             f"{name}-serviceaccount",
@@ -353,10 +391,13 @@ class ServiceWorkload(pulumi.ComponentResource):
                 revision_history_limit=5,
                 strategy=DeploymentStrategyArgs(
                     type="RollingUpdate",
-                    rolling_update=RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=1),
+                    rolling_update=RollingUpdateDeploymentArgs(max_unavailable=0, max_surge=MAX_SURGE),
                 ),
                 template=PodTemplateSpecArgs(
-                    metadata=ObjectMetaArgs(labels=labels, annotations={"checksum/config": checksum}),
+                    metadata=ObjectMetaArgs(
+                        labels=labels,
+                        annotations={"checksum/config": checksum, **scrape_annotations(args.monitoring)},
+                    ),
                     spec=self._pod_spec(args, account, config, selector),
                 ),
             ),
@@ -385,6 +426,8 @@ class ServiceWorkload(pulumi.ComponentResource):
 
         self._namespace_policies(name, args, child)
         self._network_policies(name, args, meta, selector, child)
+        if args.monitoring.mode == "servicemonitor":
+            self._service_monitor(name, args, labels, selector)
 
         scaling = args.scaling
         if scaling.autoscaling:
@@ -485,10 +528,7 @@ class ServiceWorkload(pulumi.ComponentResource):
                 for env_name, (secret, key) in sorted(args.secret_env.items())
             ]
             or None,
-            resources=ResourceRequirementsArgs(
-                requests={"cpu": args.resources.cpu_request, "memory": args.resources.memory_request},
-                limits={"cpu": args.resources.cpu_limit, "memory": args.resources.memory_limit},
-            ),
+            resources=requirements_args(args.resources.requirements),
             # Startup polls often with a budget instead of an initial delay: a fast start is Ready at once.
             startup_probe=http_probe(
                 probes.health_path, STARTUP_PERIOD_SECONDS, -(-probes.startup_budget_seconds // STARTUP_PERIOD_SECONDS)
@@ -526,7 +566,9 @@ class ServiceWorkload(pulumi.ComponentResource):
         """Default deny and DNS egress for every pod of the namespace: they belong to the namespace, not the API."""
 
         def meta(object_name: str) -> ObjectMetaArgs:
-            return ObjectMetaArgs(name=object_name, namespace=args.namespace, labels=namespace_labels(args.instance))
+            return ObjectMetaArgs(
+                name=object_name, namespace=args.namespace, labels=namespace_labels(args.instance), annotations=owned()
+            )
 
         k8s.networking.v1.NetworkPolicy(
             f"{name}-default-deny",
@@ -603,6 +645,29 @@ class ServiceWorkload(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        # /metrics is served on the HTTP port; a NetworkPolicy cannot narrow a port to one path.
+        if args.monitoring.mode != "none":
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-allow-metrics-scrape",
+                metadata=make_meta("allow-metrics-scrape"),
+                spec=NetworkPolicySpecArgs(
+                    pod_selector=LabelSelectorArgs(match_labels=selector),
+                    policy_types=["Ingress"],
+                    ingress=[
+                        NetworkPolicyIngressRuleArgs(
+                            from_=[
+                                NetworkPolicyPeerArgs(
+                                    namespace_selector=LabelSelectorArgs(
+                                        match_labels={"kubernetes.io/metadata.name": args.monitoring.scraper_namespace}
+                                    )
+                                )
+                            ],
+                            ports=[NetworkPolicyPortArgs(protocol="TCP", port="http")],
+                        )
+                    ],
+                ),
+                opts=child,
+            )
         if args.egress_policies:
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-allow-egress",
@@ -614,6 +679,30 @@ class ServiceWorkload(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
+
+    def _service_monitor(
+        self, name: str, args: ServiceWorkloadArgs, labels: dict[str, str], selector: dict[str, str]
+    ) -> None:
+        """A monitoring.coreos.com/v1 ServiceMonitor for the Prometheus Operator, once its CRD is known to exist
+        (prometheus-operator example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml)."""
+        monitoring = args.monitoring
+        k8s.apiextensions.CustomResource(
+            f"{name}-servicemonitor",
+            api_version="monitoring.coreos.com/v1",
+            kind="ServiceMonitor",
+            metadata=ObjectMetaArgs(
+                name=APP_NAME,
+                namespace=args.namespace,
+                labels={**labels, **monitoring.service_monitor_labels},
+                annotations=owned(),
+            ),
+            spec={
+                # Matches our Service (it carries these labels), whose port "http" serves /metrics.
+                "selector": {"matchLabels": selector},
+                "endpoints": [{"port": "http", "path": METRICS_PATH, "interval": SCRAPE_INTERVAL, "scheme": "http"}],
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(monitoring.ready)),
+        )
 
 
 def ingress(

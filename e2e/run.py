@@ -14,6 +14,7 @@ platform team's), and the Gateway and HTTPRoute status (their controller's; see 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -31,6 +32,7 @@ from typing import Any
 import yaml
 
 from components.gateway_controller import GATEWAY_API_VERSION
+from components.settings import amount
 from e2e import gateway_api
 from e2e.compare import differences
 from e2e.controlplane import CONTEXT, ControlPlane
@@ -58,7 +60,9 @@ class E2EFailure(Exception):
 
 
 def default_root() -> Path:
-    return Path(os.environ.get("E2E_DIR") or Path(tempfile.gettempdir()) / "wal-service-e2e")
+    """E2E_DIR, or a directory of this checkout's own: two worktrees' runs must not wipe each other's."""
+    checkout = hashlib.sha256(str(ROOT).encode()).hexdigest()[:8]
+    return Path(os.environ.get("E2E_DIR") or Path(tempfile.gettempdir()) / f"wal-service-e2e-{checkout}")
 
 
 def toolchain_bin() -> Path:
@@ -175,6 +179,8 @@ class Run:
             "registryMode": "external",
             "registryServer": REGISTRY,
             "imageRef": f"{IMAGE_REPO}@{DIGEST_A}",
+            # The clean-up after `make up` works on a local registry only (refused with an external one).
+            "registryGcAfterUp": "false",
         }.items():
             self.pulumi("config", "set", f"{PROJECT}:{key}", value)
 
@@ -389,6 +395,9 @@ def main_steps(run: Run) -> None:
         verify = run.sh(sys.executable, "-m", "ops.verify", "--stack", STACK, check=False)
         check_verify(verify.stdout)
 
+    drift_steps(run)
+    monitoring_steps(run)
+
     with run.step("rollback by digest through the real stack history"):
         run.pulumi("config", "set", f"{PROJECT}:imageRef", f"{IMAGE_REPO}@{DIGEST_B}")
         run.pulumi("up", "--yes", "--policy-pack", "policy")
@@ -413,6 +422,76 @@ def main_steps(run: Run) -> None:
         ).stdout.strip()  # fmt: skip
         if leftovers:
             raise E2EFailure(f"objects left after destroy:\n{leftovers}")
+
+
+SERVICE_MONITOR_CRD = ROOT / "e2e" / "crds" / "monitoring.coreos.com_servicemonitors.yaml"
+SCALED_BY_HAND = 5
+
+
+def drift_steps(run: Run) -> None:
+    with run.step("the namespace quota holds the stack and refuses pods beyond it"):
+        (quota,) = run.kubectl_json("get", "resourcequota", "-n", NAMESPACE)["items"]
+        run.wait("the quota controller to count usage", lambda: bool(quota_status(run).get("used")))
+        status = quota_status(run)
+        over = [key for key, used in status["used"].items() if amount(used) > amount(status["hard"][key])]
+        if over:
+            raise E2EFailure(f"the stack's own pods exceed its quota: {over} in {status}")
+        print(f"    {quota['metadata']['name']}: used {status['used']} of {status['hard']}")
+        # Someone scales by hand past what the quota holds: the ReplicaSet may create only what fits.
+        run.cluster.kubectl("scale", "deployment", "wal-service", "-n", NAMESPACE, f"--replicas={SCALED_BY_HAND}")
+        run.wait("a pod creation refused with 'exceeded quota'", lambda: quota_refusal(run) is not None, timeout=60)
+        print(f"    {quota_refusal(run)}")
+
+    with run.step("make drift reports kubectl's changes one line per resource; pulumi up --refresh undoes them"):
+        run.cluster.kubectl(
+            "patch", "networkpolicy", "allow-dns-egress", "-n", NAMESPACE, "--type=json",
+            "-p", json.dumps([{"op": "remove", "path": "/spec/egress/0/ports/1"}]),
+        )  # fmt: skip
+        found = run.sh(sys.executable, "-m", "ops.drift", "--stack", STACK, check=False)
+        lines = [line for line in found.stdout.splitlines() if line.startswith("drift ")]
+        expected = {
+            f"drift Deployment {NAMESPACE}/wal-service: changed: spec.replicas {SCALED_BY_HAND} (live) -> 1 (program)",
+            f"drift NetworkPolicy {NAMESPACE}/allow-dns-egress: changed: spec.egress[0].ports[1] (absent) (live) -> "
+            '{"port":53,"protocol":"TCP"} (program)',
+        }
+        if found.returncode != 1 or set(lines) != expected:
+            raise E2EFailure(f"make drift (exit {found.returncode}) reported {lines}, expected {sorted(expected)}")
+        run.pulumi("up", "--yes", "--refresh", "--skip-preview")
+        replicas = run.deployment()["spec"]["replicas"]
+        ports = run.kubectl_json("get", "networkpolicy", "allow-dns-egress", "-n", NAMESPACE)["spec"]["egress"][0]
+        if replicas != 1 or len(ports["ports"]) != 2:
+            raise E2EFailure(f"pulumi up --refresh left replicas={replicas}, DNS egress ports {ports['ports']}")
+        clean = run.sh(sys.executable, "-m", "ops.drift", "--stack", STACK, check=False)
+        if clean.returncode != 0:
+            raise E2EFailure(f"make drift still reports drift after pulumi up --refresh (exit {clean.returncode})")
+
+
+def quota_status(run: Run) -> dict[str, dict[str, str]]:
+    status: dict[str, dict[str, str]] = run.kubectl_json("get", "resourcequota", "wal-service-quota", "-n", NAMESPACE)[
+        "status"
+    ]
+    return status
+
+
+def quota_refusal(run: Run) -> str | None:
+    events = run.kubectl_json("get", "events", "-n", NAMESPACE, "--field-selector", "reason=FailedCreate")["items"]
+    return next((e["message"] for e in events if "exceeded quota" in e.get("message", "")), None)
+
+
+def monitoring_steps(run: Run) -> None:
+    with run.step("monitoring servicemonitor: refused while the CRD is missing, created once it exists"):
+        run.pulumi("config", "set", f"{PROJECT}:monitoring", "servicemonitor")
+        refused = run.pulumi("up", "--yes", "--skip-preview", check=False)
+        if refused.returncode == 0 or "no CustomResourceDefinition servicemonitors.monitoring.coreos.com" not in (
+            refused.stdout + refused.stderr
+        ):
+            raise E2EFailure("pulumi up did not stop at the missing ServiceMonitor CRD")
+        run.cluster.kubectl("apply", "-f", str(SERVICE_MONITOR_CRD))
+        run.cluster.kubectl(
+            "wait", "--for=condition=Established", "crd/servicemonitors.monitoring.coreos.com", "--timeout=60s"
+        )
+        run.pulumi("up", "--yes", "--skip-preview")
+        run.compare_with_render()
 
 
 # Layers a simulated cluster can answer through the API server alone; the others need a kubelet

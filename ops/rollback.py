@@ -52,23 +52,42 @@ def app_revision_at(commit: str) -> str:
     return result.stdout.strip() if result and result.ok and result.stdout.strip() else commit[:12]
 
 
+def successful_updates(history: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The stack's successful updates, newest first."""
+    updates = [u for u in history if u.get("kind") == "update" and u.get("result") == "succeeded"]
+    return sorted(updates, key=lambda u: int(u.get("version", 0)), reverse=True)
+
+
+def update_image(
+    update: dict[str, Any], app_revision: Callable[[str], str] = app_revision_at
+) -> tuple[Deployed, str] | None:
+    """What one update deployed, and the git commit it ran from ("" for a pinned imageRef)."""
+    version = int(update.get("version", 0))
+    ref = str(((update.get("config") or {}).get(IMAGE_REF_KEY) or {}).get("value") or "")
+    if ref:
+        return Deployed(version, image_version(ref), image_digest(ref)), ""
+    environment = update.get("environment") or {}
+    head = str(environment.get("git.head", ""))
+    if not head:
+        return None
+    dirty = str(environment.get("git.dirty", "")).lower() == "true"
+    return Deployed(version, app_revision(head) + ("-dirty" if dirty else ""), ""), head
+
+
 def find_in_history(
     history: Sequence[dict[str, Any]], revision: str, app_revision: Callable[[str], str] = app_revision_at
 ) -> Deployed | None:
     """The newest successful update that ran `revision`: by its imageRef, or by the git commit it ran from."""
-    updates = [u for u in history if u.get("kind") == "update" and u.get("result") == "succeeded"]
-    for update in sorted(updates, key=lambda u: int(u.get("version", 0)), reverse=True):
-        ref = str(((update.get("config") or {}).get(IMAGE_REF_KEY) or {}).get("value") or "")
-        if ref:
-            tag = image_version(ref)
-            if tag.startswith(revision) or image_digest(ref).removeprefix("sha256:").startswith(revision):
-                return Deployed(int(update["version"]), tag, image_digest(ref))
-            continue  # a pinned image, whatever commit the program ran from
-        environment = update.get("environment") or {}
-        head = str(environment.get("git.head", ""))
-        if head and head.startswith(revision.removesuffix("-dirty")):
-            dirty = str(environment.get("git.dirty", "")).lower() == "true"
-            return Deployed(int(update["version"]), app_revision(head) + ("-dirty" if dirty else ""), "")
+    for update in successful_updates(history):
+        found = update_image(update, app_revision)
+        if found is None:
+            continue
+        image, commit = found
+        if not commit:  # a pinned image, whatever commit the program ran from
+            if image.tag.startswith(revision) or image.digest.removeprefix("sha256:").startswith(revision):
+                return image
+        elif commit.startswith(revision.removesuffix("-dirty")):
+            return image
     return None
 
 

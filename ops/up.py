@@ -42,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     for line in stack_mod.resolve_hint(settings):
         print(line)
     print(f"check every layer: make verify STACK={args.stack}")
+    if settings.registry_gc_after_up:
+        # Right after the push, and before the next one: the registry's garbage collection must not overlap a push.
+        from ops import registry_gc  # imports this module's UP_TIMEOUT through ops.rollback
+
+        print(f"\nregistryGcAfterUp: cleaning up the local registry {settings.registry_name}")
+        return registry_gc.main(["--stack", args.stack])
     return 0
 
 

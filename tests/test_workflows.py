@@ -136,27 +136,26 @@ def test_deploy_is_manual_with_a_stack_input_and_up_and_destroy_jobs() -> None:
     assert jobs["up"]["steps"][-1]["with"]["policyPacks"] == "policy"
 
 
-def run_steps(path: Path) -> list[tuple[str, str]]:
-    doc = load(path.name)
-    return [
-        (f"{job_name}/{step.get('name', index)}", str(step["run"]))
-        for job_name, job in doc["jobs"].items()
-        for index, step in enumerate(job["steps"])
-        if "run" in step
-    ]
+RUN_STEPS = [
+    (path.name, job_name, index, step["run"])
+    for path in FILES
+    for job_name, job in load(path.name)["jobs"].items()
+    for index, step in enumerate(job["steps"])
+    if "run" in step
+]
 
 
-@pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
-def test_run_steps_pass_shellcheck(path: Path, tmp_path: Path) -> None:
-    """Each run step as the bash script GitHub runs; ${{ }} expressions are substituted before bash sees them."""
+@pytest.mark.parametrize("step", RUN_STEPS, ids=[f"{w}/{j}/{i}" for w, j, i, _ in RUN_STEPS])
+def test_run_steps_pass_shellcheck(step: tuple[str, str, int, str], tmp_path: Path) -> None:
+    """Each `run:` as the runner executes it (bash -e), with `${{ }}` expressions as the plain words they become."""
+    workflow, job, index, script = step
+    text = re.sub(r"\$\{\{[^}]*\}\}", "EXPRESSION", script)
+    path = tmp_path / "step.sh"
+    path.write_text(f"#!/usr/bin/env bash\nset -eo pipefail\n{text}")
     tool = shutil.which("shellcheck", path=str(Path(sys.executable).parent)) or shutil.which("shellcheck")
     assert tool, "shellcheck is not installed (requirements-dev.txt)"
-    steps = run_steps(path)
-    for name, script in steps:
-        script_file = tmp_path / "step.sh"
-        script_file.write_text("#!/usr/bin/env bash\nset -eo pipefail\n" + re.sub(r"\$\{\{[^}]*\}\}", "x", script))
-        proc = subprocess.run([tool, str(script_file)], capture_output=True, text=True, check=False, timeout=60)
-        assert proc.returncode == 0, f"{path.name} {name}:\n{proc.stdout}{proc.stderr}"
+    proc = subprocess.run([tool, str(path)], capture_output=True, text=True, check=False, timeout=60)
+    assert proc.returncode == 0, f"{workflow} job {job} step {index}:\n{proc.stdout}{proc.stderr}"
 
 
 def test_prod_workflows_use_the_backend_prod_names() -> None:
@@ -165,6 +164,7 @@ def test_prod_workflows_use_the_backend_prod_names() -> None:
     deploy = load("deploy.yml")
     assert deploy["env"]["PULUMI_BACKEND_URL"] == declared
     assert load("preview.yml")["jobs"]["preview"]["env"]["PULUMI_BACKEND_URL"] == declared
+    assert load("drift.yml")["jobs"]["drift"]["env"]["PULUMI_BACKEND_URL"] == declared
 
 
 def test_pull_requests_run_the_dev_pipeline_on_kind() -> None:
@@ -193,3 +193,14 @@ def test_pull_requests_run_the_dev_pipeline_on_kind() -> None:
     assert upload["if"] == "failure()" and upload["with"]["path"] == "logs/"
     # The state is the runner's own (Pulumi.yaml's machine-local backend): no shared backend, no token.
     assert "PULUMI_BACKEND_URL" not in doc.get("env", {}) and "PULUMI_ACCESS_TOKEN" not in str(doc)
+
+
+def test_drift_runs_on_a_schedule_and_fails_on_drift() -> None:
+    doc = load("drift.yml")
+    assert "schedule" in triggers(doc) and "workflow_dispatch" in triggers(doc)
+    job = doc["jobs"]["drift"]
+    assert job["strategy"]["matrix"]["stack"] == ["prod"], "only prod's cluster is reachable from CI"
+    script = next(s["run"] for s in job["steps"] if "ops.drift" in str(s.get("run", "")))
+    assert "pulumi preview --refresh --expect-no-changes --json" in script
+    assert 'exit "$status"' in script, "the job must fail when ops.drift reports drift"
+    assert doc["permissions"] == {"contents": "read"}

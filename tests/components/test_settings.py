@@ -148,6 +148,28 @@ CASES = {
     "existing-without-context": Bad(
         "prod", ("wal-service:kubeContext=",), "kubeContext", None, "name the context explicitly"
     ),
+    # A namespace budget the stack cannot fit in at its worst moment: every pod at its limits.
+    "quota-cpu-autoscaling": Bad(
+        "staging", ("wal-service:quotaCpu=2",), "quotaCpu", "'2'", "maxReplicas 4 + rollout surge 1) x cpuLimit 500m"
+    ),
+    "quota-cpu-fixed-replicas": Bad(
+        "dev", ("wal-service:replicas=3", "wal-service:quotaCpu=2"), "quotaCpu", "'2'", "at least 3, unset it"
+    ),
+    "quota-memory-external-database": Bad(
+        "prod", ("wal-service:quotaMemory=4Gi",), "quotaMemory", "'4Gi'", "limits.memory 4400Mi = 11 service pods"
+    ),
+    "quota-memory-counts-the-database": Bad(
+        "dev", ("wal-service:quotaMemory=1Gi",), "quotaMemory", "'1Gi'", "+ database pod 512Mi"
+    ),
+    "gc-after-up-without-local-registry": Bad(
+        "prod", ("wal-service:registryGcAfterUp=true",), "registryGcAfterUp", None, "local registry only"
+    ),
+    "monitoring-mode": Bad(
+        "dev", ("wal-service:monitoring=prometheus",), "monitoring", "'prometheus'", "servicemonitor"
+    ),
+    "service-monitor-label": Bad(
+        "prod", ('wal-service:serviceMonitorLabels=["release"]',), "serviceMonitorLabels", "release", "key=value"
+    ),
     # The in-cluster PostgreSQL serves no TLS: each of the three modes that insist on it could never connect.
     **{
         f"in-cluster-{mode}": Bad(

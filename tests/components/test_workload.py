@@ -67,6 +67,7 @@ NAMESPACE_WIDE = ("wal-service", "namespace", False)
 OWNERS: dict[str, tuple[str, str, bool]] = {
     "AppNamespace": NAMESPACE_WIDE,
     "ImagePullSecret": NAMESPACE_WIDE,
+    "NamespaceQuota": NAMESPACE_WIDE,
     "ServiceWorkload": ("wal-service", "api", True),
     "Database": ("postgresql", "database", True),
     "LocalRegistry": ("registry", "registry", False),
@@ -420,12 +421,18 @@ def test_traffic_only_from_what_routes_it(run: StackRun, config: dict[str, str])
         peer = {
             "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": config["ingressControllerNamespace"]}}
         }
+    # Besides the route, only the metrics scraper's namespace (tests/components/test_monitoring.py).
+    allowed = [[peer]]
+    if config["monitoring"] != "none":
+        scraper = config["monitoringNamespace"]
+        allowed.append([{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": scraper}}}])
     found = []
     for policy in run.objects("NetworkPolicy", WORKLOAD):
         for rule in policy.spec.get("ingress", []):
             assert rule.get("from"), f"{policy}: an ingress rule without `from` admits every source"
-            assert rule["from"] == [peer], f"{policy}: admits {rule['from']}, not only {peer}"
-            found.append(policy)
+            assert rule["from"] in allowed, f"{policy}: admits {rule['from']}, not only one of {allowed}"
+            if rule["from"] == [peer]:
+                found.append(policy)
             ports = [(p.get("protocol"), p.get("port")) for p in rule.get("ports", [])]
             assert ports == [("TCP", "http")] or ports == [("TCP", 8080)], f"{policy}: ports {ports}"
             assert matches(policy.spec["podSelector"].get("matchLabels") or {}, pod_labels(run)), (
@@ -541,7 +548,7 @@ def test_args_alone_autoscaling_and_tls(build_component: Callable[..., StackRun]
     assert "lifecycle" not in container(run), "preStopSeconds 0 means no preStop hook"
     ingress = run.one("Ingress")
     assert ingress.spec["tls"] == [{"hosts": ["unit.example.com"], "secretName": "unit-tls"}]
-    assert ingress.metadata["annotations"] == {"example.com/owner": "team"}
+    assert ingress.metadata["annotations"] == {"example.com/owner": "team", "pulumi.com/patchForce": "true"}
     assert run.maybe("HTTPRoute") is None
 
 
