@@ -14,8 +14,8 @@ from components.kind_cluster import KindCluster, KindClusterArgs
 class ClusterTargetArgs:
     kind: KindClusterArgs | None
     """Create this kind cluster and target it; None means an existing cluster."""
-    kubeconfig: str | None = None
-    """Existing cluster: kubeconfig path; None means the kubectl default file."""
+    kubeconfig: str = ""
+    """Existing cluster: kubeconfig path; empty means kubectl's rules ($KUBECONFIG path list, else ~/.kube/config)."""
     context: str = ""
     """Existing cluster: context inside the kubeconfig (required)."""
 
@@ -34,13 +34,17 @@ class ClusterTarget(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ClusterTargetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("wal:platform:ClusterTarget", name, None, opts)
-        kubeconfig: pulumi.Input[str] | None
+        kubeconfig: pulumi.Input[str]
         if args.kind is not None:
             cluster = KindCluster(f"{name}-kind", args.kind, opts=pulumi.ResourceOptions(parent=self))
             kubeconfig, context = cluster.kubeconfig, cluster.kube_context
             self.kind_cluster_name = cluster.cluster_name
             self.kubeconfig = cluster.kubeconfig
         else:
+            # Never None: for None the SDK copies $KUBECONFIG's value in as the kubeconfig *contents*
+            # (pulumi_kubernetes/provider.py), and a path list then fails to parse. An empty string makes the
+            # provider load with client-go's rules, path lists included (pulumi-kubernetes
+            # provider/pkg/provider/provider.go, Configure), with the explicit context on top.
             kubeconfig, context = args.kubeconfig, pulumi.Output.from_input(args.context)
             self.kind_cluster_name = None
             self.kubeconfig = None

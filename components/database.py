@@ -36,6 +36,7 @@ from pulumi_kubernetes.networking.v1 import (
     NetworkPolicySpecArgs,
 )
 
+from components.checksums import secret_checksum
 from components.ownership import owned
 from components.quota import Requirements, requirements_args
 from components.security import restricted_container, restricted_pod
@@ -145,6 +146,7 @@ class Database(pulumi.ComponentResource):
     config: dict[str, pulumi.Output[str]]
     password_secret_name: pulumi.Output[str]
     password_secret_key: str
+    password_checksum: pulumi.Output[str]
     egress_rule: NetworkPolicyEgressRuleArgs
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -178,6 +180,10 @@ class Database(pulumi.ComponentResource):
         )
         self.password_secret_name = secret.metadata.name
         self.password_secret_key = PASSWORD_KEY
+        # Secret data is updated in place and pods keep what they read at start: whoever reads the password
+        # rolls when this changes. Keyed, so the annotation gives nothing away about a chosen password.
+        checksum_key = random.RandomPassword(f"{name}-checksum-key", length=32, special=False, opts=child)
+        self.password_checksum = secret_checksum(checksum_key.result, {PASSWORD_KEY: password})
 
         if isinstance(server, ExternalServer):
             host: pulumi.Output[str] = pulumi.Output.from_input(server.host)
@@ -209,6 +215,7 @@ class Database(pulumi.ComponentResource):
                 "config": self.config,
                 "password_secret_name": self.password_secret_name,
                 "password_secret_key": self.password_secret_key,
+                "password_checksum": self.password_checksum,
             }
         )
 
@@ -324,7 +331,8 @@ class Database(pulumi.ComponentResource):
                     when_deleted="Retain" if retain else "Delete", when_scaled="Retain"
                 ),
                 template=PodTemplateSpecArgs(
-                    metadata=ObjectMetaArgs(labels=labels),
+                    # A new password reaches the server only through the sync container at start.
+                    metadata=ObjectMetaArgs(labels=labels, annotations={"checksum/secret": self.password_checksum}),
                     spec=PodSpecArgs(
                         automount_service_account_token=False,
                         enable_service_links=False,

@@ -18,7 +18,7 @@ from components.gateway import ServiceGateway, ServiceGatewayArgs
 from components.gateway_controller import GATEWAY_API_VERSION, GatewayController, GatewayControllerArgs
 from components.host_claim import HostClaimCheck, HostClaimCheckArgs
 from components.image import ServiceImage, ServiceImageArgs, source_revision
-from components.kind_cluster import KindClusterArgs
+from components.kind_cluster import KindClusterArgs, kubeconfig_path
 from components.namespace import AppNamespace, AppNamespaceArgs
 from components.pull_check import PullCheck, PullCheckArgs
 from components.pull_secret import ImagePullSecret, ImagePullSecretArgs
@@ -46,6 +46,7 @@ from components.workload import (
     Resources,
     Routing,
     Scaling,
+    SecretEnv,
     ServiceWorkload,
     ServiceWorkloadArgs,
     Shutdown,
@@ -93,7 +94,7 @@ class Environment(pulumi.ComponentResource):
 
         cluster = ClusterTarget(
             f"{name}-cluster",
-            ClusterTargetArgs(kind=kind_args(s), kubeconfig=s.kubeconfig or None, context=s.kube_context),
+            ClusterTargetArgs(kind=kind_args(s), kubeconfig=s.kubeconfig, context=s.kube_context),
             opts=child,
         )
         k8s_opts = pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster.provider})
@@ -402,6 +403,7 @@ def kind_args(s: Settings) -> KindClusterArgs | None:
         workers=s.kind_workers,
         http_port=s.ingress_http_port,
         https_port=s.ingress_https_port,
+        kubeconfig_path=str(kubeconfig_path(s.kind_cluster_name)),
     )
 
 
@@ -487,7 +489,11 @@ def workload_args(
         ),
         routing=Routing(host=s.host, via=route_via(s)),
         extra_config=database.config,
-        secret_env={"DATABASE_PASSWORD": (database.password_secret_name, database.password_secret_key)},
+        secret_env={
+            "DATABASE_PASSWORD": SecretEnv(
+                database.password_secret_name, database.password_secret_key, database.password_checksum
+            )
+        },
         egress_policies=[database.egress_rule],
         image_pull_secret=pull_secret,
         route_depends_on=route_ready,

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import pulumi
 import yaml
 from pulumi_command import local
 
 from components.gateway_controller import HTTP_NODE_PORT, HTTPS_NODE_PORT
+from components.stack_config import ROOT
 
 # The create script refuses to adopt a cluster it did not make: `kind create` on an
 # existing name would fail anyway, but with a less useful message.
+# --kubeconfig everywhere: without it kind merges the cluster into $KUBECONFIG or ~/.kube/config and
+# switches its current context on create, and edits it again on delete (kind
+# pkg/cluster/internal/kubeconfig/internal/kubeconfig/merge.go, paths.go); a stack touches only its own file.
 CREATE_SCRIPT = """\
 set -eu
 if kind get clusters 2>/dev/null | grep -qx "$KIND_CLUSTER"; then
@@ -21,19 +26,39 @@ if kind get clusters 2>/dev/null | grep -qx "$KIND_CLUSTER"; then
     "or set wal-service:kindClusterName to a free name." >&2
   exit 1
 fi
-kind create cluster --name "$KIND_CLUSTER" --config - --wait 180s
+mkdir -p "$(dirname "$KIND_KUBECONFIG")"
+kind create cluster --name "$KIND_CLUSTER" --kubeconfig "$KIND_KUBECONFIG" --config - --wait 180s
 """
 # Re-running create on an update would collide with the cluster itself: only check it is still there.
+# `pulumi refresh` cannot notice a deleted cluster (local.Command has no Read), so the fix is a replacement.
 UPDATE_SCRIPT = """\
 set -eu
 kind get clusters | grep -qx "$KIND_CLUSTER" || {
-  echo "kind cluster '$KIND_CLUSTER' is gone; run 'pulumi refresh' then 'pulumi up' to recreate it." >&2
+  echo "kind cluster '$KIND_CLUSTER' is gone; recreate it (and everything in it) with:" >&2
+  echo "  pulumi up --replace '$CLUSTER_URN'" >&2
   exit 1
 }
 """
 # kind delete is idempotent: it exits 0 when the cluster is already gone (kind#3639).
-DELETE_SCRIPT = 'kind delete cluster --name "$KIND_CLUSTER"\n'
+DELETE_SCRIPT = """\
+kind delete cluster --name "$KIND_CLUSTER" --kubeconfig "$KIND_KUBECONFIG"
+rm -f "$KIND_KUBECONFIG"
+"""
 KUBECONFIG_SCRIPT = 'kind get kubeconfig --name "$KIND_CLUSTER"\n'
+KUBECONFIG_DIR = ".kube"
+
+
+def kubeconfig_path(cluster_name: str, root: Path = ROOT) -> Path:
+    """The kubeconfig file a stack's kind cluster is written to (gitignored, beside the project)."""
+    return root / KUBECONFIG_DIR / f"kind-{cluster_name}.yaml"
+
+
+def child_urn(parent: pulumi.Resource, name: str, type_: str) -> pulumi.Output[str]:
+    """The URN a child of `parent` gets, as text only: as a dependency, a component stands for all its
+    children (pulumi sdk/python/lib/pulumi/runtime/rpc.py, _add_dependency), so the child would depend
+    on itself."""
+    parent_urn = pulumi.Output(set(), parent.urn.future(), parent.urn.is_known(), parent.urn.is_secret())
+    return pulumi.create_urn(name, type_, parent=cast(pulumi.Output[str], parent_urn))
 
 
 @dataclass(frozen=True)
@@ -48,6 +73,8 @@ class KindClusterArgs:
     """Host port on 127.0.0.1 mapped to the node port of the Gateway's HTTP listener."""
     https_port: int
     """Host port on 127.0.0.1 mapped to the node port of the Gateway's HTTPS listener."""
+    kubeconfig_path: str
+    """The stack's own kubeconfig file kind writes to and cleans up (kubeconfig_path()); never the user's."""
 
 
 def kind_config(args: KindClusterArgs) -> dict[str, Any]:
@@ -77,17 +104,27 @@ def kind_config(args: KindClusterArgs) -> dict[str, Any]:
 
 
 class KindCluster(pulumi.ComponentResource):
+    """A kind cluster owned by one command resource: deleting that resource deletes the cluster."""
+
     cluster_name: pulumi.Output[str]
     kube_context: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
+    cluster_id: pulumi.Output[str]
+    owner: local.Command
 
     def __init__(self, name: str, args: KindClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("wal:platform:KindCluster", name, None, opts)
         config_yaml = yaml.safe_dump(kind_config(args), sort_keys=False)
-        env = {"KIND_CLUSTER": args.cluster_name}
+        create_name = f"{name}-create"
+        env: dict[str, pulumi.Input[str]] = {
+            "KIND_CLUSTER": args.cluster_name,
+            "KIND_KUBECONFIG": args.kubeconfig_path,
+            # For the advice in UPDATE_SCRIPT: the resource to replace when the cluster is gone.
+            "CLUSTER_URN": child_urn(self, create_name, "command:local:Command"),
+        }
 
         cluster = local.Command(
-            f"{name}-create",
+            create_name,
             create=CREATE_SCRIPT,
             update=UPDATE_SCRIPT,
             delete=DELETE_SCRIPT,
@@ -101,16 +138,25 @@ class KindCluster(pulumi.ComponentResource):
         kubeconfig = local.Command(
             f"{name}-kubeconfig",
             create=KUBECONFIG_SCRIPT,
-            environment=env,
+            environment={"KIND_CLUSTER": args.cluster_name},
             # Credentials: never in the logs, and encrypted in state.
             logging=local.Logging.NONE,
             triggers=[cluster.id],
             opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["stdout"], depends_on=[cluster]),
         )
 
+        self.owner = cluster
+        # The create command's id is new each time it runs (pulumi-command local/commandController.go,
+        # resource.NewUniqueHex), unlike the name: a rebuilt cluster is recognised by it.
+        self.cluster_id = cluster.id
         self.cluster_name = cluster.environment.apply(lambda e: (e or {})["KIND_CLUSTER"])
         self.kube_context = self.cluster_name.apply(lambda n: f"kind-{n}")
         self.kubeconfig = pulumi.Output.secret(kubeconfig.stdout)
         self.register_outputs(
-            {"cluster_name": self.cluster_name, "kube_context": self.kube_context, "kubeconfig": self.kubeconfig}
+            {
+                "cluster_name": self.cluster_name,
+                "cluster_id": self.cluster_id,
+                "kube_context": self.kube_context,
+                "kubeconfig": self.kubeconfig,
+            }
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +55,7 @@ from pulumi_kubernetes.networking.v1 import (
 )
 from pulumi_kubernetes.policy.v1 import PodDisruptionBudgetSpecArgs
 
+from components.checksums import combine, config_checksum
 from components.gateway import AWAIT_TIMEOUTS, GATEWAY_API
 from components.ownership import owned
 from components.quota import requirements_args
@@ -233,6 +233,19 @@ class Monitoring:
 
 
 @dataclass(frozen=True)
+class SecretEnv:
+    """An environment variable read from one key of a Secret."""
+
+    secret_name: pulumi.Input[str]
+    """Name of the Secret in the namespace."""
+    key: str
+    """Key inside the Secret."""
+    checksum: pulumi.Input[str]
+    """Keyed digest of the Secret's data (checksums.secret_checksum): a new value rolls the pods, which
+    would otherwise keep the old one until they happen to restart."""
+
+
+@dataclass(frozen=True)
 class ServiceWorkloadArgs:
     instance: str
     """app.kubernetes.io/instance of the service's objects (wal-service-<stack>); its pods are selected by it."""
@@ -258,8 +271,8 @@ class ServiceWorkloadArgs:
     """The route's host and whether it is an HTTPRoute on a Gateway or an Ingress."""
     extra_config: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """ConfigMap entries contributed by other components (e.g. database connection settings)."""
-    secret_env: Mapping[str, tuple[pulumi.Input[str], str]] = field(default_factory=dict)
-    """Environment variables read from Secrets: NAME -> (secret name, key)."""
+    secret_env: Mapping[str, SecretEnv] = field(default_factory=dict)
+    """Environment variables read from Secrets: NAME -> where the value lives and its checksum."""
     egress_policies: Sequence[NetworkPolicyEgressRuleArgs] = ()
     """Egress the pods need beyond DNS (e.g. to the database)."""
     image_pull_secret: pulumi.Input[str] | None = None
@@ -332,10 +345,6 @@ def scrape_annotations(monitoring: Monitoring) -> dict[str, str]:
     return {"prometheus.io/scrape": "true", "prometheus.io/port": str(HTTP_PORT), "prometheus.io/path": METRICS_PATH}
 
 
-def _checksum(data: Mapping[str, str]) -> str:
-    return hashlib.sha256(json.dumps(dict(data), sort_keys=True).encode()).hexdigest()
-
-
 class ServiceWorkload(pulumi.ComponentResource):
     namespace: pulumi.Output[str]
     deployment_name: pulumi.Output[str]
@@ -368,8 +377,14 @@ class ServiceWorkload(pulumi.ComponentResource):
         config = k8s.core.v1.ConfigMap(
             f"{name}-config", metadata=meta(f"{APP_NAME}-config"), data=config_data, opts=child
         )
-        # A changed ConfigMap does not restart pods by itself; a checksum in the pod template does.
-        checksum = pulumi.Output.all(config_data).apply(lambda resolved: _checksum(resolved[0]))
+        # Changed ConfigMap or Secret data does not restart pods by itself; checksums in the pod template do.
+        checksums: dict[str, pulumi.Input[str]] = {
+            "checksum/config": pulumi.Output.all(config_data).apply(lambda resolved: config_checksum(resolved[0]))
+        }
+        if args.secret_env:
+            checksums["checksum/secrets"] = pulumi.Output.all(
+                *(ref.checksum for ref in args.secret_env.values())
+            ).apply(combine)
 
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
@@ -395,8 +410,7 @@ class ServiceWorkload(pulumi.ComponentResource):
                 ),
                 template=PodTemplateSpecArgs(
                     metadata=ObjectMetaArgs(
-                        labels=labels,
-                        annotations={"checksum/config": checksum, **scrape_annotations(args.monitoring)},
+                        labels=labels, annotations={**checksums, **scrape_annotations(args.monitoring)}
                     ),
                     spec=self._pod_spec(args, account, config, selector),
                 ),
@@ -522,10 +536,10 @@ class ServiceWorkload(pulumi.ComponentResource):
                 EnvVarArgs(
                     name=env_name,
                     value_from=k8s.core.v1.EnvVarSourceArgs(
-                        secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=secret, key=key)
+                        secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(name=ref.secret_name, key=ref.key)
                     ),
                 )
-                for env_name, (secret, key) in sorted(args.secret_env.items())
+                for env_name, ref in sorted(args.secret_env.items())
             ]
             or None,
             resources=requirements_args(args.resources.requirements),

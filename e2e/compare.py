@@ -2,7 +2,8 @@
 
 The API server adds defaults and status, so only the rendered side is walked. It also drops empty maps and
 lists and writes quantities in canonical form ("0.5" -> "500m"); neither is a difference. Secret values are
-masked in renders, so a Secret's data is not compared (its metadata and type are).
+masked in renders, so a Secret's data is not compared (its metadata and type are), nor are the pod-template
+checksums of Secret data (`checksum/secret...`): the render's come from placeholder secrets.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from kubernetes.utils import parse_quantity
+
+SECRET_CHECKSUM = "checksum/secret"
 
 
 def _same_quantity(a: Any, b: Any) -> bool:
@@ -40,6 +43,8 @@ def _walk(path: str, want: Any, have: Any, out: list[str]) -> None:
             return
         for i, (w, h) in enumerate(zip(want, have, strict=True)):
             _walk(f"{path}[{i}]", w, h, out)
+    elif path.rsplit(".", 1)[-1].startswith(SECRET_CHECKSUM):
+        return
     elif want != have and not _same_quantity(want, have):
         out.append(f"{path}: want {want!r}, live has {have!r}")
 

@@ -53,6 +53,18 @@ STEP_TIMEOUT = 15 * 60
 # platform provides on this existing cluster.
 GATEWAY_CLASS = "nginx"
 GATEWAY_NAMESPACE = "nginx-gateway"
+# What stack policies read; Secrets are never recorded (their outputs hold ciphertext).
+RECORDED_TYPES = frozenset(
+    {
+        "kubernetes:apps/v1:Deployment",
+        "kubernetes:apps/v1:StatefulSet",
+        "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+        "kubernetes:policy/v1:PodDisruptionBudget",
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+        "kubernetes:networking.k8s.io/v1:Ingress",
+    }
+)
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # sdk/go/common/resource/sig: a secret value in state
 
 
 class E2EFailure(Exception):
@@ -95,7 +107,9 @@ class Run:
             "PULUMI_SKIP_UPDATE_CHECK": "true",
             "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
             "PULUMI_SKIP_CONFIRMATIONS": "true",
-            "KUBECONFIG": str(self.cluster.kubeconfig),
+            # A path list, as kubectl allows, with a missing file first: the stack must load it with kubectl's
+            # rules and its explicit context (wal-service:kubeconfig stays empty).
+            "KUBECONFIG": os.pathsep.join([str(self.root / "no-such-kubeconfig"), str(self.cluster.kubeconfig)]),
             "NO_COLOR": "1",
         }
         for key in ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_ACCESS_TOKEN", "PULUMI_STACK"):
@@ -173,7 +187,6 @@ class Run:
         self.sh("pulumi", "stack", "init", STACK, "--non-interactive")
         for key, value in {
             "clusterMode": "existing",
-            "kubeconfig": str(self.cluster.kubeconfig),
             "kubeContext": CONTEXT,
             # An existing cluster pulls from a registry it can reach (kwok pulls nothing).
             "registryMode": "external",
@@ -268,6 +281,39 @@ class Run:
             raise E2EFailure("live objects differ from `make render`:\n  " + "\n  ".join(problems))
         print(f"    {len(objects)} rendered objects match the live ones field for field")
 
+    def record_outputs(self, dest: Path) -> int:
+        """The outputs the engine keeps for the objects stack policies read (what AnalyzeStack gets), with the
+        inputs the program sent beside them: tests/policy/fixtures/deployed-outputs.json is one such record."""
+        state = json.loads(self.sh("pulumi", "stack", "export", "--stack", STACK, echo=False).stdout)
+        kept = [
+            {
+                "type": r["type"],
+                "name": r["urn"].rsplit("::", 1)[-1],
+                "urn": r["urn"],
+                "inputs": r["outputs"]["__inputs"],
+                "outputs": {k: v for k, v in r["outputs"].items() if not k.startswith("__")},
+            }
+            for r in state["deployment"]["resources"]
+            if r["type"] in RECORDED_TYPES and SECRET_SIG not in json.dumps(r.get("outputs", {}))
+        ]
+        dest.write_text(json.dumps({"resources": kept}, indent=1, sort_keys=True) + "\n")
+        return len(kept)
+
+    def urn(self, type_: str, name_suffix: str) -> str:
+        """The URN of the one resource of `type_` whose name ends with `name_suffix`, from the stack's state."""
+        state = json.loads(self.sh("pulumi", "stack", "export", "--stack", STACK, echo=False).stdout)
+        found = [
+            r["urn"]
+            for r in state["deployment"]["resources"]
+            if r["type"] == type_ and r["urn"].rsplit("::", 1)[-1].endswith(name_suffix)
+        ]
+        if len(found) != 1:
+            raise E2EFailure(f"expected one {type_} named *{name_suffix} in the state, found {found}")
+        return str(found[0])
+
+    def statefulset(self) -> Any:
+        return self.kubectl_json("get", "statefulset", "postgres", "-n", NAMESPACE)
+
     def deployment(self) -> Any:
         return self.kubectl_json("get", "deployment", "wal-service", "-n", NAMESPACE)
 
@@ -303,6 +349,15 @@ def _fresh_copy(obj: Mapping[str, Any], name: str) -> dict[str, Any]:
         "metadata": {"name": name, "namespace": meta["namespace"]},
         "spec": json.loads(json.dumps(obj["spec"])),
     }
+
+
+def _rolled(statefulset: Any) -> bool:
+    status = statefulset.get("status", {})
+    return bool(
+        status.get("observedGeneration") == statefulset["metadata"]["generation"]
+        and status.get("updateRevision") == status.get("currentRevision")
+        and (status.get("readyReplicas") or 0) >= 1
+    )
 
 
 def snapshot(source: Path, dest: Path) -> None:
@@ -372,6 +427,42 @@ def main_steps(run: Run) -> None:
         if after == before:
             raise E2EFailure("logLevel changed but the pod template did not: the pods keep the old config")
         run.wait("the new ReplicaSet to be ready", lambda: run.rolled_to(after))
+
+    with run.step("rotating the database password (up --replace) rolls the service and the database pods"):
+        # The Secret is updated in place; without a checksum of it in their templates the pods would keep
+        # the old password until they happened to restart.
+        password = run.urn("random:index/randomPassword:RandomPassword", "-database-password")
+        before, server_before = run.template_hash(), run.statefulset()["metadata"]["generation"]
+        run.pulumi("up", "--yes", "--replace", password, "--policy-pack", "policy")
+        after = run.template_hash()
+        if after == before:
+            raise E2EFailure("the password changed but the service's pod template did not")
+        if run.statefulset()["metadata"]["generation"] == server_before:
+            raise E2EFailure("the password changed but the database's pod template did not")
+        run.wait("the new ReplicaSet to be ready", lambda: run.rolled_to(after))
+        run.wait("the database to roll", lambda: _rolled(run.statefulset()))
+
+    with run.step("an explicit wal-service:kubeconfig path instead of $KUBECONFIG replaces nothing"):
+        uid = run.deployment()["metadata"]["uid"]
+        run.pulumi("config", "set", f"{PROJECT}:kubeconfig", str(run.cluster.kubeconfig))
+        run.pulumi("up", "--yes", "--policy-pack", "policy")
+        run.pulumi("preview", "--expect-no-changes", "--policy-pack", "policy")
+        run.pulumi("config", "rm", f"{PROJECT}:kubeconfig")
+        run.pulumi("up", "--yes", "--policy-pack", "policy")
+        if run.deployment()["metadata"]["uid"] != uid:
+            raise E2EFailure("changing how the kubeconfig is found replaced the Deployment")
+
+    with run.step("autoscaling on: up and preview with the policy pack, twice (stack policies read live objects)"):
+        # Live, the Deployment holds spec.replicas (the API server's default, then the HPA's count), so a
+        # policy reading spec.replicas would block every run after the first; it must read who applied it.
+        run.pulumi("config", "set", f"{PROJECT}:autoscaling", "true")
+        for _ in range(2):
+            run.pulumi("up", "--yes", "--policy-pack", "policy")
+            run.pulumi("preview", "--expect-no-changes", "--policy-pack", "policy")
+        run.kubectl_json("get", "hpa", "wal-service", "-n", NAMESPACE)
+        # E2E_RECORD_OUTPUTS=tests/policy/fixtures/deployed-outputs.json refreshes the policy tests' record.
+        dest = Path(os.environ.get("E2E_RECORD_OUTPUTS") or run.root / "deployed-outputs.json").resolve()
+        print(f"    outputs of {run.record_outputs(dest)} objects recorded in {dest}")
 
     with run.step("a bad config value fails the real preview with one line and no traceback"):
         run.expect_refused(f"{PROJECT}:logLevel", "LOUD", restore="warning")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from pulumi_policy import Severity
 
@@ -10,6 +11,7 @@ from .common import (
     StackReport,
     StackResource,
     as_map,
+    as_seq,
     declare,
     dig,
     name_of,
@@ -42,6 +44,25 @@ def _kind(resource_type: str) -> str:
     return resource_type.rsplit(":", 1)[-1]
 
 
+def _applies_replicas(props: Mapping[str, Any]) -> bool:
+    """Whether the program sets spec.replicas, in inputs and in outputs alike.
+
+    A stack policy gets outputs once a stack is deployed (pulumi pkg/resource/deploy/step_generator.go,
+    AnalyzeResources), and a live Deployment always holds spec.replicas: the API server's default or the
+    HPA's choice. Who set it is in metadata.managedFields: pulumi-kubernetes applies server-side
+    (operation Apply, on the object itself), the HPA writes through the scale subresource.
+    """
+    managed = as_seq(dig(props, "metadata", "managedFields"))
+    if not managed:  # inputs (a preview of new resources, or the render)
+        return dig(props, "spec", "replicas") is not None
+    return any(
+        as_map(entry).get("operation") == "Apply"
+        and not as_map(entry).get("subresource")
+        and "f:replicas" in as_map(dig(entry, "fieldsV1", "f:spec"))
+        for entry in managed
+    )
+
+
 def check_hpa_owns_replicas(resources: Sequence[StackResource], report: StackReport) -> None:
     targets = _hpa_targets(resources)
     for resource in resources:
@@ -50,7 +71,7 @@ def check_hpa_owns_replicas(resources: Sequence[StackResource], report: StackRep
         key = (_kind(resource.resource_type), namespace_of(resource.props), name_of(resource.props))
         hpa = targets.get(key)
         replicas = dig(resource.props, "spec", "replicas")
-        if hpa is not None and replicas is not None:
+        if hpa is not None and _applies_replicas(resource.props):
             report(
                 f"{resource.name} sets spec.replicas={replicas} but HorizontalPodAutoscaler {hpa.name} scales it; "
                 "every `pulumi up` would reset the HPA's choice. Leave spec.replicas unset.",

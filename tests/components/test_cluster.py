@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+import pytest
 
 if TYPE_CHECKING:
     from conftest import StackRun
@@ -16,3 +19,17 @@ def test_config_maps_and_secrets_update_in_place(run: StackRun) -> None:
         inputs = provider["inputs"]
         assert inputs.get("enableConfigMapMutable") == "true", f"{provider['urn']}: ConfigMaps would be replaced"
         assert inputs.get("enableSecretMutable") == "true", f"{provider['urn']}: Secrets would be replaced"
+
+
+def test_existing_cluster_uses_kubectl_loading_rules_not_kubeconfig_contents(
+    build_component: Callable[[Callable[[], object]], StackRun], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no kubeconfig path, $KUBECONFIG (a path list here) must reach client-go's loading rules in the
+    provider, not be copied in as kubeconfig contents, which then fails to parse."""
+    from components.cluster import ClusterTarget, ClusterTargetArgs
+
+    monkeypatch.setenv("KUBECONFIG", "/home/me/.kube/config:/home/me/.kube/work")
+    built = build_component(lambda: ClusterTarget("t", ClusterTargetArgs(kind=None, context="work")))
+    (provider,) = [r for r in built.registrations if r["type"] == "pulumi:providers:kubernetes"]
+    assert provider["inputs"].get("kubeconfig") == "", f"{provider['urn']}: {provider['inputs'].get('kubeconfig')!r}"
+    assert provider["inputs"].get("context") == "work", f"{provider['urn']}: the context must be explicit"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
+import hmac
 import json
 import os
 import subprocess
@@ -78,9 +79,14 @@ def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return all(labels.get(key) == value for key, value in selector.items())
 
 
+def generated_passwords(rec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The database password RandomPassword (not the checksum key beside it)."""
+    return [r for r in resources(rec, "random:index/randomPassword:RandomPassword") if r["name"].endswith("-password")]
+
+
 def mock_random_password(rec: dict[str, Any]) -> str:
     """The value the mock RandomPassword returns (tools.mockrun._fake_outputs)."""
-    (password,) = resources(rec, "random:index/randomPassword:RandomPassword")
+    (password,) = generated_passwords(rec)
     return "mock-random-" + hashlib.sha256(password["name"].encode()).hexdigest()[:24]
 
 
@@ -112,7 +118,7 @@ def test_in_cluster_stacks_run_postgres_beside_the_service(stack: str) -> None:
         ("NetworkPolicy", "allow-postgres-clients"),
     ]:
         assert expected in objects, f"{stack}: {expected} missing"
-    (password,) = resources(rec, "random:index/randomPassword:RandomPassword")
+    (password,) = generated_passwords(rec)
     # The sync script puts the password between single quotes in SQL: only letters and digits are safe there.
     assert password["inputs"]["special"] is False and password["inputs"]["length"] >= 32, password["inputs"]
 
@@ -171,10 +177,12 @@ def test_prod_without_password_names_the_command_to_fix_it() -> None:
 def test_external_mode_creates_only_the_password_secret() -> None:
     rec = ok("prod", PROD_SECRETS)
     db = [r for r in rec["resources"] if "-database" in r["name"]]
-    assert sorted(r["type"] for r in db) == ["kubernetes:core/v1:Secret", "wal:platform:Database"], [
-        r["urn"] for r in db
-    ]
-    assert not resources(rec, "random:index/randomPassword:RandomPassword")
+    assert sorted(r["type"] for r in db) == [
+        "kubernetes:core/v1:Secret",
+        "random:index/randomPassword:RandomPassword",  # the checksum key, not a password
+        "wal:platform:Database",
+    ], [r["urn"] for r in db]
+    assert not generated_passwords(rec)
     assert not {k for k in kinds(rec) if k[0] in ("StatefulSet", "PersistentVolumeClaim")}
     config = one(rec, "ConfigMap", "wal-service-config")["data"]
     assert {key: config[key] for key in DB_ENV} == {
@@ -487,3 +495,68 @@ def test_debug_selector_shows_the_service_pods_only() -> None:
     postgres = one(rec, "StatefulSet", "postgres")["spec"]["template"]["metadata"]["labels"]
     assert app[key] == value, f"{selector} misses the service's pods"
     assert postgres[key] != value, f"{selector} also lists the database pods"
+
+
+# -- a changed password reaches the pods ----------------------------------------------------------------
+
+
+def mock_result(name: str) -> str:
+    """What the mock RandomPassword called `name` returns (tools.mockrun._fake_outputs)."""
+    return "mock-random-" + hashlib.sha256(name.encode()).hexdigest()[:24]
+
+
+def test_server_pods_roll_on_a_keyed_checksum_of_the_password(build_component: Any) -> None:
+    """The Secret is updated in place and postgres applies the password only in its sync container at start:
+    the pod template carries a digest of it, keyed by a random value in stack state, so the annotation
+    changes with the password but is no plain hash anyone could brute-force a chosen password from."""
+    args = DatabaseArgs(
+        namespace="unit",
+        instance="unit-database",
+        labels={},
+        client_selector={"app": "client"},
+        connection=CONNECTION,
+        server=InClusterServer(image="postgres:17.11-bookworm", storage_size="1Gi"),
+    )
+    run = build_component(lambda: Database("unit-db", args))
+    annotation = run.one("StatefulSet").spec["template"]["metadata"]["annotations"]["checksum/secret"]
+    password, key = mock_result("unit-db-password"), mock_result("unit-db-checksum-key")
+    data = json.dumps({"password": password}, sort_keys=True).encode()
+    assert annotation == hmac.new(key.encode(), data, hashlib.sha256).hexdigest()
+    for plain in (password.encode(), data):
+        assert annotation != hashlib.sha256(plain).hexdigest(), "a plain hash of the password"
+    (checksum_key,) = [r for r in run.registrations if r["name"] == "unit-db-checksum-key"]
+    assert (
+        checksum_key["type"] == "random:index/randomPassword:RandomPassword" and checksum_key["inputs"]["length"] >= 32
+    )
+
+
+def test_a_new_external_password_changes_the_checksum(build_component: Any) -> None:
+    import pulumi
+
+    checksums: list[Any] = []
+
+    def make(password: str) -> Any:
+        def program() -> None:
+            server = ExternalServer(
+                host="db.example.com", port=5432, cidr="10.1.2.3/32", password=pulumi.Output.secret(password)
+            )
+            database = Database("unit-db", DatabaseArgs("unit", "unit-database", {}, {}, CONNECTION, server))
+            database.password_checksum.apply(checksums.append)
+
+        return program
+
+    build_component(make("first"))
+    build_component(make("first"))
+    build_component(make("second"))
+    assert checksums[0] == checksums[1] != checksums[2], checksums
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging"])
+def test_service_pods_roll_with_the_database_secret(stack: str) -> None:
+    """The service reads DATABASE_PASSWORD from that Secret: its pod template follows the same digest."""
+    from components.checksums import combine
+
+    rec = ok(stack)
+    server = one(rec, "StatefulSet", "postgres")["spec"]["template"]["metadata"]["annotations"]["checksum/secret"]
+    service = one(rec, "Deployment", "wal-service")["spec"]["template"]["metadata"]["annotations"]
+    assert service.get("checksum/secrets") == combine([server]), service

@@ -72,7 +72,14 @@ def test_kind_config_structure(stack: str) -> None:
 
 def test_kind_config_ports_and_workers_follow_args() -> None:
     config = kind_config(
-        KindClusterArgs(cluster_name="c", node_image="kindest/node:v1.37.0", workers=2, http_port=8081, https_port=8444)
+        KindClusterArgs(
+            cluster_name="c",
+            node_image="kindest/node:v1.37.0",
+            workers=2,
+            http_port=8081,
+            https_port=8444,
+            kubeconfig_path="k",
+        )
     )
     assert [n["role"] for n in config["nodes"]] == ["control-plane", "worker", "worker"]
     assert {m["hostPort"] for m in config["nodes"][0]["extraPortMappings"]} == {8081, 8444}

@@ -18,6 +18,7 @@ from components.workload import (
     Resources,
     Routing,
     Scaling,
+    SecretEnv,
     ServiceWorkload,
     ServiceWorkloadArgs,
     Shutdown,
@@ -570,3 +571,21 @@ def test_checksum_covers_every_config_entry(build_component: Callable[..., Stack
         )
         != first
     )
+
+
+def test_secret_checksums_roll_the_pods(build_component: Callable[..., StackRun]) -> None:
+    """A Secret updated in place leaves running pods on the old value: its checksum is in the pod template."""
+
+    def annotations(checksum: str | None) -> dict[str, str]:
+        env = {"DATABASE_PASSWORD": SecretEnv("db", "password", checksum)} if checksum else {}
+        run = built(build_component, secret_env=env)
+        value: dict[str, str] = deployment(run).spec["template"]["metadata"]["annotations"]
+        return value
+
+    first = annotations("c1")["checksum/secrets"]
+    assert annotations("c1")["checksum/secrets"] == first, "the checksum must be stable"
+    assert annotations("c2")["checksum/secrets"] != first
+    assert "checksum/secrets" not in annotations(None), "no Secret read, nothing to follow"
+    run = built(build_component, secret_env={"DATABASE_PASSWORD": SecretEnv("db", "password", "c1")})
+    (env,) = container(run)["env"]
+    assert env == {"name": "DATABASE_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}

@@ -70,3 +70,18 @@ def test_secret_data_is_skipped_but_its_type_is_compared() -> None:
         "data": {"password": "eA=="},
     }
     assert differences(want, live) == ["type: want 'Opaque', live has 'kubernetes.io/basic-auth'"]
+
+
+def test_secret_checksums_are_not_compared_but_config_checksums_are() -> None:
+    """The render's secrets are placeholders, so its digest of them cannot match; a config digest can."""
+
+    def annotated(**annotations: str) -> dict[str, Any]:
+        obj = deployment(image="x")
+        obj["spec"]["template"]["metadata"] = {"annotations": annotations}
+        return obj
+
+    rendered = annotated(**{"checksum/config": "c1", "checksum/secrets": "s1"})
+    assert differences(rendered, annotated(**{"checksum/config": "c1", "checksum/secrets": "s2"})) == []
+    assert differences(rendered, annotated(**{"checksum/config": "c2", "checksum/secrets": "s1"})) == [
+        "spec.template.metadata.annotations.checksum/config: want 'c1', live has 'c2'"
+    ]

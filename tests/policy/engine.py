@@ -23,6 +23,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import unknown_checking_proxy
 
 from policy import guardrails
+from tests.policy.deployed import live_object
 
 
 @dataclass(frozen=True)
@@ -61,10 +62,15 @@ def _default_config(policy: ResourceValidationPolicy | StackValidationPolicy) ->
 
 
 class Pack:
-    """The guardrails pack with a per-policy config override, as `--policy-pack-config` would give it."""
+    """The guardrails pack with a per-policy config override, as `--policy-pack-config` would give it.
 
-    def __init__(self, config: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    `deployed=True` runs it as the engine does once the stack exists: stack policies then get outputs
+    (live objects, tests/policy/deployed.py), resource policies still get inputs.
+    """
+
+    def __init__(self, config: Mapping[str, Mapping[str, Any]] | None = None, *, deployed: bool = False) -> None:
         self.config = config or {}
+        self.deployed = deployed
 
     def _config(self, policy: ResourceValidationPolicy | StackValidationPolicy) -> dict[str, Any]:
         return {**_default_config(policy), **self.config.get(policy.name, {})}
@@ -102,7 +108,9 @@ class Pack:
                 policy_resources = [
                     PolicyResource(
                         r.resource_type,
-                        unknown_checking_proxy(copy.deepcopy(r.props)),
+                        unknown_checking_proxy(
+                            live_object(r.resource_type, r.props) if self.deployed else copy.deepcopy(r.props)
+                        ),
                         r.urn,
                         r.name,
                         None,  # type: ignore[arg-type]

@@ -1,4 +1,8 @@
-"""Every stack as rendered passes the whole pack; breaking a rendered object makes the matching policy fire."""
+"""Every stack as rendered passes the whole pack; breaking a rendered object makes the matching policy fire.
+
+Each runs twice: as a preview of a new stack sees it (stack policies get inputs) and as every later
+preview and up see it (stack policies get the live objects, tests/policy/deployed.py).
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,15 @@ import pytest
 
 from tests.policy.engine import Pack, Resource, mandatory, resources_of
 
+SHAPES = {"new": Pack(), "deployed": Pack(deployed=True)}
 
-def test_stack_passes_every_mandatory_policy(pack: Pack, stack_record: Callable[[str], Any], stack: str) -> None:
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_stack_passes_every_mandatory_policy(stack_record: Callable[[str], Any], stack: str, shape: str) -> None:
     resources = resources_of(stack_record(stack))
     assert any(r.resource_type == "kubernetes:apps/v1:Deployment" for r in resources), "no Deployment rendered"
-    violations = mandatory(pack.run(resources))
-    assert not violations, f"stack {stack}:\n" + "\n".join(map(str, violations))
+    violations = mandatory(SHAPES[shape].run(resources))
+    assert not violations, f"stack {stack} ({shape}):\n" + "\n".join(map(str, violations))
 
 
 # --------------------------------------------------------------------------- mutations
@@ -134,12 +141,15 @@ MUTATIONS: dict[str, Mutation] = {
 }
 
 
+@pytest.mark.parametrize("shape", sorted(SHAPES))
 @pytest.mark.parametrize("case", sorted(MUTATIONS))
 def test_breaking_a_rendered_stack_fires_the_matching_policy(
-    pack: Pack, stack_record: Callable[[str], Any], case: str
+    stack_record: Callable[[str], Any], case: str, shape: str
 ) -> None:
     mutation = MUTATIONS[case]
     resources = resources_of(stack_record(mutation.stack))
     mutation.change(resources)
-    fired = {v.policy for v in mandatory(pack.run(resources))}
-    assert mutation.policy in fired, f"{case} on {mutation.stack}: expected {mutation.policy}, got {sorted(fired)}"
+    fired = {v.policy for v in mandatory(SHAPES[shape].run(resources))}
+    assert mutation.policy in fired, (
+        f"{case} on {mutation.stack} ({shape}): expected {mutation.policy}, got {sorted(fired)}"
+    )

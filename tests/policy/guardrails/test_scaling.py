@@ -6,7 +6,14 @@ import pytest
 
 from policy.guardrails.scaling import check_disruption_budget, check_hpa_owns_replicas
 from tests.policy.builders import HPA, deployment, hpa, pdb, stack_findings, urn
+from tests.policy.deployed import live_object
 from tests.policy.engine import Resource
+
+
+def live(resource: Resource) -> Resource:
+    return Resource(
+        resource.resource_type, resource.name, resource.urn, live_object(resource.resource_type, resource.props)
+    )
 
 
 def test_hpa_target_must_not_set_replicas() -> None:
@@ -18,6 +25,23 @@ def test_hpa_target_must_not_set_replicas() -> None:
     assert stack_findings(check_hpa_owns_replicas, [deployment(replicas=3), hpa(namespace="x")]) == []
     bare = Resource(HPA, "h", urn(HPA, "h"), {})
     assert stack_findings(check_hpa_owns_replicas, [deployment(replicas=3), bare]) == []
+
+
+def test_hpa_owns_replicas_reads_who_applied_them_on_live_objects() -> None:
+    # Deployed, the API server fills in spec.replicas (1), and later the HPA's count: neither is the program's.
+    unset = live(deployment(replicas=None))
+    assert unset.props["spec"]["replicas"] == 1
+    assert stack_findings(check_hpa_owns_replicas, [unset, live(hpa())]) == []
+    scaled = live(deployment(replicas=None))
+    scaled.props["spec"]["replicas"] = 3
+    scaled.props["metadata"]["managedFields"].append(
+        {"manager": "kube-controller-manager", "operation": "Update", "subresource": "scale",
+         "fieldsV1": {"f:spec": {"f:replicas": {}}}}
+    )  # fmt: skip
+    assert stack_findings(check_hpa_owns_replicas, [scaled, live(hpa())]) == []
+    # The program applied spec.replicas: its server-side apply entry owns the field.
+    found = stack_findings(check_hpa_owns_replicas, [live(deployment(replicas=3)), live(hpa())])
+    assert [urn for _, urn in found] == [deployment().urn]
 
 
 @pytest.mark.parametrize(
