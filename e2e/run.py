@@ -62,6 +62,7 @@ RECORDED_TYPES = frozenset(
         "kubernetes:policy/v1:PodDisruptionBudget",
         "kubernetes:networking.k8s.io/v1:NetworkPolicy",
         "kubernetes:networking.k8s.io/v1:Ingress",
+        "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute",
     }
 )
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # sdk/go/common/resource/sig: a secret value in state
