@@ -29,16 +29,16 @@ class ClusterTarget(pulumi.ComponentResource):
 
     provider: k8s.Provider
     kube_context: pulumi.Output[str]
-    kind_cluster_name: pulumi.Output[str] | None
+    kind: KindCluster | None
     kubeconfig: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: ClusterTargetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("wal:platform:ClusterTarget", name, None, opts)
         kubeconfig: pulumi.Input[str]
+        self.kind = None
         if args.kind is not None:
-            cluster = KindCluster(f"{name}-kind", args.kind, opts=pulumi.ResourceOptions(parent=self))
+            cluster = self.kind = KindCluster(f"{name}-kind", args.kind, opts=pulumi.ResourceOptions(parent=self))
             kubeconfig, context = cluster.kubeconfig, cluster.kube_context
-            self.kind_cluster_name = cluster.cluster_name
             self.kubeconfig = cluster.kubeconfig
         else:
             # Never None: for None the SDK copies $KUBECONFIG's value in as the kubeconfig *contents*
@@ -46,7 +46,6 @@ class ClusterTarget(pulumi.ComponentResource):
             # provider load with client-go's rules, path lists included (pulumi-kubernetes
             # provider/pkg/provider/provider.go, Configure), with the explicit context on top.
             kubeconfig, context = args.kubeconfig, pulumi.Output.from_input(args.context)
-            self.kind_cluster_name = None
             self.kubeconfig = None
         self.provider = k8s.Provider(
             f"{name}-provider",
@@ -58,7 +57,34 @@ class ClusterTarget(pulumi.ComponentResource):
             # provider/pkg/provider/diff.go forceNewProperties). Pods roll through checksum annotations.
             enable_config_map_mutable=True,
             enable_secret_mutable=True,
+            # A kind cluster can vanish under the stack (`kind delete`, a Docker reset): refresh and destroy
+            # then drop its objects from the state instead of failing on every one (pulumi-kubernetes
+            # provider/pkg/provider/provider.go, Read and Delete). An existing cluster is never presumed gone.
+            delete_unreachable=True if args.kind is not None else None,
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.kube_context = context
         self.register_outputs({"kube_context": self.kube_context})
+
+    def options(self, parent: pulumi.Resource) -> pulumi.ResourceOptions:
+        """Options for a component whose Kubernetes objects live in this cluster: its provider and, for a
+        kind cluster, `deleted_with` the cluster, so that destroying or rebuilding the cluster does not try
+        to delete each object first. That would fail once the cluster is gone, and a Helm release cannot be
+        deleted from an unreachable cluster at all (pulumi-kubernetes issue 2675)."""
+        kind = self.kind
+        if kind is None:
+            return pulumi.ResourceOptions(parent=parent, providers={"kubernetes": self.provider})
+
+        def deleted_with_cluster(
+            args: pulumi.ResourceTransformationArgs,
+        ) -> pulumi.ResourceTransformationResult | None:
+            # `transformations` run in the SDK and reach every descendant; `deleted_with` is not inherited.
+            if not args.type_.startswith("kubernetes:"):
+                return None
+            return pulumi.ResourceTransformationResult(
+                args.props, pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(deleted_with=kind.owner))
+            )
+
+        return pulumi.ResourceOptions(
+            parent=parent, providers={"kubernetes": self.provider}, transformations=[deleted_with_cluster]
+        )

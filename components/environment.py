@@ -84,6 +84,7 @@ class Environment(pulumi.ComponentResource):
     revision: pulumi.Output[str]
     kube_context: pulumi.Output[str]
     debug_commands: pulumi.Output[dict[str, str]]
+    recovery_commands: pulumi.Output[dict[str, str]]
 
     def __init__(self, name: str, args: EnvironmentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         s = args.settings
@@ -97,16 +98,17 @@ class Environment(pulumi.ComponentResource):
             ClusterTargetArgs(kind=kind_args(s), kubeconfig=s.kubeconfig, context=s.kube_context),
             opts=child,
         )
-        k8s_opts = pulumi.ResourceOptions(parent=self, providers={"kubernetes": cluster.provider})
+        k8s_opts = cluster.options(parent=self)
         registry = None
-        if s.registry_mode == "local" and cluster.kind_cluster_name is not None:
+        if s.registry_mode == "local" and cluster.kind is not None:
             registry = LocalRegistry(
                 f"{name}-registry",
                 LocalRegistryArgs(
                     container_name=s.registry_name,
                     host_port=s.registry_port,
                     image=s.registry_image,
-                    cluster_name=cluster.kind_cluster_name,
+                    cluster_name=cluster.kind.cluster_name,
+                    cluster_id=cluster.kind.cluster_id,
                 ),
                 # Its KEP-1755 ConfigMap goes to the stack's cluster, like every Kubernetes resource.
                 opts=k8s_opts,
@@ -172,8 +174,10 @@ class Environment(pulumi.ComponentResource):
         self.debug_commands = pulumi.Output.all(cluster.kube_context, workload.namespace).apply(
             lambda values: debug_commands(s, values[0], values[1])
         )
+        self.recovery_commands = recovery_commands(s.stack, cluster, registry)
         self.register_outputs(
             {
+                "recovery_commands": self.recovery_commands,
                 "namespace": self.namespace,
                 "url": self.url,
                 "image": self.image,
@@ -202,7 +206,7 @@ class Environment(pulumi.ComponentResource):
             )
         child = pulumi.ResourceOptions(parent=self)
         version = source_revision()
-        if registry is not None and cluster.kind_cluster_name is not None:
+        if registry is not None and cluster.kind is not None:
             built = ServiceImage(
                 f"{name}-image",
                 ServiceImageArgs(push_host=registry.push_host, pull_host=registry.pull_host, revision=version),
@@ -211,7 +215,10 @@ class Environment(pulumi.ComponentResource):
             checked = PullCheck(
                 f"{name}-pull-check",
                 PullCheckArgs(
-                    cluster_name=cluster.kind_cluster_name,
+                    cluster_name=cluster.kind.cluster_name,
+                    cluster_id=cluster.kind.cluster_id,
+                    cluster_urn=cluster.kind.owner.urn,
+                    hosts_urn=registry.hosts_urn,
                     registry_name=s.registry_name,
                     pull_host=f"{s.registry_name}:{REGISTRY_PORT}",
                     push_port=s.registry_port,
@@ -515,6 +522,23 @@ def route_via(s: Settings) -> GatewayRoute | IngressRoute:
 def pairs(entries: list[str]) -> dict[str, str]:
     """NAME=value config entries as a mapping."""
     return dict(entry.split("=", 1) for entry in entries)
+
+
+def recovery_commands(
+    stack: str, cluster: ClusterTarget, registry: LocalRegistry | None
+) -> pulumi.Output[dict[str, str]]:
+    """What rebuilds a lost kind cluster or a node's lost hosts.toml. `pulumi refresh` cannot: a local.Command
+    has no Read, so only replacing the command that made the thing runs it again."""
+    steps: dict[str, pulumi.Output[str]] = {}
+    if cluster.kind is not None:
+        steps["rebuildCluster"] = cluster.kind.owner.urn
+    if registry is not None:
+        steps["rewriteNodeHosts"] = registry.hosts_urn
+    if not steps:
+        return pulumi.Output.from_input({})
+    return pulumi.Output.all(**steps).apply(
+        lambda urns: {key: f"pulumi up --replace '{urn}' --stack {stack}" for key, urn in urns.items()}
+    )
 
 
 def debug_commands(s: Settings, context: str, namespace: str) -> dict[str, str]:

@@ -56,6 +56,9 @@ class LocalRegistryArgs:
     """Registry image pinned by tag and digest."""
     cluster_name: pulumi.Input[str]
     """kind cluster whose nodes pull from the registry (an output of KindCluster, so the node steps wait for it)."""
+    cluster_id: pulumi.Input[str]
+    """Identity of that cluster (KindCluster.cluster_id): new when the cluster is rebuilt under the same name,
+    whose new nodes and network need the wiring again."""
 
 
 class LocalRegistry(pulumi.ComponentResource):
@@ -63,6 +66,7 @@ class LocalRegistry(pulumi.ComponentResource):
     pull_host: pulumi.Output[str]
     container_id: pulumi.Output[str]
     nodes_configured: pulumi.Output[str]
+    hosts_urn: pulumi.Output[str]
 
     def __init__(self, name: str, args: LocalRegistryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("wal:platform:LocalRegistry", name, None, opts)
@@ -98,7 +102,7 @@ class LocalRegistry(pulumi.ComponentResource):
             create=CONNECT_SCRIPT,
             delete=DISCONNECT_SCRIPT,
             environment=env,
-            triggers=[container.id, args.cluster_name],
+            triggers=[container.id, args.cluster_id],
             opts=child,
         )
         hosts = local.Command(
@@ -106,7 +110,7 @@ class LocalRegistry(pulumi.ComponentResource):
             create=HOSTS_SCRIPT,
             delete=HOSTS_CLEANUP_SCRIPT,
             environment=env,
-            triggers=[args.cluster_name, pull_host, push_host],
+            triggers=[args.cluster_id, pull_host, push_host],
             opts=child,
         )
 
@@ -146,11 +150,14 @@ class LocalRegistry(pulumi.ComponentResource):
         self.container_id = container.id
         # Resolves once the network is attached and every node knows both addresses.
         self.nodes_configured = pulumi.Output.all(connect.id, hosts.id).apply(lambda ids: ",".join(ids))
+        # What to replace when a node lost its hosts.toml: refresh cannot notice (local.Command has no Read).
+        self.hosts_urn = hosts.urn
         self.register_outputs(
             {
                 "push_host": self.push_host,
                 "pull_host": self.pull_host,
                 "container_id": self.container_id,
                 "nodes_configured": self.nodes_configured,
+                "hosts_urn": self.hosts_urn,
             }
         )

@@ -44,6 +44,8 @@ class Ctx:
     """gateway (an HTTPRoute on gateway_namespace/gateway_name) or ingress."""
     gateway_namespace: str = ""
     gateway_name: str = ""
+    rewrite_hosts: str = ""
+    """The command that writes the nodes' registry hosts.toml again (the stack's recoveryCommands output)."""
 
     @property
     def kubectl(self) -> str:
@@ -197,7 +199,8 @@ def pull_cause(message: str, ctx: Ctx) -> tuple[str, str]:
     if "http response to https client" in text:
         return (
             f"containerd tried HTTPS: the node has no /etc/containerd/certs.d/{reg}:5000/hosts.toml",
-            f"docker exec {node} ls /etc/containerd/certs.d/; pulumi up --refresh --yes --stack {ctx.stack}",
+            f"docker exec {node} ls /etc/containerd/certs.d/; "
+            + (ctx.rewrite_hosts or f"pulumi stack output recoveryCommands --stack {ctx.stack}"),
         )
     if "connection refused" in text:
         return (

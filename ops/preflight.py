@@ -128,7 +128,8 @@ class StackState:
     """What the stack's Pulumi state says it created; `known` is False when the state could not be read."""
 
     known: bool
-    clusters: frozenset[str] = field(default_factory=frozenset)
+    clusters: Mapping[str, str] = field(default_factory=dict)
+    """kind cluster name -> URN of the command that owns it."""
     containers: frozenset[str] = field(default_factory=frozenset)
     reason: str = ""
 
@@ -136,7 +137,7 @@ class StackState:
 def state_from_export(export: Mapping[str, Any]) -> StackState:
     """Kind clusters and containers recorded in `pulumi stack export` output."""
     resources = (export.get("deployment") or {}).get("resources") or []
-    clusters: set[str] = set()
+    clusters: dict[str, str] = {}
     containers: set[str] = set()
     for resource in resources:
         if not isinstance(resource, dict):
@@ -145,10 +146,10 @@ def state_from_export(export: Mapping[str, Any]) -> StackState:
         if resource.get("type") == "command:local:Command" and str(resource.get("urn", "")).endswith("-kind-create"):
             environment = props.get("environment") or {}
             if isinstance(environment, dict) and environment.get("KIND_CLUSTER"):
-                clusters.add(str(environment["KIND_CLUSTER"]))
+                clusters[str(environment["KIND_CLUSTER"])] = str(resource["urn"])
         elif resource.get("type") == "docker:index/container:Container" and props.get("name"):
             containers.add(str(props["name"]).lstrip("/"))
-    return StackState(True, frozenset(clusters), frozenset(containers))
+    return StackState(True, clusters, frozenset(containers))
 
 
 def ownership_findings(
@@ -159,7 +160,7 @@ def ownership_findings(
         return []
     findings = []
     s = settings.stack
-    items = [("kind cluster", settings.kind_cluster_name, clusters, state.clusters)]
+    items = [("kind cluster", settings.kind_cluster_name, clusters, frozenset(state.clusters))]
     if settings.registry_mode == "local":
         items.append(("registry container", settings.registry_name, containers, state.containers))
     for what, name, existing, owned in items:
@@ -186,14 +187,14 @@ def ownership_findings(
             )
             findings.append(Finding("fail", check, f"exists but stack {s} did not create it (not in its state)", fix))
         elif name in owned:
-            findings.append(
-                Finding(
-                    "warn",
-                    check,
-                    f"stack {s}'s state lists it but it is gone",
-                    f"pulumi refresh --yes --stack {s}, then make up STACK={s}",
-                )
+            # A container is read back by refresh (the docker provider has Read); the cluster's command is
+            # not (local.Command has no Read), so only replacing that command rebuilds the cluster.
+            fix = (
+                f"pulumi up --replace '{state.clusters[name]}' --stack {s}, which rebuilds it and everything in it"
+                if what == "kind cluster"
+                else f"pulumi refresh --yes --stack {s}, then make up STACK={s}"
             )
+            findings.append(Finding("warn", check, f"stack {s}'s state lists it but it is gone", fix))
         else:
             findings.append(Finding("ok", check, "does not exist yet; pulumi up creates it"))
     return findings

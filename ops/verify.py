@@ -57,6 +57,7 @@ def run_checks(stack: str) -> list[d.Check]:
         routing=settings.routing,
         gateway_namespace=settings.gateway_namespace,
         gateway_name=settings.gateway_name,
+        rewrite_hosts=str((outputs.get("recoveryCommands") or {}).get("rewriteNodeHosts", "")),
     )
     api = api_client(settings, context)
     core, apps = client.CoreV1Api(api), client.AppsV1Api(api)

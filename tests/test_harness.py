@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from conftest import StackRun
 
-EXPECTED_OUTPUTS = {"namespace", "url", "image", "kubeContext", "debugCommands"}
+EXPECTED_OUTPUTS = {"namespace", "url", "image", "kubeContext", "debugCommands", "recoveryCommands"}
 
 
 def test_program_registers_resources(run: StackRun) -> None:

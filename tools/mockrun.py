@@ -163,6 +163,7 @@ def run(
                             "retainOnDelete": request.retainOnDelete if request.HasField("retainOnDelete") else None,
                             "protect": request.protect if request.HasField("protect") else None,
                             "customTimeouts": json_format.MessageToDict(request.customTimeouts),
+                            "deletedWith": request.deletedWith,
                         },
                     )
                 )

@@ -223,14 +223,16 @@ def test_deployment_runs_the_pushed_digest_from_the_pull_address(stack: str) -> 
 
 
 @pytest.mark.parametrize("stack", KIND_STACKS)
-def test_registry_is_attached_again_to_a_new_cluster(stack: str) -> None:
-    """A rebuilt cluster brings a new kind network: the connect step must run again, as must the hosts.toml step."""
-    cluster = stack_kind_config(stack)["name"]
+def test_registry_is_wired_again_into_a_rebuilt_cluster(stack: str) -> None:
+    """A cluster rebuilt under the same name (new node image, workers, ports) has new nodes without hosts.toml and
+    a new kind network: the steps must trigger on the cluster's identity (the create command's id), not its name."""
+    cluster_id = f"{by_suffix(stack, '-kind-create')['name']}-id"  # the mocks' id for a resource
     container = resources(stack, "docker:index/container:Container")[0]
     connect = by_suffix(stack, "-registry-connect")["inputs"]
-    assert connect["triggers"] == [f"{container['name']}-id", cluster], connect["triggers"]
+    assert connect["triggers"] == [f"{container['name']}-id", cluster_id], connect["triggers"]
     hosts = by_suffix(stack, "-registry-node-hosts")["inputs"]
-    assert cluster in hosts["triggers"], hosts["triggers"]
+    assert cluster_id in hosts["triggers"], hosts["triggers"]
+    assert stack_kind_config(stack)["name"] not in hosts["triggers"], "the name survives a rebuild"
 
 
 def test_registry_hosting_configmap_follows_kep_1755() -> None:
@@ -330,7 +332,8 @@ def test_pull_check_runs_again_for_a_new_image_or_cluster(stack: str) -> None:
     """`local.Command` re-runs only when its triggers change: they must hold the image and the cluster."""
     check = by_suffix(stack, "-pull-check-pull")["inputs"]
     image = resources(stack, "kubernetes:apps/v1:Deployment")[0]["inputs"]["spec"]["template"]["spec"]["containers"][0]
-    assert check["triggers"] == [image["image"], stack_kind_config(stack)["name"]], check["triggers"]
+    cluster_id = f"{by_suffix(stack, '-kind-create')['name']}-id"  # the mocks' id: new for a rebuilt cluster
+    assert check["triggers"] == [image["image"], cluster_id], check["triggers"]
     assert check["environment"]["IMAGE"] == image["image"]
 
 
@@ -371,3 +374,82 @@ def test_hosts_toml_sends_nodes_to_the_registry_over_plain_http(tmp_path: Path) 
                 "server": f"http://{pull}",
                 "host": {f"http://{pull}": {"capabilities": ["pull", "resolve"]}},
             }
+
+
+@pytest.mark.parametrize("stack", KIND_STACKS)
+def test_kind_objects_are_deleted_with_the_cluster_and_dropped_when_it_is_unreachable(stack: str) -> None:
+    """Destroying (or rebuilding) a kind cluster must not try to delete each object first: once the cluster is
+    gone every delete fails, a Helm release's included."""
+    create = by_suffix(stack, "-kind-create")
+    objects = [r for r in record(stack)["resources"] if r["type"].startswith("kubernetes:") and r["custom"]]
+    assert len(objects) > 10, [r["name"] for r in objects]
+    missing = [r["name"] for r in objects if r["options"]["deletedWith"] != create["urn"]]
+    assert not missing, f"{stack}: not deleted_with the cluster: {missing}"
+    provider = resources(stack, "pulumi:providers:kubernetes")[0]
+    assert provider["inputs"]["deleteUnreachable"] == "true", provider["inputs"]
+
+
+def test_objects_on_an_existing_cluster_are_deleted_one_by_one() -> None:
+    """An existing cluster outlives the stack: its objects are deleted, and never dropped as unreachable."""
+    objects = [r for r in record("prod")["resources"] if r["type"].startswith("kubernetes:") and r["custom"]]
+    assert objects and not any(r["options"]["deletedWith"] for r in objects)
+    provider = resources("prod", "pulumi:providers:kubernetes")[0]
+    assert "deleteUnreachable" not in provider["inputs"], provider["inputs"]
+
+
+def _run_script(script: str, env: dict[str, str], tools: dict[str, str], tmp_path: Path) -> Any:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for tool, body in tools.items():
+        (bin_dir / tool).write_text(body)
+        (bin_dir / tool).chmod(0o755)
+    env = {**env, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    return subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, check=False)
+
+
+def test_pull_check_fails_when_the_cluster_has_no_nodes(tmp_path: Path) -> None:
+    check = by_suffix("dev", "-pull-check-pull")["inputs"]
+    proc = _run_script(check["create"], check["environment"], {"kind": "#!/bin/sh\nexit 0\n"}, tmp_path)
+    assert proc.returncode != 0, "a cluster without nodes checked nothing and must not pass"
+    assert f"pulumi up --replace '{by_suffix('dev', '-kind-create')['urn']}'" in proc.stderr, proc.stderr
+
+
+def test_pull_check_fix_for_a_lost_hosts_toml_replaces_the_step_that_writes_it(tmp_path: Path) -> None:
+    """`pulumi refresh` cannot bring a hosts.toml back (local.Command has no Read): the fix names the step's URN."""
+    check = by_suffix("dev", "-pull-check-pull")["inputs"]
+    docker = '#!/bin/sh\n[ "$1" = exec ] || exit 2\ncase "$3" in getent) exit 0 ;; *) exit 1 ;; esac\n'
+    proc = _run_script(
+        check["create"], check["environment"], {"kind": "#!/bin/sh\necho node-a\n", "docker": docker}, tmp_path
+    )
+    assert proc.returncode != 0
+    hosts = by_suffix("dev", "-registry-node-hosts")
+    assert f"fix: pulumi up --replace '{hosts['urn']}'" in proc.stderr, proc.stderr
+    assert "refresh" not in proc.stderr
+
+
+def test_a_vanished_cluster_is_recreated_by_replacing_its_command(tmp_path: Path) -> None:
+    create = by_suffix("dev", "-kind-create")
+    proc = _run_script(
+        create["inputs"]["update"], create["inputs"]["environment"], {"kind": "#!/bin/sh\nexit 0\n"}, tmp_path
+    )
+    assert proc.returncode != 0
+    # The printed URN is built from the parent's URN as the engine builds it (the parent's whole type chain); the
+    # mocks keep only the parent's last type in the URNs they hand out (pulumi runtime/mocks.py, make_urn).
+    urn = re.search(r"pulumi up --replace '([^']+)'", proc.stderr)
+    assert urn, proc.stderr
+    head, type_chain, name = urn.group(1).rsplit("::", 2)
+    assert (head, name) == ("urn:pulumi:dev::wal-service", create["name"]), urn.group(1)
+    assert type_chain.endswith("$wal:platform:KindCluster$command:local:Command"), urn.group(1)
+
+
+@pytest.mark.parametrize("stack", KIND_STACKS)
+def test_recovery_commands_replace_the_commands_refresh_cannot_read(stack: str) -> None:
+    commands = record(stack)["outputs"]["recoveryCommands"]
+    assert commands == {
+        "rebuildCluster": f"pulumi up --replace '{by_suffix(stack, '-kind-create')['urn']}' --stack {stack}",
+        "rewriteNodeHosts": f"pulumi up --replace '{by_suffix(stack, '-registry-node-hosts')['urn']}' --stack {stack}",
+    }
+
+
+def test_an_existing_cluster_has_nothing_to_rebuild() -> None:
+    assert record("prod")["outputs"]["recoveryCommands"] == {}

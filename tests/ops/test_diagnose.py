@@ -189,6 +189,13 @@ def test_pull_fails_over_https_without_hosts_toml() -> None:
         check.cause == "containerd tried HTTPS: the node has no /etc/containerd/certs.d/kind-registry:5000/hosts.toml"
     )
     assert check.next.startswith("docker exec wal-service-cluster-control-plane ls /etc/containerd/certs.d/")
+    # `pulumi refresh` cannot bring a hosts.toml back (local.Command has no Read): the stack's recovery command can.
+    assert check.next.endswith("; pulumi stack output recoveryCommands --stack dev"), check.next
+    rewrite = "pulumi up --replace 'urn:pulumi:dev::wal-service::x$command:local:Command::wal-dev-registry-node-hosts'"
+    p = pod(POD, ready=False, state=waiting("ImagePullBackOff", f'Back-off pulling image "{IMAGE}"'))
+    failed = [event(POD, "Failed", f'Failed to pull image "{IMAGE}": http: server gave HTTP response to HTTPS client')]
+    named = d.diagnose_pod(p, failed, "", dataclasses.replace(CTX, rewrite_hosts=rewrite))
+    assert named is not None and named.next.endswith(f"; {rewrite}"), named
 
 
 def test_pull_fails_when_the_registry_refuses_connections() -> None:

@@ -205,6 +205,18 @@ def test_cluster_and_registry_in_the_stacks_state_are_its_own(make_tools: MakeTo
     ]
 
 
+def test_a_lost_cluster_is_rebuilt_by_replacing_its_command(make_tools: MakeTools, ports: dict[str, int]) -> None:
+    """`pulumi refresh` cannot notice a deleted kind cluster (local.Command has no Read): the fix names the URN."""
+    state = export("wal-service-cluster", "kind-registry")
+    env = make_tools(FAKE_KIND_CLUSTERS="", FAKE_DOCKER_ALL="kind-registry\n", FAKE_PULUMI_STATE=state)
+    found = pf.preflight("dev", env, probes(), settings_for("dev", **ports))
+    urn = json.loads(state)["deployment"]["resources"][0]["urn"]
+    assert (
+        f"WARN kind cluster wal-service-cluster: stack dev's state lists it but it is gone -> fix: "
+        f"pulumi up --replace '{urn}' --stack dev, which rebuilds it and everything in it"
+    ) in lines(found), lines(found)
+
+
 def test_foreign_registry_container_is_blocking(make_tools: MakeTools, ports: dict[str, int]) -> None:
     env = make_tools(FAKE_DOCKER_ALL="kind-registry\n")
     found = pf.preflight("dev", env, probes(), settings_for("dev", **ports))
