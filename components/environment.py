@@ -18,7 +18,7 @@ from components.gateway import ServiceGateway, ServiceGatewayArgs
 from components.gateway_controller import GATEWAY_API_VERSION, GatewayController, GatewayControllerArgs
 from components.host_claim import HostClaimCheck, HostClaimCheckArgs
 from components.image import ServiceImage, ServiceImageArgs, source_revision
-from components.kind_cluster import KindClusterArgs, kubeconfig_path
+from components.kind_cluster import KindClusterArgs
 from components.namespace import AppNamespace, AppNamespaceArgs
 from components.pull_check import PullCheck, PullCheckArgs
 from components.pull_secret import ImagePullSecret, ImagePullSecretArgs
@@ -171,9 +171,7 @@ class Environment(pulumi.ComponentResource):
         self.image_digest = image.digest
         self.revision = pulumi.Output.from_input(image.version)
         self.kube_context = cluster.kube_context
-        self.debug_commands = pulumi.Output.all(cluster.kube_context, workload.namespace).apply(
-            lambda values: debug_commands(s, values[0], values[1])
-        )
+        self.debug_commands = workload.namespace.apply(lambda namespace: debug_commands(s, namespace))
         self.recovery_commands = recovery_commands(s.stack, cluster, registry)
         self.register_outputs(
             {
@@ -271,7 +269,7 @@ class Environment(pulumi.ComponentResource):
                 routing=s.routing,
                 kube_context=cluster.kube_context,
                 kubeconfig=cluster.kubeconfig,
-                kubeconfig_path=s.kubeconfig,
+                kubeconfig_path=s.kubeconfig_file,
                 gateway_class=s.gateway_class_name if s.routing == "gateway" else "",
                 gateway_namespace=s.gateway_namespace if s.routing == "gateway" else "",
                 gateway_name=s.gateway_name if s.routing == "gateway" else "",
@@ -410,7 +408,7 @@ def kind_args(s: Settings) -> KindClusterArgs | None:
         workers=s.kind_workers,
         http_port=s.ingress_http_port,
         https_port=s.ingress_https_port,
-        kubeconfig_path=str(kubeconfig_path(s.kind_cluster_name)),
+        kubeconfig_path=s.kubeconfig_file,
     )
 
 
@@ -541,28 +539,28 @@ def recovery_commands(
     )
 
 
-def debug_commands(s: Settings, context: str, namespace: str) -> dict[str, str]:
+def debug_commands(s: Settings, namespace: str) -> dict[str, str]:
     """Debugging layer by layer (pods, service, route, DNS, network), filled in for this stack."""
-    kubectl = f"kubectl --context {context} -n {namespace}"
+    kubectl = f"{s.kubectl} -n {namespace}"
     selector = f"app.kubernetes.io/instance={instance_name(s.stack)}"
     return {
         "1-pods": f"{kubectl} get pods -l {selector} -o wide && {kubectl} logs -l {selector} --tail=100",
         "2-service": f"{kubectl} port-forward svc/wal-service 8080:8080 & sleep 2; curl -fsS http://127.0.0.1:8080{s.health_path}",
-        "3-route": route_debug(s, context, kubectl),
+        "3-route": route_debug(s, kubectl),
         "4-dns": f"getent hosts {s.host} || echo '127.0.0.1 {s.host}' needs to be in /etc/hosts",
         "5-network": f"{kubectl} get networkpolicy -o wide",
     }
 
 
-def route_debug(s: Settings, context: str, kubectl: str) -> str:
+def route_debug(s: Settings, kubectl: str) -> str:
     """The route, then what serves it: the Gateway and its data plane's logs, or the ingress controller's."""
     if s.routing == "gateway":
-        gateway = f"kubectl --context {context} -n {s.gateway_namespace}"
+        gateway = f"{s.kubectl} -n {s.gateway_namespace}"
         return (
             f"{kubectl} describe httproute wal-service && {gateway} describe gateway {s.gateway_name} && "
             f"{gateway} logs -l gateway.networking.k8s.io/gateway-name={s.gateway_name} --tail=100"
         )
     return (
-        f"{kubectl} describe ingress wal-service-ingress && kubectl --context {context} "
+        f"{kubectl} describe ingress wal-service-ingress && {s.kubectl} "
         f"-n {s.ingress_controller_namespace} logs -l app.kubernetes.io/component=controller --tail=100"
     )

@@ -20,6 +20,8 @@ from pulumi_command import local
 KUBECTL_TARGET = """\
 set -eu
 set -- --context "$KUBE_CONTEXT"
+# What the fix lines tell a person to run: the stack's kubeconfig file, if it has one, and its context.
+kubectl_cmd="kubectl ${KUBECONFIG_PATH:+--kubeconfig $KUBECONFIG_PATH }--context $KUBE_CONTEXT"
 if [ -n "${KUBECONFIG_DATA:-}" ]; then
   config=$(mktemp)
   trap 'rm -f "$config"' EXIT
@@ -40,7 +42,7 @@ if printf '%s\\n' "$gateway_api" | grep -qx 'httproutes.gateway.networking.k8s.i
 elif [ "$ROUTING" = gateway ]; then
   echo "wal-service:routing is gateway but this cluster has no Gateway API CRDs" \\
     "(no httproutes.gateway.networking.k8s.io)." >&2
-  echo "Fix: kubectl --context $KUBE_CONTEXT apply --server-side -f" \\
+  echo "Fix: $kubectl_cmd apply --server-side -f" \\
     "https://github.com/kubernetes-sigs/gateway-api/releases/download/$GATEWAY_API_VERSION/standard-install.yaml" \\
     "(and a Gateway API controller), or set wal-service:routing to ingress." >&2
   exit 1
@@ -48,14 +50,14 @@ fi
 if [ "$ROUTING" = gateway ] && [ -n "$GATEWAY_CLASS" ]; then
   kubectl "$@" get gatewayclasses.gateway.networking.k8s.io "$GATEWAY_CLASS" -o name >/dev/null || {
     echo "GatewayClass $GATEWAY_CLASS does not exist, so no controller would program our Gateway." >&2
-    echo "Fix: set wal-service:gatewayClassName to one of: kubectl --context $KUBE_CONTEXT get gatewayclasses" >&2
+    echo "Fix: set wal-service:gatewayClassName to one of: $kubectl_cmd get gatewayclasses" >&2
     exit 1
   }
 elif [ "$ROUTING" = gateway ]; then
   kubectl "$@" -n "$GATEWAY_NAMESPACE" get gateways.gateway.networking.k8s.io "$GATEWAY_NAME" -o name >/dev/null || {
     echo "Gateway $GATEWAY_NAMESPACE/$GATEWAY_NAME does not exist, so our HTTPRoute would attach to nothing." >&2
     echo "Fix: set wal-service:gatewayNamespace and wal-service:gatewayName to a Gateway listed by:" \\
-      "kubectl --context $KUBE_CONTEXT get gateways -A" >&2
+      "$kubectl_cmd get gateways -A" >&2
     exit 1
   }
 fi
@@ -103,7 +105,8 @@ class HostClaimCheckArgs:
     kubeconfig: pulumi.Input[str] | None
     """kind: the kubeconfig contents (a secret); existing clusters: None (kubeconfig_path or the default)."""
     kubeconfig_path: str = ""
-    """Existing clusters: the configured kubeconfig path, empty for kubectl's default."""
+    """The stack's kubeconfig file (Settings.kubeconfig_file): kind's own, or the configured one; empty for
+    kubectl's rules. Named in the fix lines; the check itself prefers `kubeconfig` when given."""
     gateway_class: str = ""
     """gateway mode: the class of the Gateway this stack creates; empty when it attaches to a shared Gateway."""
     gateway_namespace: str = ""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, cast
 
 import pulumi
@@ -11,7 +10,6 @@ import yaml
 from pulumi_command import local
 
 from components.gateway_controller import HTTP_NODE_PORT, HTTPS_NODE_PORT
-from components.stack_config import ROOT
 
 # The create script refuses to adopt a cluster it did not make: `kind create` on an
 # existing name would fail anyway, but with a less useful message.
@@ -45,12 +43,6 @@ kind delete cluster --name "$KIND_CLUSTER" --kubeconfig "$KIND_KUBECONFIG"
 rm -f "$KIND_KUBECONFIG"
 """
 KUBECONFIG_SCRIPT = 'kind get kubeconfig --name "$KIND_CLUSTER"\n'
-KUBECONFIG_DIR = ".kube"
-
-
-def kubeconfig_path(cluster_name: str, root: Path = ROOT) -> Path:
-    """The kubeconfig file a stack's kind cluster is written to (gitignored, beside the project)."""
-    return root / KUBECONFIG_DIR / f"kind-{cluster_name}.yaml"
 
 
 def child_urn(parent: pulumi.Resource, name: str, type_: str) -> pulumi.Output[str]:
@@ -74,7 +66,8 @@ class KindClusterArgs:
     https_port: int
     """Host port on 127.0.0.1 mapped to the node port of the Gateway's HTTPS listener."""
     kubeconfig_path: str
-    """The stack's own kubeconfig file kind writes to and cleans up (kubeconfig_path()); never the user's."""
+    """The stack's own kubeconfig file kind writes and cleans up (stack_config.kind_kubeconfig_path); never the
+    user's."""
 
 
 def kind_config(args: KindClusterArgs) -> dict[str, Any]:

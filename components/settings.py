@@ -12,6 +12,7 @@ import ipaddress
 import json
 import os
 import re
+import shlex
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -36,6 +37,7 @@ from components.stack_config import (
     ConfigError,
     engine_config,
     engine_values,
+    kind_kubeconfig_path,
     load_stack_config,
     project_values,
     stack_names,
@@ -479,6 +481,21 @@ class Settings(BaseModel):
     @property
     def namespace(self) -> str:
         return self.namespace_override or f"{PROJECT}-{self.stack}"
+
+    @property
+    def kubeconfig_file(self) -> str:
+        """The kubeconfig ops and kubectl read: a kind stack's own file, else wal-service:kubeconfig ("" means
+        kubectl's rules: $KUBECONFIG, a path list included, else ~/.kube/config)."""
+        if self.cluster_mode == "kind":
+            return str(kind_kubeconfig_path(self.kind_cluster_name))
+        return self.kubeconfig
+
+    @property
+    def kubectl(self) -> str:
+        """kubectl aimed at the stack's cluster by file and context, never at the current context."""
+        context = f"kind-{self.kind_cluster_name}" if self.cluster_mode == "kind" else self.kube_context
+        kubeconfig = f" --kubeconfig {shlex.quote(self.kubeconfig_file)}" if self.kubeconfig_file else ""
+        return f"kubectl{kubeconfig} --context {context}"
 
     @property
     def ingress_port(self) -> int:

@@ -19,8 +19,15 @@ import yaml
 
 PROJECT = "wal-service"
 ROOT = Path(__file__).resolve().parent.parent
+# kind writes a stack's kubeconfig here (gitignored), never into ~/.kube/config.
+KIND_KUBECONFIG_DIR = ROOT / ".kube"
 # What a `secure:` value stands for when read from the file: it cannot be decrypted without the CLI.
 SECRET_PLACEHOLDER = "mock-secret-value-{key}"
+
+
+def kind_kubeconfig_path(cluster_name: str) -> Path:
+    """The kubeconfig file of the stack's kind cluster: kind creates and deletes it, ops and kubectl read it."""
+    return KIND_KUBECONFIG_DIR / f"kind-{cluster_name}.yaml"
 
 
 class ConfigError(Exception):

@@ -45,11 +45,17 @@ class Ctx:
     gateway_namespace: str = ""
     gateway_name: str = ""
     rewrite_hosts: str = ""
+    kubectl_base: str = ""
+    """kubectl aimed at the stack's cluster (Settings.kubectl); empty means `kubectl --context <context>`."""
     """The command that writes the nodes' registry hosts.toml again (the stack's recoveryCommands output)."""
 
     @property
+    def cluster_kubectl(self) -> str:
+        return self.kubectl_base or f"kubectl --context {self.context}"
+
+    @property
     def kubectl(self) -> str:
-        return f"kubectl --context {self.context} -n {self.namespace}"
+        return f"{self.cluster_kubectl} -n {self.namespace}"
 
     @property
     def layer(self) -> str:
@@ -432,7 +438,7 @@ def check_http(layer: str, name: str, target: str, ok: bool, summary: str, cause
 # ------------------------------------------------------------------------------------ 3. ingress
 def check_controller(pods: Sequence[Any], ctx: Ctx) -> Check:
     ready = [p for p in pods if is_ready(p)]
-    next_cmd = f"kubectl --context {ctx.context} -n {ctx.ingress_namespace} get pods,events"
+    next_cmd = f"{ctx.cluster_kubectl} -n {ctx.ingress_namespace} get pods,events"
     if not pods:
         return Check(
             "ingress",
@@ -515,7 +521,7 @@ def check_host_claims(ingresses: Sequence[Any], routes: Sequence[Mapping[str, An
         f"(not this stack's: no {INSTANCE_LABEL}={ctx.instance})",
         "two routes for one host route unpredictably: the controller merges or picks between them, so "
         "requests may reach the other backend",
-        f"kubectl --context {ctx.context} -n {namespace} delete {kind} {name}",
+        f"{ctx.cluster_kubectl} -n {namespace} delete {kind} {name}",
     )
 
 
@@ -537,7 +543,7 @@ def gateway_addresses(gateway: Mapping[str, Any] | None) -> list[str]:
 def check_gateway(gateway: Mapping[str, Any] | None, ctx: Ctx) -> Check:
     """Programmed by its controller, with an address: the data plane exists and serves the listeners."""
     where = f"{ctx.gateway_namespace}/{ctx.gateway_name}"
-    describe = f"kubectl --context {ctx.context} -n {ctx.gateway_namespace} describe gateway {ctx.gateway_name}"
+    describe = f"{ctx.cluster_kubectl} -n {ctx.gateway_namespace} describe gateway {ctx.gateway_name}"
     if gateway is None:
         return Check(
             "gateway",

@@ -1,4 +1,5 @@
-"""Kubernetes API clients for a stack, from its kubeContext output (never the current context)."""
+"""Kubernetes API clients for a stack, from its kubeContext output (never the current context) and its kubeconfig
+file (a kind stack's own, which kind writes instead of ~/.kube/config)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ def api_client(settings: Settings, context: str) -> Any:
 
     try:
         return config.new_client_from_config(  # type: ignore[no-untyped-call]
-            config_file=settings.kubeconfig or None, context=context
+            config_file=settings.kubeconfig_file or None, context=context
         )
     except (ConfigException, OSError) as exc:
         raise UserError(f"cannot use kube context {context}: {exc}; check: kubectl config get-contexts") from None

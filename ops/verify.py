@@ -57,6 +57,7 @@ def run_checks(stack: str) -> list[d.Check]:
         routing=settings.routing,
         gateway_namespace=settings.gateway_namespace,
         gateway_name=settings.gateway_name,
+        kubectl_base=settings.kubectl,
         rewrite_hosts=str((outputs.get("recoveryCommands") or {}).get("rewriteNodeHosts", "")),
     )
     api = api_client(settings, context)
@@ -130,7 +131,7 @@ def run_checks(stack: str) -> list[d.Check]:
         checks.append(d.check_host_claims(all_ingresses, (listed or {}).get("items", []), ctx))
         addresses = d.gateway_addresses(gateway)
         route_logs = (
-            f"kubectl --context {context} -n {settings.gateway_namespace} logs "
+            f"{settings.kubectl} -n {settings.gateway_namespace} logs "
             f"-l {d.GATEWAY_NAME_LABEL}={settings.gateway_name} --tail=50"
         )
     else:
@@ -145,7 +146,7 @@ def run_checks(stack: str) -> list[d.Check]:
         checks.append(d.check_host_claims(all_ingresses, [], ctx))
         addresses = d.ingress_addresses(ours)
         route_logs = (
-            f"kubectl --context {context} -n {settings.ingress_controller_namespace} logs "
+            f"{settings.kubectl} -n {settings.ingress_controller_namespace} logs "
             "-l app.kubernetes.io/component=controller --tail=50"
         )
     local = settings.cluster_mode == "kind"

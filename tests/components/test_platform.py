@@ -453,3 +453,31 @@ def test_recovery_commands_replace_the_commands_refresh_cannot_read(stack: str) 
 
 def test_an_existing_cluster_has_nothing_to_rebuild() -> None:
     assert record("prod")["outputs"]["recoveryCommands"] == {}
+
+
+# `kind create|delete cluster ...` record their arguments; `kind get clusters` lists none.
+FAKE_KIND_RECORDING = '#!/bin/sh\n[ "$1" = get ] && exit 0\necho "$@" >> "$KIND_CALLS"\n'
+
+
+@pytest.mark.parametrize("stack", KIND_STACKS)
+def test_kind_writes_and_removes_only_the_stacks_own_kubeconfig(stack: str, tmp_path: Path) -> None:
+    """Without --kubeconfig, kind merges the cluster into ~/.kube/config (or $KUBECONFIG) and switches its current
+    context on create, and edits it again on delete."""
+    create = by_suffix(stack, "-kind-create")["inputs"]
+    own = tmp_path / ".kube" / "kind-x.yaml"
+    env = {**create["environment"], "KIND_KUBECONFIG": str(own), "KIND_CALLS": str(tmp_path / "calls")}
+    assert create["environment"]["KIND_KUBECONFIG"] == str(ROOT / ".kube" / f"kind-{env['KIND_CLUSTER']}.yaml")
+    for script in (create["create"], create["delete"]):
+        proc = _run_script(script, env, {"kind": FAKE_KIND_RECORDING}, tmp_path)
+        assert proc.returncode == 0, proc.stderr
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert [c.split()[:2] for c in calls] == [["create", "cluster"], ["delete", "cluster"]], calls
+    assert all(f"--kubeconfig {own}" in c for c in calls), calls
+    assert own.parent.is_dir(), "the create script makes the directory kind writes into"
+
+
+@pytest.mark.parametrize("stack", KIND_STACKS)
+def test_debug_commands_name_the_stacks_kubeconfig(stack: str) -> None:
+    commands = record(stack)["outputs"]["debugCommands"]
+    own = f"--kubeconfig {ROOT}/.kube/kind-{stack_kind_config(stack)['name']}.yaml"
+    assert all(own in commands[key] for key in ("1-pods", "3-route", "5-network")), commands
