@@ -483,6 +483,11 @@ class Settings(BaseModel):
         return self.namespace_override or f"{PROJECT}-{self.stack}"
 
     @property
+    def kubernetes_minor(self) -> int:
+        """The cluster's Kubernetes minor version, e.g. 37 for 1.37."""
+        return int(self.kubernetes_version.split(".")[1])
+
+    @property
     def kubeconfig_file(self) -> str:
         """The kubeconfig ops and kubectl read: a kind stack's own file, else wal-service:kubeconfig ("" means
         kubectl's rules: $KUBECONFIG, a path list included, else ~/.kube/config)."""

@@ -312,7 +312,7 @@ def preflight(
         findings.append(docker)
     findings.append(backend_finding(settings, env))
     tools = ("kind", "kubectl", "pulumi") if settings.cluster_mode == "kind" else ("kubectl", "pulumi")
-    statuses = {name: check_tool(name, env) for name in tools}
+    statuses = {name: check_tool(name, env, settings.kubernetes_minor) for name in tools}
     findings += [tool_finding(status) for status in statuses.values()]
 
     if settings.cluster_mode == "kind":

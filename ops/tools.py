@@ -29,9 +29,12 @@ Version = tuple[int, int, int]
 
 KIND_VERSION = "0.33.0"
 KUBECTL_VERSION = "1.37.1"
-# Newest release whose download and checksum URLs are confirmed in pulumi/docs data/versions.json.
-PULUMI_VERSION = "3.219.0"
-MINIMUM: dict[str, Version] = {"kind": (0, 27, 0), "kubectl": (1, 30, 0), "pulumi": (3, 200, 0)}
+# The CLI `make e2e` builds and runs (e2e/toolchain/pulumi/go.mod: pkg/v3 v3.274.1): not older than the
+# Python SDK in requirements.txt (pulumi==3.272.0), whose features the program may use.
+PULUMI_VERSION = "3.274.1"
+# kind: v0.33.0 is the first release whose notes list the pinned node image (kindNodeImage, v1.37.0); an
+# older kind may not run it. pulumi: the SDK version in requirements.txt.
+MINIMUM: dict[str, Version] = {"kind": (0, 33, 0), "kubectl": (1, 30, 0), "pulumi": (3, 272, 0)}
 PINNED: dict[str, str] = {"kind": KIND_VERSION, "kubectl": KUBECTL_VERSION, "pulumi": PULUMI_VERSION}
 VERSION_ARGS: dict[str, list[str]] = {
     "kind": ["kind", "version"],
@@ -102,8 +105,10 @@ class ToolStatus:
         return self.problem is None
 
 
-def check_tool(name: str, env: Mapping[str, str]) -> ToolStatus:
-    """Find `name` on env's PATH and compare its version with the minimum."""
+def check_tool(name: str, env: Mapping[str, str], cluster_minor: int | None = None) -> ToolStatus:
+    """Find `name` on env's PATH and compare its version with the minimum; kubectl also with the cluster's
+    Kubernetes minor (`cluster_minor`), which it may differ from by one at most
+    (https://kubernetes.io/releases/version-skew-policy/#kubectl)."""
     path = shutil.which(name, path=env.get("PATH", ""))
     if path is None:
         return ToolStatus(name, None, None, "not found")
@@ -116,6 +121,14 @@ def check_tool(name: str, env: Mapping[str, str]) -> ToolStatus:
         return ToolStatus(name, path, None, f"cannot read its version from {result.stdout.strip()[:60]!r}")
     if version < MINIMUM[name]:
         return ToolStatus(name, path, version, f"{show(version)} is older than the minimum {show(MINIMUM[name])}")
+    if name == "kubectl" and cluster_minor is not None and abs(version[1] - cluster_minor) > 1:
+        return ToolStatus(
+            name,
+            path,
+            version,
+            f"{show(version)} is outside kubectl's supported skew of one minor version from the cluster's "
+            f"1.{cluster_minor}",
+        )
     return ToolStatus(name, path, version, None)
 
 
@@ -247,20 +260,21 @@ def ensure(
     bin_dir: Path = BIN_DIR,
     fetch: Fetch = http_fetch,
     pinned: bool = False,
+    cluster_minor: int | None = None,
 ) -> list[ToolStatus]:
-    """Install every missing or too-old tool (every one not at its pinned version, with `pinned`); return the
-    statuses after installing."""
+    """Install every missing, too-old or (kubectl) out-of-skew tool (every one not at its pinned version, with
+    `pinned`); return the statuses after installing."""
     env = dict(env) if env is not None else tool_env(bin_dir=bin_dir)
     os_name, arch = platform_key()
     statuses = []
     for name in names:
-        status = check_tool(name, env)
+        status = check_tool(name, env, cluster_minor)
         if pinned and status.ok and status.version != _semver(PINNED[name]):
             status = ToolStatus(name, status.path, status.version, f"not the pinned v{PINNED[name]}")
         if not status.ok:
             print(f"{name}: {status.problem}; fetching {name} v{PINNED[name]} into {bin_dir}/", flush=True)
             install(release(name, os_name, arch), bin_dir, fetch)
-            status = check_tool(name, env)
+            status = check_tool(name, env, cluster_minor)
         statuses.append(status)
     return statuses
 

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"make up stopped before changing anything; fix the FAIL lines above (make preflight STACK={args.stack})")
         return 1
     names = ("kind", "kubectl", "pulumi") if settings.cluster_mode == "kind" else ("kubectl", "pulumi")
-    tools.ensure(names, env=tool_env())
+    tools.ensure(names, env=tool_env(), cluster_minor=settings.kubernetes_minor)
     env = stack_mod.pulumi_env(args.stack)
     stack_mod.select(settings, env)
     code = stream(["pulumi", "up", "--yes", "--stack", args.stack, *policy_args()], env=env, timeout=UP_TIMEOUT)

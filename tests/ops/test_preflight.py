@@ -113,11 +113,11 @@ def test_missing_and_old_tools_warn_with_the_fetch_command(make_tools: MakeTools
     env = make_tools("docker", "kind", "kubectl", FAKE_KIND_VERSION="v0.20.0")
     found = pf.preflight("dev", env, probes(), settings_for("dev", **ports))
     assert lines(found)[2:5] == [
-        "WARN kind: v0.20.0 is older than the minimum v0.27.0 -> fix: `python -m ops.tools --install` fetches "
+        "WARN kind: v0.20.0 is older than the minimum v0.33.0 -> fix: `python -m ops.tools --install` fetches "
         "kind v0.33.0 into bin/ (make up does it too)",
         "ok   kubectl: v1.37.1 at " + env["PATH"] + "/kubectl",
-        "WARN pulumi: not found (need >= v3.200.0) -> fix: `python -m ops.tools --install` fetches "
-        "pulumi v3.219.0 into bin/ (make up does it too)",
+        "WARN pulumi: not found (need >= v3.272.0) -> fix: `python -m ops.tools --install` fetches "
+        "pulumi v3.274.1 into bin/ (make up does it too)",
     ]
     assert "FAIL" not in "".join(lines(found))
 
@@ -244,7 +244,7 @@ def test_existing_cluster_stack_needs_neither_kind_nor_ports(make_tools: MakeToo
     assert lines(found) == [
         "ok   state: backend https://api.pulumi.com",
         "ok   kubectl: v1.37.1 at " + make_tools("kubectl")["PATH"] + "/kubectl",
-        "ok   pulumi: v3.219.0 at " + make_tools("pulumi")["PATH"] + "/pulumi",
+        "ok   pulumi: v3.274.1 at " + make_tools("pulumi")["PATH"] + "/pulumi",
         "ok   host wal-service.example.com: resolves to 203.0.113.7",
     ]
 

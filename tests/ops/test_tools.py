@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from components.stack_config import ROOT
 from ops import tools
 from ops.proc import UserError
 from tests.ops.conftest import MakeTools
@@ -20,7 +21,7 @@ def test_versions_parse_from_each_tools_own_format() -> None:
     assert tools.parse_kind_version("kind v0.33.0 go1.24.2 linux/amd64\n") == (0, 33, 0)
     kubectl = '{"clientVersion": {"major": "1", "minor": "37", "gitVersion": "v1.37.1"}, "kustomizeVersion": "v5.7.1"}'
     assert tools.parse_kubectl_version(kubectl) == (1, 37, 1)
-    assert tools.parse_pulumi_version("v3.219.0\n") == (3, 219, 0)
+    assert tools.parse_pulumi_version("v3.274.1\n") == (3, 274, 1)
     assert tools.parse_pulumi_version("v3.220.0-alpha.x1234\n") == (3, 220, 0)
     assert tools.parse_kubectl_version("Client Version: v1.37.1") is None
     assert tools.parse_kind_version("something else 1.2.3") is None
@@ -28,10 +29,33 @@ def test_versions_parse_from_each_tools_own_format() -> None:
 
 def test_check_tool_reports_missing_old_and_good(make_tools: MakeTools) -> None:
     env = make_tools("kind", "kubectl", FAKE_KIND_VERSION="v0.20.0")
-    assert tools.check_tool("kind", env).problem == "v0.20.0 is older than the minimum v0.27.0"
+    assert tools.check_tool("kind", env).problem == "v0.20.0 is older than the minimum v0.33.0"
     assert tools.check_tool("kubectl", env).version == (1, 37, 1)
     assert tools.check_tool("kubectl", env).ok
     assert tools.check_tool("pulumi", env).problem == "not found"
+
+
+def test_minimums_are_what_the_pins_need(make_tools: MakeTools) -> None:
+    """kind v0.32 cannot be trusted with the pinned node image (first listed by v0.33); a CLI older than the SDK in
+    requirements.txt (pulumi==3.272.0) may not serve what the SDK asks for."""
+    env = make_tools("kind", "pulumi", FAKE_KIND_VERSION="v0.32.0", FAKE_PULUMI_VERSION="v3.219.0")
+    assert tools.check_tool("kind", env).problem == "v0.32.0 is older than the minimum v0.33.0"
+    assert tools.check_tool("pulumi", env).problem == "v3.219.0 is older than the minimum v3.272.0"
+    requirement = next(
+        line for line in (ROOT / "requirements.txt").read_text().splitlines() if line.startswith("pulumi==")
+    )
+    sdk = tools.parse_pulumi_version(requirement.removeprefix("pulumi=="))
+    assert sdk is not None and tools.MINIMUM["pulumi"] >= sdk
+    assert tools.parse_pulumi_version(tools.PINNED["pulumi"]) >= tools.MINIMUM["pulumi"]
+
+
+def test_kubectl_more_than_one_minor_from_the_cluster_is_refused(make_tools: MakeTools) -> None:
+    env = make_tools("kubectl", FAKE_KUBECTL_VERSION="v1.35.2")
+    assert tools.check_tool("kubectl", env, cluster_minor=36).ok
+    assert tools.check_tool("kubectl", env, cluster_minor=34).ok
+    assert tools.check_tool("kubectl", env, cluster_minor=37).problem == (
+        "v1.35.2 is outside kubectl's supported skew of one minor version from the cluster's 1.37"
+    )
 
 
 def test_release_urls_follow_each_projects_pattern() -> None:
@@ -42,9 +66,9 @@ def test_release_urls_follow_each_projects_pattern() -> None:
     assert kubectl.url == "https://dl.k8s.io/release/v1.37.1/bin/linux/amd64/kubectl"
     assert kubectl.checksum_url == kubectl.url + ".sha256"
     pulumi = tools.release("pulumi", "linux", "amd64")
-    assert pulumi.url == "https://get.pulumi.com/releases/sdk/pulumi-v3.219.0-linux-x64.tar.gz"
-    assert pulumi.checksum_url == "https://get.pulumi.com/releases/sdk/pulumi-3.219.0-checksums.txt"
-    assert tools.release("pulumi", "darwin", "arm64").filename == "pulumi-v3.219.0-darwin-arm64.tar.gz"
+    assert pulumi.url == "https://get.pulumi.com/releases/sdk/pulumi-v3.274.1-linux-x64.tar.gz"
+    assert pulumi.checksum_url == "https://get.pulumi.com/releases/sdk/pulumi-3.274.1-checksums.txt"
+    assert tools.release("pulumi", "darwin", "arm64").filename == "pulumi-v3.274.1-darwin-arm64.tar.gz"
     assert tools.platform_key("Linux", "x86_64") == ("linux", "amd64")
     assert tools.platform_key("Darwin", "arm64") == ("darwin", "arm64")
     with pytest.raises(UserError, match="no pinned downloads for windows/amd64"):
@@ -55,8 +79,8 @@ def test_checksum_files_in_all_three_formats() -> None:
     digest = "a" * 64
     assert tools.expected_sha256(f"{digest}\n", "kubectl") == digest
     assert tools.expected_sha256(f"{digest}  kind-linux-amd64\n", "kind-linux-amd64") == digest
-    listing = f"{'b' * 64}  pulumi-v3.219.0-darwin-x64.tar.gz\n{digest}  pulumi-v3.219.0-linux-x64.tar.gz\n"
-    assert tools.expected_sha256(listing, "pulumi-v3.219.0-linux-x64.tar.gz") == digest
+    listing = f"{'b' * 64}  pulumi-v3.274.1-darwin-x64.tar.gz\n{digest}  pulumi-v3.274.1-linux-x64.tar.gz\n"
+    assert tools.expected_sha256(listing, "pulumi-v3.274.1-linux-x64.tar.gz") == digest
     with pytest.raises(UserError, match="lists no SHA-256 for kind-linux-arm64"):
         tools.expected_sha256(f"{digest}  kind-linux-amd64\n", "kind-linux-arm64")
 
