@@ -16,8 +16,17 @@ from components.gateway_controller import HTTP_NODE_PORT, HTTPS_NODE_PORT
 # --kubeconfig everywhere: without it kind merges the cluster into $KUBECONFIG or ~/.kube/config and
 # switches its current context on create, and edits it again on delete (kind
 # pkg/cluster/internal/kubeconfig/internal/kubeconfig/merge.go, paths.go); a stack touches only its own file.
+# KIND_EXPERIMENTAL_DOCKER_NETWORK moves the nodes to another Docker network (kind
+# pkg/cluster/internal/providers/docker/provider.go, Provision), where the registry, attached to "kind", is
+# unreachable.
 CREATE_SCRIPT = """\
 set -eu
+if [ -n "${KIND_EXPERIMENTAL_DOCKER_NETWORK:-}" ] && [ "$KIND_EXPERIMENTAL_DOCKER_NETWORK" != kind ]; then
+  echo "KIND_EXPERIMENTAL_DOCKER_NETWORK=$KIND_EXPERIMENTAL_DOCKER_NETWORK would put the nodes on that network," \\
+    "but the local registry is attached to the 'kind' network, so no node could pull." >&2
+  echo "Fix: unset KIND_EXPERIMENTAL_DOCKER_NETWORK, then run pulumi up again." >&2
+  exit 1
+fi
 if kind get clusters 2>/dev/null | grep -qx "$KIND_CLUSTER"; then
   echo "kind cluster '$KIND_CLUSTER' already exists and this stack did not create it." >&2
   echo "Fix: 'kind delete cluster --name $KIND_CLUSTER' if it is disposable," \\

@@ -14,6 +14,9 @@ from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 from components.ownership import owned
 
 REGISTRY_PORT = 5000  # inside the container and on the kind network
+# Where the registry image keeps its blobs (its Dockerfile declares VOLUME /var/lib/registry; distribution's
+# cmd/registry/config-dev.yml, storage.filesystem.rootdirectory).
+STORAGE_PATH = "/var/lib/registry"
 KIND_NETWORK = "kind"  # created by `kind create cluster`
 
 # Attach once; `docker network connect` fails if already attached, so look first.
@@ -75,6 +78,10 @@ class LocalRegistry(pulumi.ComponentResource):
         pull_host = f"{args.container_name}:{REGISTRY_PORT}"
 
         image = docker.RemoteImage(f"{name}-image", name=args.image, keep_locally=True, opts=child)
+        # Named, so the pushed images outlive the container: a new registryImage replaces the container, and
+        # an anonymous volume would leave the new one empty while nothing pushes again (the image resource has
+        # not changed), every new pod then failing to pull.
+        storage = docker.Volume(f"{name}-storage", name=f"{args.container_name}-data", opts=child)
         # Nothing here waits for the cluster: the image can be built and pushed while kind starts.
         container = docker.Container(
             f"{name}-container",
@@ -83,6 +90,7 @@ class LocalRegistry(pulumi.ComponentResource):
             restart="always",
             # make registry-gc deletes unneeded images through the API, which answers 405 without this.
             envs=["REGISTRY_STORAGE_DELETE_ENABLED=true"],
+            volumes=[docker.ContainerVolumeArgs(volume_name=storage.name, container_path=STORAGE_PATH)],
             ports=[docker.ContainerPortArgs(internal=REGISTRY_PORT, external=args.host_port, ip="127.0.0.1")],
             opts=child,
         )

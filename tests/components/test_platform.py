@@ -481,3 +481,25 @@ def test_debug_commands_name_the_stacks_kubeconfig(stack: str) -> None:
     commands = record(stack)["outputs"]["debugCommands"]
     own = f"--kubeconfig {ROOT}/.kube/kind-{stack_kind_config(stack)['name']}.yaml"
     assert all(own in commands[key] for key in ("1-pods", "3-route", "5-network")), commands
+
+
+@pytest.mark.parametrize("stack", KIND_STACKS)
+def test_registry_storage_outlives_the_container(stack: str) -> None:
+    """A registryImage bump replaces the container; the pushed images must still be there for the next pod."""
+    container = resources(stack, "docker:index/container:Container")[0]["inputs"]
+    [volume] = resources(stack, "docker:index/volume:Volume")
+    assert volume["inputs"]["name"] == f"{container['name']}-data"
+    assert container["volumes"] == [{"containerPath": "/var/lib/registry", "volumeName": volume["inputs"]["name"]}]
+
+
+def test_kind_create_refuses_another_docker_network(tmp_path: Path) -> None:
+    """kind honours KIND_EXPERIMENTAL_DOCKER_NETWORK, but the registry is attached to `kind`: no node could pull."""
+    create = by_suffix("dev", "-kind-create")["inputs"]
+    env = {**create["environment"], "KIND_CALLS": str(tmp_path / "calls")}
+    kind = {"kind": FAKE_KIND_RECORDING}
+    proc = _run_script(create["create"], {**env, "KIND_EXPERIMENTAL_DOCKER_NETWORK": "lab"}, kind, tmp_path)
+    assert proc.returncode != 0 and not (tmp_path / "calls").exists(), "no cluster may be created"
+    assert "unset KIND_EXPERIMENTAL_DOCKER_NETWORK" in proc.stderr, proc.stderr
+    env["KIND_KUBECONFIG"] = str(tmp_path / "k.yaml")
+    allowed = _run_script(create["create"], {**env, "KIND_EXPERIMENTAL_DOCKER_NETWORK": "kind"}, kind, tmp_path)
+    assert allowed.returncode == 0, allowed.stderr
