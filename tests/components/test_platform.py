@@ -503,3 +503,11 @@ def test_kind_create_refuses_another_docker_network(tmp_path: Path) -> None:
     env["KIND_KUBECONFIG"] = str(tmp_path / "k.yaml")
     allowed = _run_script(create["create"], {**env, "KIND_EXPERIMENTAL_DOCKER_NETWORK": "kind"}, kind, tmp_path)
     assert allowed.returncode == 0, allowed.stderr
+
+
+def test_base_image_is_the_current_3_12_patch_release() -> None:
+    """3.12.12 is superseded by 3.12.14 (security fixes); the pin moves forward only."""
+    dockerfile = (ROOT / "app" / "Dockerfile").read_text()
+    match = re.search(r"^ARG PYTHON_IMAGE=python:3\.12\.(\d+)-slim-bookworm(@sha256:[0-9a-f]{64})?$", dockerfile, re.M)
+    assert match, "the base image must stay pinned to a python:3.12.<patch>-slim-bookworm release"
+    assert int(match.group(1)) >= 14, match.group(0)
