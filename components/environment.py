@@ -19,6 +19,7 @@ from components.gateway_controller import GATEWAY_API_VERSION, GatewayController
 from components.host_claim import HostClaimCheck, HostClaimCheckArgs
 from components.image import ServiceImage, ServiceImageArgs, source_revision
 from components.kind_cluster import KindClusterArgs
+from components.metrics_server import MetricsServer, MetricsServerArgs
 from components.namespace import AppNamespace, AppNamespaceArgs
 from components.pull_check import PullCheck, PullCheckArgs
 from components.pull_secret import ImagePullSecret, ImagePullSecretArgs
@@ -150,6 +151,9 @@ class Environment(pulumi.ComponentResource):
                 opts=k8s_opts,
             ).name
         route_ready = self._routing(name, s, cluster, namespace, instance, k8s_opts)
+        if s.autoscaling and cluster.kind is not None:
+            # kind has no metrics-server: without one the HPA sees `<unknown>` and never scales.
+            MetricsServer(f"{name}-metrics-server", MetricsServerArgs(), opts=k8s_opts)
         workload = ServiceWorkload(
             f"{name}-workload",
             workload_args(

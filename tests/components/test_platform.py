@@ -256,7 +256,7 @@ def test_hosts_toml_written_for_both_addresses_without_restart() -> None:
 
 @pytest.mark.parametrize("stack", KIND_STACKS)
 def test_gateway_controller_runs_hooks_and_owns_the_node_ports(stack: str) -> None:
-    (release,) = resources(stack, "kubernetes:helm.sh/v3:Release")
+    release = by_suffix(stack, "-gateway-controller-release")
     inputs = release["inputs"]
     # helm.v3.Release, not helm.v4.Chart: the chart's cert-generator Job is a pre-install hook.
     assert inputs["chart"] == "oci://ghcr.io/nginx/charts/nginx-gateway-fabric", inputs["chart"]
@@ -278,14 +278,14 @@ def test_gateway_api_crds_come_first_from_the_pinned_bundle(stack: str) -> None:
     files = crds["inputs"]["files"]
     assert files == bundle_files() and files, f"{stack}: ConfigGroup files {files}"
     assert all((ROOT / f).is_file() for f in files), "paths are relative to the program directory"
-    (release,) = resources(stack, "kubernetes:helm.sh/v3:Release")
+    release = by_suffix(stack, "-gateway-controller-release")
     assert crds["urn"] in release["dependencies"], "the controller needs the Gateway API CRDs installed first"
 
 
 @pytest.mark.parametrize("stack", KIND_STACKS)
 def test_route_waits_for_its_gateway_and_the_host_check(stack: str) -> None:
     check = by_suffix(stack, "-host-claim-check")
-    (release,) = resources(stack, "kubernetes:helm.sh/v3:Release")
+    release = by_suffix(stack, "-gateway-controller-release")
     (gateway,) = resources(stack, "kubernetes:gateway.networking.k8s.io/v1:Gateway")
     (route,) = resources(stack, "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute")
     assert release["urn"] in check["dependencies"], "the check must see the CRDs and the GatewayClass"
@@ -511,3 +511,23 @@ def test_base_image_is_the_current_3_12_patch_release() -> None:
     match = re.search(r"^ARG PYTHON_IMAGE=python:3\.12\.(\d+)-slim-bookworm(@sha256:[0-9a-f]{64})?$", dockerfile, re.M)
     assert match, "the base image must stay pinned to a python:3.12.<patch>-slim-bookworm release"
     assert int(match.group(1)) >= 14, match.group(0)
+
+
+def test_an_autoscaling_kind_stack_gets_a_pinned_metrics_server() -> None:
+    """kind ships no metrics-server: staging's HPA would show `<unknown>` and never scale."""
+    [release] = [
+        r for r in resources("staging", "kubernetes:helm.sh/v3:Release") if r["inputs"]["chart"] == "metrics-server"
+    ]
+    inputs = release["inputs"]
+    assert inputs["version"] == "3.13.1" and inputs["repositoryOpts"]["repo"].startswith("https://kubernetes-sigs.")
+    # kind's kubelets serve self-signed certificates: metrics-server cannot verify them.
+    assert inputs["values"]["args"] == ["--kubelet-insecure-tls"]
+    assert inputs["namespace"] == "kube-system"
+    assert release["options"]["deletedWith"] == by_suffix("staging", "-kind-create")["urn"]
+
+
+@pytest.mark.parametrize("stack", ("dev", "prod"))
+def test_no_metrics_server_without_kind_autoscaling(stack: str) -> None:
+    """dev does not autoscale; prod's existing cluster brings its own metrics API (no insecure kubelet TLS there)."""
+    charts = [r["inputs"]["chart"] for r in resources(stack, "kubernetes:helm.sh/v3:Release")]
+    assert "metrics-server" not in charts, charts
