@@ -141,14 +141,14 @@ def test_a_failed_download_names_the_url_and_how_to_install_by_hand(tmp_path: Pa
         tools.install(rel, tmp_path / "bin", offline)
     message = str(caught.value)
     assert f"download of {rel.checksum_url} failed" in message
-    assert "install kind v0.33.0 (or newer than v0.27.0) by hand" in message
+    assert "install kind v0.33.0 (or newer than v0.33.0) by hand" in message
     assert "https://kind.sigs.k8s.io/docs/user/quick-start/#installation" in message
     assert f"put it on PATH or in {tmp_path / 'bin'}/" in message and "\n" not in message
 
 
 def test_pinned_replaces_a_usable_but_different_version(make_tools: MakeTools, tmp_path: Path) -> None:
     """CI installs exactly the pinned releases, whatever the runner image brings."""
-    env = make_tools("kind", "kubectl", "pulumi", FAKE_KIND_VERSION="v0.31.0")
+    env = make_tools("kind", "kubectl", "pulumi", FAKE_KIND_VERSION="v0.34.0")
     fetched: list[str] = []
 
     def fetch(url: str, dest: Path) -> None:

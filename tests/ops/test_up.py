@@ -10,7 +10,7 @@ from ops.preflight import Finding
 NO_DOCKER = Finding(
     "fail", "docker", "the docker CLI is not installed", "install Docker: https://docs.docker.com/get-docker/"
 )
-NO_KIND = Finding("warn", "kind", "not installed (need >= v0.27.0)", "`python -m ops.tools --install` fetches kind")
+NO_KIND = Finding("warn", "kind", "not installed (need >= v0.33.0)", "`python -m ops.tools --install` fetches kind")
 BUSY = Finding("fail", "port 80", "127.0.0.1:80 is in use by another process", "free it")
 
 
