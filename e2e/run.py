@@ -464,6 +464,11 @@ def main_steps(run: Run) -> None:
         # E2E_RECORD_OUTPUTS=tests/policy/fixtures/deployed-outputs.json refreshes the policy tests' record.
         dest = Path(os.environ.get("E2E_RECORD_OUTPUTS") or run.root / "deployed-outputs.json").resolve()
         print(f"    outputs of {run.record_outputs(dest)} objects recorded in {dest}")
+        # Back to a fixed count: the later steps scale by hand and expect no HPA to undo it.
+        run.pulumi("config", "rm", f"{PROJECT}:autoscaling")
+        run.pulumi("up", "--yes", "--policy-pack", "policy")
+        if run.deployment()["spec"]["replicas"] != 1:
+            raise E2EFailure("autoscaling off did not bring spec.replicas back to the stack's replicas (1)")
 
     with run.step("a bad config value fails the real preview with one line and no traceback"):
         run.expect_refused(f"{PROJECT}:logLevel", "LOUD", restore="warning")
