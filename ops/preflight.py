@@ -273,6 +273,25 @@ class Probes:
     resolve: Callable[[str], list[str] | None] = resolve
 
 
+_PLACEHOLDER_DIGEST = "@sha256:" + "0" * 64
+
+
+def image_finding(settings: Settings) -> Finding | None:
+    """An all-zero digest names no image (a stack file's placeholder): the pods would sit in ImagePullBackOff
+    until the rollout times out. The fix promotes what staging tested."""
+    if not settings.image_ref.endswith(_PLACEHOLDER_DIGEST):
+        return None
+    repository = settings.image_ref.removesuffix(_PLACEHOLDER_DIGEST)
+    return Finding(
+        "fail",
+        "imageRef",
+        f"{settings.image_ref} is the all-zero placeholder digest, which no registry serves: the pods would "
+        "never pull it",
+        f'pulumi config set wal-service:imageRef "{repository}@$(pulumi stack output imageDigest -s staging)" '
+        f"-s {settings.stack} (promote what staging tested)",
+    )
+
+
 def backend_finding(settings: Settings, env: Mapping[str, str]) -> Finding:
     """The state backend this shell would use: the one the stack's stateBackend names, when it names one."""
     backend = effective_backend(env)
@@ -311,6 +330,7 @@ def preflight(
         docker_ok = docker.level == "ok"
         findings.append(docker)
     findings.append(backend_finding(settings, env))
+    findings += filter(None, [image_finding(settings)])
     tools = ("kind", "kubectl", "pulumi") if settings.cluster_mode == "kind" else ("kubectl", "pulumi")
     statuses = {name: check_tool(name, env, settings.kubernetes_minor) for name in tools}
     findings += [tool_finding(status) for status in statuses.values()]

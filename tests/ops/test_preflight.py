@@ -238,15 +238,31 @@ def test_unresolved_host_warns_with_hosts_line_and_curl(make_tools: MakeTools, p
     )
 
 
+PROMOTED = "registry.example.com/wal-service@sha256:" + "ab" * 32
+
+
 def test_existing_cluster_stack_needs_neither_kind_nor_ports(make_tools: MakeTools) -> None:
     env = {**make_tools("kubectl", "pulumi"), "PULUMI_BACKEND_URL": "https://api.pulumi.com"}
-    found = pf.preflight("prod", env, probes(["203.0.113.7"]), settings_for("prod"))
+    found = pf.preflight("prod", env, probes(["203.0.113.7"]), settings_for("prod", imageRef=PROMOTED))
     assert lines(found) == [
         "ok   state: backend https://api.pulumi.com",
         "ok   kubectl: v1.37.1 at " + make_tools("kubectl")["PATH"] + "/kubectl",
         "ok   pulumi: v3.274.1 at " + make_tools("pulumi")["PATH"] + "/pulumi",
         "ok   host wal-service.example.com: resolves to 203.0.113.7",
     ]
+
+
+def test_the_placeholder_digest_is_refused_with_the_promote_command(make_tools: MakeTools) -> None:
+    """prod's stack file names an all-zero digest until something is promoted: no registry serves it, and the pods
+    would sit in ImagePullBackOff until the rollout gives up."""
+    env = {**make_tools("kubectl", "pulumi"), "PULUMI_BACKEND_URL": "https://api.pulumi.com"}
+    found = pf.preflight("prod", env, probes(["203.0.113.7"]), settings_for("prod"))
+    assert (
+        f"FAIL imageRef: registry.example.com/wal-service@sha256:{'0' * 64} is the all-zero placeholder digest, "
+        "which no registry serves: the pods would never pull it -> fix: pulumi config set wal-service:imageRef "
+        '"registry.example.com/wal-service@$(pulumi stack output imageDigest -s staging)" -s prod '
+        "(promote what staging tested)"
+    ) in lines(found), lines(found)
 
 
 def test_a_shared_stack_on_the_local_backend_is_blocking(make_tools: MakeTools) -> None:
