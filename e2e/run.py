@@ -453,23 +453,6 @@ def main_steps(run: Run) -> None:
         if run.deployment()["metadata"]["uid"] != uid:
             raise E2EFailure("changing how the kubeconfig is found replaced the Deployment")
 
-    with run.step("autoscaling on: up and preview with the policy pack, twice (stack policies read live objects)"):
-        # Live, the Deployment holds spec.replicas (the API server's default, then the HPA's count), so a
-        # policy reading spec.replicas would block every run after the first; it must read who applied it.
-        run.pulumi("config", "set", f"{PROJECT}:autoscaling", "true")
-        for _ in range(2):
-            run.pulumi("up", "--yes", "--policy-pack", "policy")
-            run.pulumi("preview", "--expect-no-changes", "--policy-pack", "policy")
-        run.kubectl_json("get", "hpa", "wal-service", "-n", NAMESPACE)
-        # E2E_RECORD_OUTPUTS=tests/policy/fixtures/deployed-outputs.json refreshes the policy tests' record.
-        dest = Path(os.environ.get("E2E_RECORD_OUTPUTS") or run.root / "deployed-outputs.json").resolve()
-        print(f"    outputs of {run.record_outputs(dest)} objects recorded in {dest}")
-        # Back to a fixed count: the later steps scale by hand and expect no HPA to undo it.
-        run.pulumi("config", "rm", f"{PROJECT}:autoscaling")
-        run.pulumi("up", "--yes", "--policy-pack", "policy")
-        if run.deployment()["spec"]["replicas"] != 1:
-            raise E2EFailure("autoscaling off did not bring spec.replicas back to the stack's replicas (1)")
-
     with run.step("a bad config value fails the real preview with one line and no traceback"):
         run.expect_refused(f"{PROJECT}:logLevel", "LOUD", restore="warning")
 
@@ -494,6 +477,19 @@ def main_steps(run: Run) -> None:
 
     drift_steps(run)
     monitoring_steps(run)
+
+    # Last before rollback: the quota and drift steps scale by hand, which an HPA would undo.
+    with run.step("autoscaling on: up and preview with the policy pack, twice (stack policies read live objects)"):
+        # Live, the Deployment holds spec.replicas (the API server's default, then the HPA's count), so a
+        # policy reading spec.replicas would block every run after the first; it must read who applied it.
+        run.pulumi("config", "set", f"{PROJECT}:autoscaling", "true")
+        for _ in range(2):
+            run.pulumi("up", "--yes", "--policy-pack", "policy")
+            run.pulumi("preview", "--expect-no-changes", "--policy-pack", "policy")
+        run.kubectl_json("get", "hpa", "wal-service", "-n", NAMESPACE)
+        # E2E_RECORD_OUTPUTS=tests/policy/fixtures/deployed-outputs.json refreshes the policy tests' record.
+        dest = Path(os.environ.get("E2E_RECORD_OUTPUTS") or run.root / "deployed-outputs.json").resolve()
+        print(f"    outputs of {run.record_outputs(dest)} objects recorded in {dest}")
 
     with run.step("rollback by digest through the real stack history"):
         run.pulumi("config", "set", f"{PROJECT}:imageRef", f"{IMAGE_REPO}@{DIGEST_B}")
