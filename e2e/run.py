@@ -429,6 +429,21 @@ def main_steps(run: Run) -> None:
             raise E2EFailure("logLevel changed but the pod template did not: the pods keep the old config")
         run.wait("the new ReplicaSet to be ready", lambda: run.rolled_to(after))
 
+    with run.step("renaming the namespace and back: the host check takes the old HTTPRoute for the stack's own"):
+        # The old route still exists while the new one is created; recognised by the instance label, it is no
+        # conflict. The new namespace's database claim needs a volume of its own.
+        renamed = f"{NAMESPACE}-renamed"
+        run.storage(4)
+        run.pulumi("config", "set", f"{PROJECT}:namespace", renamed)
+        run.pulumi("up", "--yes", "--policy-pack", "policy")
+        run.kubectl_json("get", "httproute", "wal-service", "-n", renamed)
+        run.pulumi("config", "rm", f"{PROJECT}:namespace")
+        run.pulumi("up", "--yes", "--policy-pack", "policy")
+        run.wait(
+            f"namespace {renamed} to be gone",
+            lambda: run.cluster.kubectl("get", "namespace", renamed, check=False).returncode != 0,
+        )
+
     with run.step("rotating the database password (up --replace) rolls the service and the database pods"):
         # The Secret is updated in place; without a checksum of it in their templates the pods would keep
         # the old password until they happened to restart.
