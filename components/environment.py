@@ -335,23 +335,31 @@ SERVICE_MONITOR_CRD = "servicemonitors.monitoring.coreos.com"
 
 def stack_pods(s: Settings) -> StackPods:
     """Every pod of the stack at its worst moment: the most service pods plus the rollout surge, and the
-    in-cluster database (a StatefulSet of one replaces its pod, it never surges)."""
+    in-cluster database (a StatefulSet of one replaces its pod, it never surges). The most service pods is
+    the larger of replicas and maxReplicas in either mode: switching autoscaling off (or on) rolls the pods
+    while the Deployment still runs the other mode's count, and a quota already shrunk to the new mode's
+    refuses the rollout's pods (seen on the real engine: `pulumi up` waited on "exceeded quota")."""
     others = {}
     if s.database_mode == "in-cluster":
         containers, init_containers = server_pod()
         others["database"] = pod_footprint(containers, init_containers)
     return StackPods(
         service=pod_footprint([resources(s).requirements]),
-        service_pods=(s.max_replicas if s.autoscaling else s.replicas) + MAX_SURGE,
+        service_pods=most_service_pods(s)[1] + MAX_SURGE,
         others=others,
     )
+
+
+def most_service_pods(s: Settings) -> tuple[str, int]:
+    """The key that sets the most service pods the namespace may hold outside a rollout, and that count."""
+    return ("maxReplicas", s.max_replicas) if s.max_replicas >= s.replicas else ("replicas", s.replicas)
 
 
 def quota_hard_for(s: Settings) -> dict[str, str]:
     """The ResourceQuota's hard limits; a configured budget below the stack's need is refused in one line."""
     need = stack_pods(s)
     total = need.total
-    scale_key, scale = ("maxReplicas", s.max_replicas) if s.autoscaling else ("replicas", s.replicas)
+    scale_key, scale = most_service_pods(s)
     problems = []
     for res, key, cap, limit_key, limit in (
         ("cpu", "quotaCpu", s.quota_cpu, "cpuLimit", s.cpu_limit),

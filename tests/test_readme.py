@@ -1,4 +1,5 @@
-"""README.md stays true: config reference and policy table are generated, and the quick start is plain pulumi."""
+"""README.md stays true: config reference and policy table are generated, the quick start is two commands and
+plain pulumi follows it."""
 
 from __future__ import annotations
 
@@ -30,11 +31,24 @@ def test_policy_table_matches_the_pack() -> None:
     assert section == policy_doc.table(), "README policy table is stale: regenerate it with python -m tools.policy_doc"
 
 
-def test_the_readme_leads_with_plain_pulumi_commands() -> None:
-    """A newcomer meets the CLI first; the make targets are shortcuts listed after it."""
+def test_quick_start_has_exactly_two_commands_that_exist() -> None:
+    """On a fresh machine: one command deploys dev, one runs the tests."""
     sections = re.findall(r"^## (.+)$", README, flags=re.MULTILINE)
-    assert sections[0].startswith("Quick start"), f"the README opens with {sections[0]!r}, not the quick start"
+    assert sections[0] == "Quick start", f"the README opens with {sections[0]!r}, not the quick start"
     quick = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    steps = re.findall(r"^\d+\. `([^`]+)`", quick, flags=re.MULTILINE)
+    assert steps == ["make up", "make test"], steps
+    makefile = (ROOT / "Makefile").read_text()
+    for step in steps:
+        target = step.split()[1]
+        assert re.search(rf"^{target}:", makefile, flags=re.MULTILINE), f"Makefile has no {target} target"
+
+
+def test_plain_pulumi_comes_right_after_the_quick_start() -> None:
+    """A Pulumi user meets the CLI next; the make targets are shortcuts listed after it."""
+    sections = re.findall(r"^## (.+)$", README, flags=re.MULTILINE)
+    assert sections[1] == "Plain `pulumi`", f"the section after the quick start is {sections[1]!r}"
+    quick = README.split("## Plain `pulumi`", 1)[1].split("\n## ", 1)[0]
     block = quick.split("```sh\n", 1)[1].split("```", 1)[0]
     commands = [line.split("#", 1)[0].strip() for line in block.splitlines() if line.split("#", 1)[0].strip()]
     assert not [c for c in commands if c.startswith("make")], commands

@@ -50,10 +50,14 @@ def test_app_containers_add_up() -> None:
 @pytest.mark.parametrize(
     ("stack", "sets", "service_pods", "database"),
     [
-        ("dev", {}, 1 + 1, True),
-        ("dev", {"replicas": "3"}, 3 + 1, True),
-        # Autoscaling counts maxReplicas, whatever minReplicas or replicas say.
-        ("dev", {"autoscaling": "true", "minReplicas": "2", "maxReplicas": "6", "replicas": "9"}, 6 + 1, True),
+        # The larger of replicas and maxReplicas (default 4), autoscaling on or off: turning it off rolls the
+        # pods while the Deployment still runs what the autoscaler chose, up to maxReplicas.
+        ("dev", {}, 4 + 1, True),
+        ("dev", {"replicas": "3"}, 4 + 1, True),
+        ("dev", {"replicas": "7"}, 7 + 1, True),
+        # Turning autoscaling on rolls the pods while replicas still run.
+        ("dev", {"autoscaling": "true", "minReplicas": "2", "maxReplicas": "6", "replicas": "9"}, 9 + 1, True),
+        ("dev", {"autoscaling": "true", "minReplicas": "2", "maxReplicas": "6", "replicas": "1"}, 6 + 1, True),
         ("staging", {}, 4 + 1, True),
         ("prod", {}, 10 + 1, False),
     ],
@@ -73,18 +77,18 @@ def test_headroom_rounds_up_in_whole_millicores_mebibytes_and_pods() -> None:
     assert memory_quantity(Decimal(2**20 + 1)) == "2Mi"
     pods = stack_pods(stack_settings("dev"))
     hard = quota_hard(pods, 10)
-    assert hard["pods"] == str(math.ceil(3 * 1.1)) == "4"
+    assert hard["pods"] == str(math.ceil(6 * 1.1)) == "7"
 
 
 def test_dev_quota_is_the_need_plus_25_percent() -> None:
-    # dev: 2 service pods (1 replica + surge) at 100m/256Mi requests, 500m/512Mi limits, and the database pod
-    # (100m/256Mi, 1/512Mi; its init container's 50m/128Mi, 500m/256Mi fits within): x 1.25.
+    # dev: 5 service pods (maxReplicas 4, the default, + surge) at 100m/256Mi requests, 500m/512Mi limits, and the
+    # database pod (100m/256Mi, 1/512Mi; its init container's 50m/128Mi, 500m/256Mi fits within): x 1.25.
     assert quota_hard_for(stack_settings("dev")) == {
-        "pods": "4",
-        "requests.cpu": "375m",
-        "requests.memory": "960Mi",
-        "limits.cpu": "2500m",
-        "limits.memory": "1920Mi",
+        "pods": "8",
+        "requests.cpu": "750m",
+        "requests.memory": "1920Mi",
+        "limits.cpu": "4375m",
+        "limits.memory": "3840Mi",
     }
 
 
@@ -119,10 +123,15 @@ def _pod_need(template_spec: dict[str, Any]) -> dict[str, Decimal]:
     return need
 
 
-def test_rendered_quota_holds_every_rendered_pod_at_its_worst(run: StackRun) -> None:
+def test_rendered_quota_holds_every_rendered_pod_at_its_worst(run: StackRun, config: dict[str, str]) -> None:
     deployment = run.one("Deployment", "ServiceWorkload")
     hpa = run.maybe("HorizontalPodAutoscaler", "ServiceWorkload")
-    replicas = hpa.spec["maxReplicas"] if hpa else deployment.spec["replicas"]
+    # Either mode's count may still run while a switch between them rolls the pods.
+    replicas = max(int(config["maxReplicas"]), int(config["replicas"]))
+    if hpa:
+        assert hpa.spec["maxReplicas"] == int(config["maxReplicas"]), f"{hpa}: maxReplicas differs from the config"
+    else:
+        assert deployment.spec["replicas"] == int(config["replicas"]), f"{deployment}: replicas differ from the config"
     surge = deployment.spec["strategy"]["rollingUpdate"]["maxSurge"]
     service = _pod_need(deployment.spec["template"]["spec"])
     pods = replicas + surge

@@ -153,7 +153,12 @@ CASES = {
         "staging", ("wal-service:quotaCpu=2",), "quotaCpu", "'2'", "maxReplicas 4 + rollout surge 1) x cpuLimit 500m"
     ),
     "quota-cpu-fixed-replicas": Bad(
-        "dev", ("wal-service:replicas=3", "wal-service:quotaCpu=2"), "quotaCpu", "'2'", "at least 3, unset it"
+        "dev",
+        ("wal-service:replicas=5", "wal-service:quotaCpu=2"),
+        "quotaCpu",
+        "'2'",
+        "6 service pods (replicas 5 + rollout surge 1) x cpuLimit 500m + database pod 1 (the larger of its containers' "
+        "sum and its init container); set quotaCpu to at least 4, unset it",
     ),
     "quota-memory-external-database": Bad(
         "prod", ("wal-service:quotaMemory=4Gi",), "quotaMemory", "'4Gi'", "limits.memory 4400Mi = 11 service pods"
