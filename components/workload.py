@@ -645,42 +645,31 @@ class ServiceWorkload(pulumi.ComponentResource):
                 ),
                 "allow-ingress-controller",
             )
-        k8s.networking.v1.NetworkPolicy(
-            f"{name}-{policy}",
-            metadata=make_meta(policy),
-            spec=NetworkPolicySpecArgs(
-                pod_selector=LabelSelectorArgs(match_labels=selector),
-                policy_types=["Ingress"],
-                ingress=[
-                    NetworkPolicyIngressRuleArgs(
-                        from_=[source], ports=[NetworkPolicyPortArgs(protocol="TCP", port="http")]
-                    )
-                ],
-            ),
-            opts=child,
-        )
-        # /metrics is served on the HTTP port; a NetworkPolicy cannot narrow a port to one path.
-        if args.monitoring.mode != "none":
+
+        def admit(policy: str, source: NetworkPolicyPeerArgs) -> None:
+            """`source` may reach the service's HTTP port, and nothing else of ours."""
             k8s.networking.v1.NetworkPolicy(
-                f"{name}-allow-metrics-scrape",
-                metadata=make_meta("allow-metrics-scrape"),
+                f"{name}-{policy}",
+                metadata=make_meta(policy),
                 spec=NetworkPolicySpecArgs(
                     pod_selector=LabelSelectorArgs(match_labels=selector),
                     policy_types=["Ingress"],
                     ingress=[
                         NetworkPolicyIngressRuleArgs(
-                            from_=[
-                                NetworkPolicyPeerArgs(
-                                    namespace_selector=LabelSelectorArgs(
-                                        match_labels={"kubernetes.io/metadata.name": args.monitoring.scraper_namespace}
-                                    )
-                                )
-                            ],
-                            ports=[NetworkPolicyPortArgs(protocol="TCP", port="http")],
+                            from_=[source], ports=[NetworkPolicyPortArgs(protocol="TCP", port="http")]
                         )
                     ],
                 ),
                 opts=child,
+            )
+
+        admit(policy, source)
+        # /metrics is served on the HTTP port; a NetworkPolicy cannot narrow a port to one path.
+        if args.monitoring.mode != "none":
+            scraper = {"kubernetes.io/metadata.name": args.monitoring.scraper_namespace}
+            admit(
+                "allow-metrics-scrape",
+                NetworkPolicyPeerArgs(namespace_selector=LabelSelectorArgs(match_labels=scraper)),
             )
         if args.egress_policies:
             k8s.networking.v1.NetworkPolicy(
