@@ -79,7 +79,8 @@ def find_in_history(
 ) -> Deployed | None:
     """The newest successful update that ran `revision`: by its imageRef, or by the git commit it ran from."""
     for update in successful_updates(history):
-        found = update_image(update, app_revision)
+        # Match on the commit as recorded; ask git for the app revision (the tag) of the match only.
+        found = update_image(update, lambda head: head)
         if found is None:
             continue
         image, commit = found
@@ -87,7 +88,8 @@ def find_in_history(
             if image.tag.startswith(revision) or image.digest.removeprefix("sha256:").startswith(revision):
                 return image
         elif commit.startswith(revision.removesuffix("-dirty")):
-            return image
+            tagged = update_image(update, app_revision)
+            return tagged[0] if tagged else image
     return None
 
 

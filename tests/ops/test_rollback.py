@@ -93,3 +93,23 @@ def test_rollback_runs_up_with_the_guardrails_and_prints_each_command(
         ["pulumi", "up", "--yes", "--stack", "dev", "--policy-pack", "policy"],
     ]
     assert f"pulumi config set wal-service:imageRef {ref} --stack dev" in capsys.readouterr().out
+
+
+def test_git_is_asked_for_the_app_revision_of_the_match_only() -> None:
+    asked: list[str] = []
+
+    def app_revision(commit: str) -> str:
+        asked.append(commit)
+        return "a99f00dc0ffe"
+
+    # A newer build from another commit: scanned past without a git call.
+    newer = {
+        "version": 9,
+        "kind": "update",
+        "result": "succeeded",
+        "environment": {"git.head": "b" * 40, "git.dirty": "false"},
+        "config": {},
+    }
+    found = rollback.find_in_history([newer, *HISTORY], "3f2a9c1", app_revision)
+    assert found == rollback.Deployed(2, "a99f00dc0ffe-dirty", "")
+    assert asked == ["3f2a9c1d7e4b5a6978877665544332211aabbccd"], asked
