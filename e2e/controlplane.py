@@ -6,6 +6,7 @@ simulated nodes so that Deployments and StatefulSets become Ready. Everything li
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -22,10 +23,14 @@ NODE_ANNOTATION = "kwok.x-k8s.io/node"
 PIDS_FILE = "pids.json"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports. Every socket stays bound until all are chosen: a port released at once
+    can be handed out again by the next bind (etcd and kube-apiserver once got the same one)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -87,7 +92,7 @@ class ControlPlane:
     def pki(self) -> Path:
         return self.root / "pki"
 
-    def _start(self, name: str, args: list[str]) -> None:
+    def _start(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
         logs = self.root / "logs"
         logs.mkdir(exist_ok=True)
         with open(logs / f"{name}.log", "ab") as log:
@@ -101,6 +106,7 @@ class ControlPlane:
         pids = self.pids()
         pids[name] = proc.pid
         (self.root / PIDS_FILE).write_text(json.dumps(pids))
+        return proc
 
     def pids(self) -> dict[str, int]:
         path = self.root / PIDS_FILE
@@ -109,7 +115,7 @@ class ControlPlane:
     def start(self, nodes: int = 2, timeout: float = 120.0) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         make_pki(self.pki)
-        etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
+        etcd_port, peer_port, api_port = free_ports(3)
         server = f"https://127.0.0.1:{api_port}"
         self.kubeconfig.write_text(kubeconfig_text(server, self.pki))
         pki, kc = self.pki, str(self.kubeconfig)
@@ -127,7 +133,7 @@ class ControlPlane:
                 "--unsafe-no-fsync",  # a throwaway cluster: durability costs seconds per write on slow disks
             ],
         )
-        self._start(
+        apiserver = self._start(
             "kube-apiserver",
             [
                 "kube-apiserver",
@@ -148,7 +154,7 @@ class ControlPlane:
                 "--profiling=false",
             ],
         )
-        self._wait_ready(server, timeout)
+        self._wait_ready(server, timeout, apiserver)
         common = [f"--kubeconfig={kc}", f"--authentication-kubeconfig={kc}", f"--authorization-kubeconfig={kc}",
                   "--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port=0"]  # fmt: skip
         self._start(
@@ -180,7 +186,7 @@ class ControlPlane:
         self.kubectl("apply", "-f", "-", stdin="\n---\n".join(node_manifest(f"kwok-node-{i}") for i in range(nodes)))
         self.kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=120s")
 
-    def _wait_ready(self, server: str, timeout: float) -> None:
+    def _wait_ready(self, server: str, timeout: float, apiserver: subprocess.Popen[bytes]) -> None:
         context = ssl.create_default_context(cafile=str(self.pki / "ca.crt"))
         context.load_cert_chain(str(self.pki / "admin.crt"), str(self.pki / "admin.key"))
         deadline = time.monotonic() + timeout
@@ -191,6 +197,10 @@ class ControlPlane:
                         return
             except OSError:
                 pass
+            if apiserver.poll() is not None:
+                log = self.root / "logs" / "kube-apiserver.log"
+                last = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(empty log)"]
+                raise RuntimeError(f"kube-apiserver exited with status {apiserver.returncode}: {last[0]} (see {log})")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"kube-apiserver not ready within {timeout:g} s; see {self.root / 'logs'}")
             time.sleep(1)
