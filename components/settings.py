@@ -653,12 +653,37 @@ def _checked(settings: Settings, config: Mapping[str, str], root: Path, extra: l
     return settings
 
 
+PLACEHOLDER_DIGEST = "@sha256:" + "0" * 64
+
+
+def promote_command(settings: Settings) -> str | None:
+    """When imageRef is the all-zero placeholder digest (a stack file before its first promotion), the command that
+    promotes what staging tested instead. No registry serves that digest: the pods would never pull it."""
+    if not settings.image_ref.endswith(PLACEHOLDER_DIGEST):
+        return None
+    repository = settings.image_ref.removesuffix(PLACEHOLDER_DIGEST)
+    return (
+        f'pulumi config set {PROJECT}:imageRef "{repository}@$(pulumi stack output imageDigest -s staging)" '
+        f"-s {settings.stack}"
+    )
+
+
 def load_settings(root: Path = ROOT, environ: Mapping[str, str] | None = None) -> Settings:
     """The running program's settings, from the config the engine passed, checked against the other stacks
     and the state backend this run uses."""
     settings = parse_settings(engine_config(), pulumi.get_stack())
-    problem = backend_problem(settings, effective_backend(os.environ if environ is None else environ, root))
-    return _checked(settings, engine_values(), root, [problem] if problem else [])
+    problems = list(
+        filter(None, [backend_problem(settings, effective_backend(os.environ if environ is None else environ, root))])
+    )
+    promote = promote_command(settings)
+    if promote:
+        problem = f"{PROJECT}:imageRef is the all-zero placeholder digest, which no registry serves; run: {promote}"
+        # A pull request's preview of a stack not yet promoted still shows its plan; only `up` is refused.
+        if pulumi.runtime.is_dry_run():
+            pulumi.log.warn(problem)
+        else:
+            problems.append(problem)
+    return _checked(settings, engine_values(), root, problems)
 
 
 def stack_settings(stack: str, overrides: Mapping[str, Any] | None = None, root: Path = ROOT) -> Settings:

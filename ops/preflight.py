@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from components.settings import Settings, backend_problem, effective_backend
+from components.settings import Settings, backend_problem, effective_backend, promote_command
 from ops import stack as stack_mod
 from ops.proc import Result, UserError, cli, run, tool_env
 from ops.tools import MINIMUM, PINNED, ToolStatus, check_tool, show
@@ -273,22 +273,17 @@ class Probes:
     resolve: Callable[[str], list[str] | None] = resolve
 
 
-_PLACEHOLDER_DIGEST = "@sha256:" + "0" * 64
-
-
 def image_finding(settings: Settings) -> Finding | None:
-    """An all-zero digest names no image (a stack file's placeholder): the pods would sit in ImagePullBackOff
-    until the rollout times out. The fix promotes what staging tested."""
-    if not settings.image_ref.endswith(_PLACEHOLDER_DIGEST):
+    """An all-zero digest names no image: the pods would sit in ImagePullBackOff until the rollout times out."""
+    promote = promote_command(settings)
+    if promote is None:
         return None
-    repository = settings.image_ref.removesuffix(_PLACEHOLDER_DIGEST)
     return Finding(
         "fail",
         "imageRef",
         f"{settings.image_ref} is the all-zero placeholder digest, which no registry serves: the pods would "
         "never pull it",
-        f'pulumi config set wal-service:imageRef "{repository}@$(pulumi stack output imageDigest -s staging)" '
-        f"-s {settings.stack} (promote what staging tested)",
+        f"{promote} (promote what staging tested)",
     )
 
 

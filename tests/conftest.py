@@ -27,11 +27,15 @@ STACKS = ("dev", "staging", "prod")
 
 Scenario = tuple[str, tuple[str, ...], tuple[str, ...]]
 
-# What `pulumi config set --secret` would have stored: under mocks a `secure:` value stands for
-# an encrypted one. prod's external database needs its password; every run of prod gets it first,
-# so a scenario's own --set (later wins) can still replace it.
+# What a deployable prod has been given by `pulumi config set`: its file's all-zero imageRef is refused by
+# `pulumi up` until something is promoted. Under mocks a `secure:` value stands for an encrypted one.
+# Every run of prod gets these first, so a scenario's own --set or --unset (later wins) can still replace them.
+PROMOTED_PROD_IMAGE = "registry.example.com/wal-service@sha256:" + "5" * 64
 BASE_SETS: dict[str, tuple[str, ...]] = {
-    "prod": ("wal-service:databasePassword={secure: AAABAMockCiphertext}",),
+    "prod": (
+        "wal-service:databasePassword={secure: AAABAMockCiphertext}",
+        f"wal-service:imageRef={PROMOTED_PROD_IMAGE}",
+    ),
 }
 
 

@@ -40,8 +40,9 @@ KIND_ORDER = [
 
 
 def _mockrun(stack: str, sets: list[str], unsets: list[str]) -> subprocess.CompletedProcess[str]:
-    """`python -m tools.mockrun` for one stack, in a fresh interpreter (the Pulumi runtime keeps global state)."""
-    cmd = [sys.executable, "-m", "tools.mockrun", "--stack", stack]
+    """`python -m tools.mockrun` for one stack as a preview, in a fresh interpreter (the Pulumi runtime keeps
+    global state)."""
+    cmd = [sys.executable, "-m", "tools.mockrun", "--stack", stack, "--preview"]
     cmd += [arg for item in sets for arg in ("--set", item)]
     cmd += [arg for item in unsets for arg in ("--unset", item)]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)

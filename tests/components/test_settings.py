@@ -7,6 +7,7 @@ Each case runs the real program under mocks with one override, as a user's
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -134,6 +135,15 @@ CASES = {
         "'registry.example.com/wal-service:latest'",
         "digest",
     ),
+    # prod's file as committed: `pulumi up` before anything is promoted.
+    "placeholder-digest": Bad(
+        "prod",
+        (f"wal-service:imageRef=registry.example.com/wal-service@sha256:{'0' * 64}",),
+        "imageRef",
+        None,
+        "all-zero placeholder digest, which no registry serves; run: pulumi config set wal-service:imageRef "
+        '"registry.example.com/wal-service@$(pulumi stack output imageDigest -s staging)" -s prod',
+    ),
     "json-depth-beyond-the-service": Bad(
         "dev", ("wal-service:maxJsonDepth=1000",), "maxJsonDepth", "1000", "less than or equal to 512"
     ),
@@ -254,9 +264,22 @@ def test_a_shared_stack_refuses_another_backend() -> None:
     assert "export PULUMI_BACKEND_URL=https://api.pulumi.com" in error, error
     assert '"resources": []' in proc.stdout, "resources registered before the error"
     ok = run_mockrun(
-        "prod", "--backend", "https://api.pulumi.com/", "--set", "wal-service:databasePassword={secure: x}"
+        "prod", "--backend", "https://api.pulumi.com/", "--set", "wal-service:databasePassword={secure: x}", "--preview"
     )
     assert ok.returncode == 0, ok.stderr
+
+
+def test_a_preview_of_a_stack_not_yet_promoted_shows_its_plan() -> None:
+    """A pull request previews prod as committed (the all-zero imageRef): the plan shows, only `up` refuses it."""
+    proc = run_mockrun("prod", "--preview", "--set", "wal-service:databasePassword={secure: x}")
+    assert proc.returncode == 0, proc.stderr
+    images = {
+        container["image"]
+        for resource in json.loads(proc.stdout)["resources"]
+        if resource["type"] == "kubernetes:apps/v1:Deployment"
+        for container in resource["inputs"]["spec"]["template"]["spec"]["containers"]
+    }
+    assert images == {f"registry.example.com/wal-service@sha256:{'0' * 64}"}, images
 
 
 def run_mockrun(stack: str, *args: str) -> subprocess.CompletedProcess[str]:
