@@ -17,6 +17,7 @@ from components.database import Connection, Database, DatabaseArgs, ExternalServ
 from components.gateway import ServiceGateway, ServiceGatewayArgs
 from components.gateway_controller import GATEWAY_API_VERSION, GatewayController, GatewayControllerArgs
 from components.host_claim import HostClaimCheck, HostClaimCheckArgs
+from components.hpa_handover import HpaHandover, HpaHandoverArgs
 from components.image import ServiceImage, ServiceImageArgs, source_revision
 from components.kind_cluster import KindClusterArgs
 from components.metrics_server import MetricsServer, MetricsServerArgs
@@ -37,6 +38,7 @@ from components.registry import REGISTRY_PORT, LocalRegistry, LocalRegistryArgs
 from components.settings import Settings, amount, image_digest, image_version, load_secret
 from components.stack_config import PROJECT
 from components.workload import (
+    APP_NAME,
     MAX_SURGE,
     AppConfig,
     GatewayRoute,
@@ -154,6 +156,21 @@ class Environment(pulumi.ComponentResource):
         if s.autoscaling and cluster.kind is not None:
             # kind has no metrics-server: without one the HPA sees `<unknown>` and never scales.
             MetricsServer(f"{name}-metrics-server", MetricsServerArgs(), opts=k8s_opts)
+        handover: list[pulumi.Resource] = []
+        if not s.autoscaling:
+            handover.append(
+                HpaHandover(
+                    f"{name}-hpa-handover",
+                    HpaHandoverArgs(
+                        namespace=app_namespace,
+                        name=APP_NAME,
+                        kube_context=cluster.kube_context,
+                        kubeconfig=cluster.kubeconfig,
+                        kubeconfig_path=s.kubeconfig_file,
+                    ),
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+            )
         workload = ServiceWorkload(
             f"{name}-workload",
             workload_args(
@@ -165,6 +182,7 @@ class Environment(pulumi.ComponentResource):
                 pull_secret,
                 route_ready,
                 self._monitoring(name, s, cluster),
+                handover,
             ),
             opts=k8s_opts,
         )
@@ -471,6 +489,7 @@ def workload_args(
     pull_secret: pulumi.Input[str] | None,
     route_ready: list[pulumi.Resource],
     monitoring: Monitoring,
+    deployment_depends_on: list[pulumi.Resource],
 ) -> ServiceWorkloadArgs:
     return ServiceWorkloadArgs(
         instance=instance,
@@ -515,6 +534,7 @@ def workload_args(
         image_pull_secret=pull_secret,
         route_depends_on=route_ready,
         monitoring=monitoring,
+        deployment_depends_on=deployment_depends_on,
     )
 
 

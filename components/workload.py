@@ -281,6 +281,8 @@ class ServiceWorkloadArgs:
     """Resources that must be ready before the route is created (the host-claim check, the Gateway)."""
     monitoring: Monitoring = field(default_factory=Monitoring)
     """How the metrics are scraped."""
+    deployment_depends_on: Sequence[pulumi.Resource] = ()
+    """What must finish before the Deployment changes (the HPA's deletion when autoscaling goes off)."""
 
 
 def instance_name(stack: str) -> str:
@@ -415,7 +417,7 @@ class ServiceWorkload(pulumi.ComponentResource):
                     spec=self._pod_spec(args, account, config, selector),
                 ),
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.deployment_depends_on)),
         )
 
         service = k8s.core.v1.Service(

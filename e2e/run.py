@@ -506,27 +506,21 @@ def main_steps(run: Run) -> None:
         dest = Path(os.environ.get("E2E_RECORD_OUTPUTS") or run.root / "deployed-outputs.json").resolve()
         print(f"    outputs of {run.record_outputs(dest)} objects recorded in {dest}")
 
-    with run.step("autoscaling off again: the rollout fits the quota; up --refresh settles the autoscaler's count"):
+    with run.step("autoscaling off again: the HPA goes before the Deployment takes replicas back; one up settles it"):
         # The pod template changes (no topology spread for one replica) while the Deployment still runs the
-        # autoscaler's count, so the quota must hold both modes' pods. Known limit: the engine deletes the
-        # HPA only after updating the Deployment, and the HPA may scale it back to minReplicas in between;
-        # then the live Deployment keeps 2 pods without a PDB and the mandatory disruption-budget policy
-        # fails that up. The README's fix, `pulumi up --refresh`, must settle it.
+        # autoscaler's count, so the quota must hold both modes' pods. The engine deletes the HPA only after
+        # updating the Deployment; without the handover the HPA scaled it back to minReplicas in between,
+        # leaving 2 pods without a PDB, and the mandatory disruption-budget policy failed that up.
         before = run.template_hash()
         run.pulumi("config", "set", f"{PROJECT}:autoscaling", "false")
-        first = run.sh(
-            "pulumi", "up", "--yes", "--policy-pack", "policy", "--stack", STACK, "--non-interactive",
-            timeout=240, check=False,
-        )  # fmt: skip
-        if first.returncode != 0:
-            output = first.stdout + first.stderr
-            if "disruption-budget" not in output or "[mandatory]" not in output:
-                raise E2EFailure("turning autoscaling off failed for another reason than the known HPA race")
-            print("    the HPA scaled the Deployment back before its deletion (the known race); settling it")
-        run.pulumi("up", "--yes", "--refresh", "--policy-pack", "policy")
+        run.pulumi("up", "--yes", "--policy-pack", "policy")
         replicas = run.deployment()["spec"]["replicas"]
         if replicas != 1:
-            raise E2EFailure(f"after pulumi up --refresh the Deployment runs {replicas} replicas, not 1")
+            raise E2EFailure(f"after autoscaling went off the Deployment runs {replicas} replicas, not 1")
+        hpas = run.kubectl_json("get", "hpa", "-n", NAMESPACE)["items"]
+        if hpas:
+            raise E2EFailure(f"autoscaling is off but HPAs remain: {[h['metadata']['name'] for h in hpas]}")
+        run.pulumi("preview", "--expect-no-changes", "--policy-pack", "policy")
         after = run.template_hash()
         if after == before:
             raise E2EFailure("autoscaling went off but the pod template did not change")
