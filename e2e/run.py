@@ -474,6 +474,22 @@ def main_steps(run: Run) -> None:
     with run.step("a key of the disabled default Kubernetes provider is refused, not silently ignored"):
         run.expect_refused("kubernetes:context", "some-other-cluster")
 
+    with run.step("the all-zero placeholder imageRef: preview shows the plan with a warning, up refuses it"):
+        # prod's stack file ships this placeholder until a digest is promoted.
+        run.pulumi("config", "set", f"{PROJECT}:imageRef", f"{IMAGE_REPO}@sha256:{'0' * 64}")
+        try:
+            preview = run.pulumi("preview", check=False)
+            up = run.pulumi("up", "--yes", check=False)
+        finally:
+            run.pulumi("config", "set", f"{PROJECT}:imageRef", f"{IMAGE_REPO}@{DIGEST_A}")
+        if preview.returncode != 0 or "all-zero placeholder digest" not in preview.stdout + preview.stderr:
+            raise E2EFailure(f"the preview failed or did not warn (exit {preview.returncode}):\n{preview.stdout}")
+        if up.returncode == 0 or "pulumi stack output imageDigest -s staging" not in up.stdout + up.stderr:
+            raise E2EFailure(f"pulumi up did not refuse the placeholder (exit {up.returncode}):\n{up.stdout}")
+        image = run.deployment()["spec"]["template"]["spec"]["containers"][0]["image"]
+        if image != f"{IMAGE_REPO}@{DIGEST_A}":
+            raise E2EFailure(f"the refused up changed the Deployment's image to {image}")
+
     with run.step("a stack whose state lives elsewhere refuses the backend the CLI runs against"):
         # The harness runs against its temp file:// backend (PULUMI_BACKEND_URL wins over Pulumi.yaml's):
         # the program must see that backend through the real CLI and language host.
