@@ -335,7 +335,7 @@ class Environment(pulumi.ComponentResource):
                         ),
                         kube_context=cluster.kube_context,
                         kubeconfig=cluster.kubeconfig,
-                        kubeconfig_path=s.kubeconfig,
+                        kubeconfig_path=s.kubeconfig_file,
                     ),
                     opts=pulumi.ResourceOptions(parent=self),
                 )

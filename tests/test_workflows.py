@@ -193,6 +193,9 @@ def test_pull_requests_run_the_dev_pipeline_on_kind() -> None:
     assert upload["if"] == "failure()" and upload["with"]["path"] == "logs/"
     # The state is the runner's own (Pulumi.yaml's machine-local backend): no shared backend, no token.
     assert "PULUMI_BACKEND_URL" not in doc.get("env", {}) and "PULUMI_ACCESS_TOKEN" not in str(doc)
+    # It builds the image, tagged with the last commit that changed app/ (components.image.source_revision).
+    checkout = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/checkout@"))
+    assert checkout.get("with", {}).get("fetch-depth") == 0, "a shallow clone tags every build with its one commit"
 
 
 def test_drift_runs_on_a_schedule_and_fails_on_drift() -> None:
