@@ -69,14 +69,22 @@ APP_UID = 10001
 STARTUP_PERIOD_SECONDS = 2
 # GEP-1762: a Gateway's controller labels the data-plane pods it provisions with the Gateway's name.
 GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
-# `pulumi up` waits until the Gateway's controller accepted the route and resolved its backend (route
-# status is per parent, so the JSONPath names the one parent; pulumi-kubernetes pkg/metadata/overrides.go).
-ROUTE_READY = json.dumps(
-    [
-        f'jsonpath={{.status.parents[0].conditions[?(@.type=="{condition}")].status}}=True'
-        for condition in ("Accepted", "ResolvedRefs")
-    ]
-)
+
+
+def route_ready(via: GatewayRoute) -> str:
+    """The HTTPRoute's waitFor: `pulumi up` waits until the Gateway's controller accepted the route and resolved
+    its backend. Route status is one entry per parent (and other controllers' parents may be listed too), so
+    the JSONPath selects our Gateway's entry by name and namespace rather than whichever comes first
+    (RFC 9535 filters, which pulumi-kubernetes' waitFor evaluates: pkg/jsonpath, pkg/metadata/overrides.go)."""
+    parent = f'@.parentRef.name=="{via.gateway_name}" && @.parentRef.namespace=="{via.gateway_namespace}"'
+    return json.dumps(
+        [
+            f'jsonpath={{.status.parents[?({parent})].conditions[?(@.type=="{condition}")].status}}=True'
+            for condition in ("Accepted", "ResolvedRefs")
+        ]
+    )
+
+
 # Pods a rollout may add above the desired count; the namespace quota must hold them too.
 MAX_SURGE = 1
 METRICS_PATH = "/metrics"
@@ -762,7 +770,7 @@ def http_route(
         name,
         api_version=GATEWAY_API,
         kind="HTTPRoute",
-        metadata=meta(APP_NAME, annotations={"pulumi.com/waitFor": ROUTE_READY}),
+        metadata=meta(APP_NAME, annotations={"pulumi.com/waitFor": route_ready(via)}),
         spec={
             "parentRefs": [
                 {

@@ -343,7 +343,12 @@ def test_route(run: StackRun, config: dict[str, str]) -> None:
     ], f"{route}: rules (no filters, no rewrite)"
     assert service.spec["ports"][0]["port"] == 8080, f"{service}: the route's backend port"
     wait_for = json.loads(route.metadata["annotations"]["pulumi.com/waitFor"])
-    assert any('"Accepted"' in w and w.endswith("=True") for w in wait_for), f"{route}: up must await acceptance"
+    # Each condition is read from our Gateway's status entry, never from whichever parent is listed first.
+    ours = f'[?(@.parentRef.name=="{parent["name"]}" && @.parentRef.namespace=="{parent["namespace"]}")]'
+    assert sorted(wait_for) == sorted(
+        f'jsonpath={{.status.parents{ours}.conditions[?(@.type=="{condition}")].status}}=True'
+        for condition in ("Accepted", "ResolvedRefs")
+    ), f"{route}: up must await acceptance by our Gateway: {wait_for}"
 
 
 def test_ingress(run: StackRun, config: dict[str, str]) -> None:
