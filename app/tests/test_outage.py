@@ -12,7 +12,8 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import ThrowawayCluster, unique_log
+from tests.conftest import PG_HOST, PG_PORT, ThrowawayCluster, unique_log
+from wal_service import store
 
 URL = "/api/v1/logs/{}/records"
 HANG_GUARD_SECONDS = 6.0  # < the pool timeout an append used to wait for
@@ -74,3 +75,92 @@ async def test_no_append_fails_after_a_postgres_restart(
             assert r.status_code == 201, r.text
         r = await client.get(URL.format(f"{log}-0"))
         assert r.status_code == 200 and r.json()["records"][0]["data"] == 0
+
+
+class SilentableProxy:
+    """A TCP proxy to PostgreSQL that can go silent, as a blackholed host does: bytes stop flowing
+    and no connection is closed or refused. When the network is back, the connections that saw the
+    outage are reset, as the kernel does once libpq's tcp_user_timeout expires (config.py)."""
+
+    def __init__(self) -> None:
+        self.outage = 0  # incremented when the network goes silent
+        self.silent = False
+        self.server: asyncio.Server | None = None
+        self.connections: list[tuple[int, asyncio.StreamWriter, asyncio.StreamWriter]] = []
+        self.closing = asyncio.Event()
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        born = self.outage
+        up_reader, up_writer = await asyncio.open_connection(PG_HOST, PG_PORT)
+        self.connections.append((born, writer, up_writer))
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            while data := await src.read(65536):
+                if self.silent or self.outage != born:
+                    await self.closing.wait()  # swallowed, until the test ends
+                    return
+                dst.write(data)
+                await dst.drain()
+
+        await asyncio.gather(
+            pipe(reader, up_writer), pipe(up_reader, writer), return_exceptions=True
+        )
+
+    def go_silent(self) -> None:
+        self.silent = True
+        self.outage += 1
+
+    def restore(self) -> None:
+        self.silent = False
+        for born, *ends in self.connections:
+            if born != self.outage:
+                for end in ends:
+                    end.transport.abort()
+
+    async def close(self) -> None:
+        assert self.server is not None
+        self.closing.set()
+        for _, *ends in self.connections:
+            for end in ends:
+                end.transport.abort()
+        self.server.close()
+        await self.server.wait_closed()
+        await asyncio.sleep(0)  # lets the pipes see the end
+
+
+async def test_a_database_that_stops_answering_fails_requests_instead_of_hanging(
+    make_app: Any, monkeypatch: Any
+) -> None:
+    """A blackholed host keeps the pooled connections open without an error: appends and reads
+    must still end (503) at the database deadline, and the service must recover by itself."""
+    monkeypatch.setattr(store, "DATABASE_DEADLINE_SECONDS", 2.0)
+    monkeypatch.setattr(store, "PROBE_TIMEOUT_SECONDS", 1.0)
+    proxy = SilentableProxy()
+    port = await proxy.start()
+    log = unique_log("blackhole")
+    try:
+        async with make_app(database_host="127.0.0.1", database_port=port) as client:
+            assert (await client.post(URL.format(log), json={"before": 1})).status_code == 201
+            proxy.go_silent()
+            first = await asyncio.wait_for(client.post(URL.format(log), json={"during": 0}), 30)
+            assert first.status_code == 503, first.text
+            assert "no answer from the database within 2 s" in first.text, first.text
+            # Marked down by then: the next requests fail at once instead of each waiting.
+            for i in range(1, 4):
+                r = await asyncio.wait_for(
+                    client.post(URL.format(log), json={"during": i}), HANG_GUARD_SECONDS
+                )
+                assert r.status_code == 503, r.text
+            r = await asyncio.wait_for(client.get(URL.format(log)), HANG_GUARD_SECONDS)
+            assert r.status_code == 503, r.text
+            proxy.restore()
+            await _wait_for_status(client, log, {"after": 1}, 201)
+            r = await client.get(URL.format(log))
+            # What was refused never reached the database (this outage swallowed it for good).
+            assert [rec["data"] for rec in r.json()["records"]] == [{"before": 1}, {"after": 1}]
+    finally:
+        await proxy.close()

@@ -70,6 +70,14 @@ class Settings:
             "sslmode": self.database_sslmode,
             "application_name": "wal-service",
             "connect_timeout": 5,
+            # A host that stops answering (blackholed, not refusing) would otherwise keep
+            # pooled connections open for the kernel's ~15 min retransmission timeout:
+            # unacknowledged data or silent keepalives end them within seconds instead.
+            "tcp_user_timeout": 10_000,
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
         }
 
 

@@ -16,9 +16,9 @@ import asyncio
 import logging
 import select
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection
@@ -41,6 +41,10 @@ GATHER_MAX_SECONDS = 0.002
 # While the database is unreachable, how often a direct connection is attempted.
 PROBE_INTERVAL_SECONDS = 0.5
 PROBE_TIMEOUT_SECONDS = 5.0
+# Longest one group commit or read page may take, the wait for a pooled connection (10 s at most)
+# included. A database that stops answering (a blackholed host, a frozen server) keeps its
+# connections open without an error: without a deadline every writer and reader waits forever.
+DATABASE_DEADLINE_SECONDS = 15.0
 
 # One group commit without idempotency keys, as one statement (so one transaction):
 # take the log's row lock while advancing next_lsn by the number of records, insert
@@ -71,6 +75,10 @@ class IdempotencyConflict(Exception):
 
 class RecordRejected(Exception):
     """PostgreSQL refused this request's records (a data error); nothing was written."""
+
+
+class DatabaseTimeout(Exception):
+    """The database did not answer within DATABASE_DEADLINE_SECONDS; the work was abandoned."""
 
 
 class _StaleConnection(Exception):
@@ -149,7 +157,10 @@ class _Pending:
     size: int = 0  # bytes of record text
 
 
-def _consume_outcome(future: asyncio.Future[AppendResult]) -> None:
+T = TypeVar("T")
+
+
+def _consume_outcome(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()
 
@@ -172,7 +183,30 @@ class Store:
         # (503) instead of each waiting for the pool timeout.
         self.database_down = False
         self._probe_task: asyncio.Task[None] | None = None
+        # Work given up at its deadline, still being cancelled (kept referenced until done).
+        self._abandoned: set[asyncio.Future[Any]] = set()
         self._recover_lock = asyncio.Lock()
+
+    async def _within_deadline(self, work: Coroutine[Any, Any, T]) -> T:
+        """Await ``work`` for at most DATABASE_DEADLINE_SECONDS. On expiry it is cancelled in the
+        background: psycopg then asks the server to cancel the query and, when that is not answered
+        either, closes the connection, seconds later (psycopg AsyncConnection.wait). Nobody waits
+        for that."""
+        task = asyncio.ensure_future(work)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=DATABASE_DEADLINE_SECONDS)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        if not done:
+            task.cancel()
+            self._abandoned.add(task)
+            task.add_done_callback(self._abandoned.discard)
+            task.add_done_callback(_consume_outcome)
+            raise DatabaseTimeout(
+                f"no answer from the database within {DATABASE_DEADLINE_SECONDS:g} s"
+            )
+        return task.result()
 
     def _fail_fast(self) -> None:
         if self.database_down:
@@ -268,13 +302,13 @@ class Store:
             if self.database_down:
                 raise StoreError("database unavailable")
             try:
-                await self._flush(log_name, batch)
+                await self._within_deadline(self._flush(log_name, batch))
             except _StaleConnection:
                 # e.g. PostgreSQL restarted since the connection was pooled: nothing was
                 # committed, so one more try on a checked connection is safe.
                 if not await self.recover():
                     raise
-                await self._flush(log_name, batch)
+                await self._within_deadline(self._flush(log_name, batch))
         except Exception as exc:  # noqa: BLE001 - every waiter must learn the outcome
             cause = (exc.__cause__ or exc) if isinstance(exc, _StaleConnection) else exc
             if _request_specific(exc) and len(batch) > 1:
@@ -291,12 +325,15 @@ class Store:
             err: Exception
             if _request_specific(exc):
                 err = RecordRejected(f"the database refused the records: {type(exc).__name__}")
+            elif isinstance(cause, DatabaseTimeout):
+                # The COMMIT may still happen: retrying is safe with the same Idempotency-Key.
+                err = StoreError(f"database write failed: {cause}; the outcome is unknown")
             else:
                 err = StoreError(f"database write failed: {type(cause).__name__}")
             for item in batch:
                 if not item.future.done():
                     item.future.set_exception(err)
-            if isinstance(cause, PoolTimeout) or _connection_lost(cause):
+            if isinstance(cause, PoolTimeout | DatabaseTimeout) or _connection_lost(cause):
                 await self.recover()  # marks the database down if it does not answer
 
     async def _flush(self, log_name: str, batch: list[_Pending]) -> None:
@@ -435,12 +472,16 @@ class Store:
         self._fail_fast()
         for attempt in (1, 2):
             try:
-                return await self._read_page(log_name, from_lsn, limit, max_bytes)
+                return await self._within_deadline(
+                    self._read_page(log_name, from_lsn, limit, max_bytes)
+                )
             except Exception as exc:
                 # Reads change nothing: after a lost connection, retry once if the
                 # database answers again.
                 if attempt == 1 and _connection_lost(exc) and await self.recover():
                     continue
+                if isinstance(exc, DatabaseTimeout):
+                    await self.recover()  # marks it down: the next requests fail fast
                 log.error("read failed", extra={"log": log_name, "error": repr(exc)})
                 raise StoreError(f"database read failed: {type(exc).__name__}") from exc
         raise AssertionError("unreachable")
