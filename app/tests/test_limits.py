@@ -249,3 +249,38 @@ async def test_in_flight_bodies_are_bounded(make_app: Any, database: str) -> Non
     assert {r.status_code for r in responses} == {201}
     assert len(fetch_records(database, log)) == 1 + 10 * 50
     assert budget.available == budget.capacity
+
+
+SECOND = b'"' + b"x" * 4094 + b'"'
+
+
+async def test_reads_wait_for_room_in_the_budget_too(make_app: Any, database: str) -> None:
+    """A page of records is held in memory like a request body: with the budget full, a read
+    waits its turn instead of adding its page on top."""
+    from tests.conftest import admin_connect
+
+    inproc = make_app(max_inflight_bytes=4096, max_body_bytes=4096)
+    log = unique_log("inflight-read")
+    async with inproc as client:
+        assert (await client.post(URL.format(log), json="first")).status_code == 201
+        budget = inproc.state.budget
+        with admin_connect(database) as blocker:
+            blocker.execute("BEGIN")
+            blocker.execute("SELECT 1 FROM wal_logs WHERE name = %s FOR UPDATE", (log,))
+            # Holds the whole budget (it reserves its 4096-byte body) until its commit.
+            append = asyncio.create_task(client.post(URL.format(log), content=SECOND))
+            deadline = time.monotonic() + GUARD
+            while budget.available == budget.capacity:
+                assert time.monotonic() < deadline, "the append did not reserve its body"
+                await asyncio.sleep(0.01)
+            read = asyncio.create_task(client.get(URL.format(log)))
+            while not budget._waiters:
+                assert not read.done(), f"the read did not wait for the budget: {read.result()}"
+                assert time.monotonic() < deadline, "the read did not queue for the budget"
+                await asyncio.sleep(0.01)
+            blocker.execute("COMMIT")
+        assert (await asyncio.wait_for(append, 30)).status_code == 201
+        page = await asyncio.wait_for(read, 30)
+    assert page.status_code == 200, page.text
+    assert [r["data"] for r in page.json()["records"]] == ["first", SECOND.decode().strip('"')]
+    assert budget.available == budget.capacity

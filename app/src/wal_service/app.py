@@ -48,11 +48,12 @@ CLIENT_CLOSED_REQUEST = 499
 
 
 class ByteBudget:
-    """Bytes of request bodies this process holds at once (MAX_INFLIGHT_BYTES).
+    """Bytes of request and response bodies this process holds at once (MAX_INFLIGHT_BYTES).
 
-    A request reserves its declared size before its body is read and keeps it until
-    its response is ready, so memory stays bounded however many large batches are in
-    flight; the others wait their turn (first come, first served)."""
+    An append reserves its declared size before its body is read, a read reserves its
+    page (MAX_BODY_BYTES) before it queries; each keeps it until its response is ready,
+    so memory stays bounded however many large batches and pages are in flight; the
+    others wait their turn (first come, first served)."""
 
     def __init__(self, capacity: int, metrics: Metrics) -> None:
         self.capacity = capacity
@@ -208,13 +209,7 @@ async def append_records(request: Request) -> Response:
     settings = state.settings
     declared = _declared_length(request, settings.max_body_bytes)
     reserved = settings.max_body_bytes if declared is None else declared
-    try:
-        async with asyncio.timeout(settings.body_read_timeout_seconds):
-            await state.budget.acquire(reserved)
-    except TimeoutError:
-        raise ApiError(
-            503, "overloaded", "too many request bodies in flight (MAX_INFLIGHT_BYTES)"
-        ) from None
+    await _reserve(state, reserved)
     try:
         body = await _read_body(
             request, settings.max_body_bytes, settings.body_read_timeout_seconds
@@ -252,21 +247,41 @@ async def append_records(request: Request) -> Response:
     return OrjsonResponse(payload, status_code=201)
 
 
+async def _reserve(state: ServiceState, amount: int) -> None:
+    """Wait for room in MAX_INFLIGHT_BYTES, at most BODY_READ_TIMEOUT_SECONDS."""
+    try:
+        async with asyncio.timeout(state.settings.body_read_timeout_seconds):
+            await state.budget.acquire(amount)
+    except TimeoutError:
+        raise ApiError(
+            503, "overloaded", "too many bodies in flight (MAX_INFLIGHT_BYTES)"
+        ) from None
+
+
 async def read_records(request: Request) -> Response:
+    state = _state(request)
     log_name = _log_name(request)
     from_lsn = _query_int(request, "from_lsn", 1, 0, 2**62)
     limit = _query_int(request, "limit", DEFAULT_READ_LIMIT, 1, MAX_READ_LIMIT)
     store = _store(request)
+    # A page is at most one body's worth of record text (always at least one record,
+    # and no record is longer than the body that brought it).
+    page = state.settings.max_body_bytes
+    await _reserve(state, page)
     try:
-        rows = await store.read(log_name, from_lsn, limit)
-    except StoreError as exc:
-        raise ApiError(503, "database_unavailable", str(exc)) from None
-    next_from = rows[-1][0] + 1 if rows else max(from_lsn, 1)
-    # The stored texts are valid JSON: spliced in as they are, never re-parsed (so that
-    # numbers keep every digit and no record, however nested, can break a page).
-    records = ",".join(f'{{"lsn":{lsn},"data":{text}}}' for lsn, text in rows)
-    body = f'{{"log":"{log_name}","records":[{records}],"next_from_lsn":{next_from}}}'
-    return Response(body.encode(), media_type="application/json")
+        try:
+            rows = await store.read(log_name, from_lsn, limit, max_bytes=page)
+        except StoreError as exc:
+            raise ApiError(503, "database_unavailable", str(exc)) from None
+        next_from = rows[-1][0] + 1 if rows else max(from_lsn, 1)
+        # The stored texts are valid JSON: spliced in as they are, never re-parsed (so that
+        # numbers keep every digit and no record, however nested, can break a page).
+        records = ",".join(f'{{"lsn":{lsn},"data":{text}}}' for lsn, text in rows)
+        del rows
+        body = f'{{"log":"{log_name}","records":[{records}],"next_from_lsn":{next_from}}}'
+        return Response(body.encode(), media_type="application/json")
+    finally:
+        state.budget.release(page)
 
 
 async def health(request: Request) -> Response:

@@ -466,7 +466,7 @@ class Store:
 
     # ------------------------------------------------------------------- reads
     async def read(
-        self, log_name: str, from_lsn: int, limit: int, max_bytes: int = 8 << 20
+        self, log_name: str, from_lsn: int, limit: int, max_bytes: int
     ) -> list[tuple[int, str]]:
         """Records with lsn >= from_lsn as (lsn, the JSON text exactly as appended)."""
         self._fail_fast()
