@@ -156,21 +156,18 @@ class Environment(pulumi.ComponentResource):
         if s.autoscaling and cluster.kind is not None:
             # kind has no metrics-server: without one the HPA sees `<unknown>` and never scales.
             MetricsServer(f"{name}-metrics-server", MetricsServerArgs(), opts=k8s_opts)
-        handover: list[pulumi.Resource] = []
-        if not s.autoscaling:
-            handover.append(
-                HpaHandover(
-                    f"{name}-hpa-handover",
-                    HpaHandoverArgs(
-                        namespace=app_namespace,
-                        name=APP_NAME,
-                        kube_context=cluster.kube_context,
-                        kubeconfig=cluster.kubeconfig,
-                        kubeconfig_path=s.kubeconfig_file,
-                    ),
-                    opts=pulumi.ResourceOptions(parent=self),
-                )
-            )
+        handover = HpaHandover(
+            f"{name}-hpa-handover",
+            HpaHandoverArgs(
+                namespace=app_namespace,
+                name=APP_NAME,
+                autoscaling=s.autoscaling,
+                kube_context=cluster.kube_context,
+                kubeconfig=cluster.kubeconfig,
+                kubeconfig_path=s.kubeconfig_file,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         workload = ServiceWorkload(
             f"{name}-workload",
             workload_args(
@@ -182,7 +179,7 @@ class Environment(pulumi.ComponentResource):
                 pull_secret,
                 route_ready,
                 self._monitoring(name, s, cluster),
-                handover,
+                [handover],
             ),
             opts=k8s_opts,
         )

@@ -6,7 +6,8 @@ The engine deletes resources the program no longer declares only after every cre
 the Deployment below its minReplicas and scales it back up, leaving more pods than `replicas` and no
 PodDisruptionBudget; `make e2e` hit that on every run. The Deployment depends on this command, so the
 HPA is gone first; the engine's own delete later finds nothing to delete, which the provider accepts.
-Exists only while autoscaling is off, so turning it off again runs the command again.
+Registered in both modes and replaced whenever the mode changes (its trigger), so every switch to off
+runs it, even after an `up` that failed halfway; with autoscaling on it does nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from components.host_claim import KUBECTL_TARGET, kubectl_environment
 DELETE_SCRIPT = (
     KUBECTL_TARGET
     + """\
+if [ "$AUTOSCALING" = true ]; then
+  echo "autoscaling is on: the HorizontalPodAutoscaler stays"
+  exit 0
+fi
 if ! kubectl "$@" --namespace "$NAMESPACE" delete horizontalpodautoscalers.autoscaling "$HPA" --ignore-not-found --wait
 then
   echo "autoscaling is off, but the HorizontalPodAutoscaler $NAMESPACE/$HPA could not be deleted, so the\
@@ -37,6 +42,8 @@ class HpaHandoverArgs:
     """Namespace of the Deployment and its HPA."""
     name: str
     """Name of the HPA (the Deployment's name)."""
+    autoscaling: bool
+    """The stack's mode: the command deletes the HPA only when this is False."""
     kube_context: pulumi.Input[str]
     """kubectl context of the target cluster."""
     kubeconfig: pulumi.Input[str] | None
@@ -56,8 +63,10 @@ class HpaHandover(pulumi.ComponentResource):
             environment={
                 "NAMESPACE": args.namespace,
                 "HPA": args.name,
+                "AUTOSCALING": "true" if args.autoscaling else "false",
                 **kubectl_environment(args.kube_context, args.kubeconfig, args.kubeconfig_path),
             },
+            triggers=[args.autoscaling],
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.result = delete.stdout

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from conftest import MockRuns, StackRun
 
 
-def run_delete(tmp_path: Path, kubectl_exit: int = 0) -> subprocess.CompletedProcess[str]:
+def run_delete(tmp_path: Path, kubectl_exit: int = 0, autoscaling: str = "false") -> subprocess.CompletedProcess[str]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     kubectl = bin_dir / "kubectl"
@@ -24,6 +24,7 @@ def run_delete(tmp_path: Path, kubectl_exit: int = 0) -> subprocess.CompletedPro
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
         "NAMESPACE": "wal-service-dev",
         "HPA": "wal-service",
+        "AUTOSCALING": autoscaling,
         "KUBE_CONTEXT": "kind-wal-service-cluster",
         "KUBECONFIG_PATH": "/home/u/.kube/kind-wal-service-cluster.yaml",
     }
@@ -37,6 +38,12 @@ def test_the_script_deletes_the_named_hpa_and_accepts_its_absence(tmp_path: Path
         "--context kind-wal-service-cluster --kubeconfig /home/u/.kube/kind-wal-service-cluster.yaml "
         "--namespace wal-service-dev delete horizontalpodautoscalers.autoscaling wal-service --ignore-not-found --wait"
     ]
+
+
+def test_with_autoscaling_on_the_script_leaves_the_hpa_alone(tmp_path: Path) -> None:
+    proc = run_delete(tmp_path, autoscaling="true")
+    assert proc.returncode == 0, proc.stderr
+    assert not (tmp_path / "calls").exists(), "kubectl was called with autoscaling on"
 
 
 def test_an_unreachable_cluster_fails_the_command(tmp_path: Path) -> None:
@@ -68,5 +75,12 @@ def test_with_autoscaling_off_the_deployment_waits_for_the_hpa_to_be_gone(mockru
     assert (environment["NAMESPACE"], environment["HPA"]) == (hpa["namespace"], hpa["name"]), environment
 
 
-def test_with_autoscaling_on_there_is_nothing_to_hand_over(mockruns: MockRuns) -> None:
-    assert handover_command(mockruns.get("dev", ("wal-service:autoscaling=true",))) is None
+def test_every_switch_of_mode_runs_the_command_again(mockruns: MockRuns) -> None:
+    """Its trigger is the mode, so a switch to off deletes the HPA even when the last switch to on failed
+    halfway and left the off-era command in the state."""
+    on = handover_command(mockruns.get("dev", ("wal-service:autoscaling=true",)))
+    off = handover_command(mockruns.get("dev", ("wal-service:autoscaling=false",)))
+    assert on is not None and off is not None
+    assert on["inputs"]["triggers"] != off["inputs"]["triggers"], (on["inputs"], off["inputs"])  # type: ignore[index]
+    assert on["inputs"]["environment"]["AUTOSCALING"] == "true"  # type: ignore[index]
+    assert off["inputs"]["environment"]["AUTOSCALING"] == "false"  # type: ignore[index]

@@ -149,7 +149,7 @@ def test_commands_take_names_from_environment_not_interpolation(stack: str) -> N
             script = command["inputs"].get(field) or ""
             for value in env.values():
                 # Words of the scripts' own text (mode names, the project's name in key names) are not names.
-                if len(value) > 3 and value not in {"kind", "gateway", "ingress", "wal-service"}:
+                if len(value) > 3 and value not in {"kind", "gateway", "ingress", "wal-service", "true", "false"}:
                     assert value not in script, f"{command['name']}.{field} interpolates {value!r} into the script"
 
 
@@ -301,10 +301,13 @@ def test_route_waits_for_its_gateway_and_the_host_check(stack: str) -> None:
 def test_prod_uses_existing_cluster_and_no_local_platform() -> None:
     types = {r["type"] for r in record("prod")["resources"]}
     prod_commands = [r["name"] for r in commands("prod")]
-    # Only the checks against the existing cluster: its Ingress hosts and the ServiceMonitor CRD.
-    assert sorted(prod_commands) == ["wal-prod-host-claim-check", "wal-prod-servicemonitor-crd-check"], (
-        "prod runs no kind or registry commands"
-    )
+    # Only kubectl against the existing cluster: its Ingress hosts, the ServiceMonitor CRD, and the HPA
+    # handover (which does nothing while prod autoscales).
+    assert sorted(prod_commands) == [
+        "wal-prod-host-claim-check",
+        "wal-prod-hpa-handover-delete-hpa",
+        "wal-prod-servicemonitor-crd-check",
+    ], "prod runs no kind or registry commands"
     assert "docker:index/container:Container" not in types
     assert "kubernetes:helm.sh/v3:Release" not in types
     provider = resources("prod", "pulumi:providers:kubernetes")[0]["inputs"]
