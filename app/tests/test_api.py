@@ -244,3 +244,8 @@ async def test_read_page_is_cut_by_size(make_app: Any) -> None:
         assert [lsn for lsn, _ in page] == [1]  # always at least one record
         page = await store.read(log, 2, 100, max_bytes=10 << 20)
         assert [lsn for lsn, _ in page] == [2, 3]
+        # A page never passes its cap for a second record: 15,002 bytes each (quotes included).
+        page = await store.read(log, 1, 100, max_bytes=2 * 15_002 - 1)
+        assert [lsn for lsn, _ in page] == [1]
+        page = await store.read(log, 1, 100, max_bytes=2 * 15_002)
+        assert [lsn for lsn, _ in page] == [1, 2]

@@ -264,8 +264,8 @@ async def read_records(request: Request) -> Response:
     from_lsn = _query_int(request, "from_lsn", 1, 0, 2**62)
     limit = _query_int(request, "limit", DEFAULT_READ_LIMIT, 1, MAX_READ_LIMIT)
     store = _store(request)
-    # A page is at most one body's worth of record text (always at least one record,
-    # and no record is longer than the body that brought it).
+    # A page is at most one body's worth of record text, or one record when the first is
+    # longer (written under a larger MAX_BODY_BYTES, or as jsonb before migration 2).
     page = state.settings.max_body_bytes
     await _reserve(state, page)
     try:

@@ -51,7 +51,8 @@ class Metrics:
         )
         self.inflight_bytes = Gauge(
             "wal_inflight_body_bytes",
-            "Request body bytes reserved by requests in flight (at most MAX_INFLIGHT_BYTES).",
+            "Body bytes reserved by requests in flight: appended bodies and read pages"
+            " (at most MAX_INFLIGHT_BYTES).",
             registry=self.registry,
         )
         self.ready = Gauge(

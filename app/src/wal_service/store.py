@@ -196,17 +196,28 @@ class Store:
         try:
             done, _ = await asyncio.wait({task}, timeout=DATABASE_DEADLINE_SECONDS)
         except asyncio.CancelledError:
-            task.cancel()
+            self._abandon(task)
             raise
         if not done:
-            task.cancel()
-            self._abandoned.add(task)
-            task.add_done_callback(self._abandoned.discard)
-            task.add_done_callback(_consume_outcome)
+            self._abandon(task)
             raise DatabaseTimeout(
                 f"no answer from the database within {DATABASE_DEADLINE_SECONDS:g} s"
             )
         return task.result()
+
+    def _abandon(self, task: asyncio.Future[Any]) -> None:
+        task.cancel()
+        self._abandoned.add(task)
+        task.add_done_callback(self._abandoned.discard)
+        task.add_done_callback(_consume_outcome)
+
+    def _recover_soon(self) -> None:
+        """recover() without making the caller wait: it probes with a new connection and checks the
+        pool's idle connections, which can take seconds against a silent server."""
+        task = asyncio.ensure_future(self.recover())
+        self._abandoned.add(task)
+        task.add_done_callback(self._abandoned.discard)
+        task.add_done_callback(_consume_outcome)
 
     def _fail_fast(self) -> None:
         if self.database_down:
@@ -333,7 +344,9 @@ class Store:
             for item in batch:
                 if not item.future.done():
                     item.future.set_exception(err)
-            if isinstance(cause, PoolTimeout | DatabaseTimeout) or _connection_lost(cause):
+            if isinstance(cause, DatabaseTimeout):
+                self._recover_soon()  # the log's next flush must not wait for it
+            elif isinstance(cause, PoolTimeout) or _connection_lost(cause):
                 await self.recover()  # marks the database down if it does not answer
 
     async def _flush(self, log_name: str, batch: list[_Pending]) -> None:
@@ -481,7 +494,7 @@ class Store:
                 if attempt == 1 and _connection_lost(exc) and await self.recover():
                     continue
                 if isinstance(exc, DatabaseTimeout):
-                    await self.recover()  # marks it down: the next requests fail fast
+                    self._recover_soon()  # marks it down: the next requests fail fast
                 log.error("read failed", extra={"log": log_name, "error": repr(exc)})
                 raise StoreError(f"database read failed: {type(exc).__name__}") from exc
         raise AssertionError("unreachable")
@@ -490,8 +503,8 @@ class Store:
         self, log_name: str, from_lsn: int, limit: int, max_bytes: int
     ) -> list[tuple[int, str]]:
         async with self.pool.connection() as conn:
-            # Stop the page once ~max_bytes of payload text have been collected; the
-            # first record is always returned so that a reader makes progress.
+            # At most max_bytes of payload text, except a first record larger than that,
+            # which comes alone so that a reader makes progress.
             cur = await conn.execute(
                 "SELECT lsn, payload FROM ("
                 "  SELECT lsn, payload,"
@@ -499,7 +512,7 @@ class Store:
                 "           - octet_length(payload) AS before"
                 "  FROM (SELECT lsn, payload::text AS payload FROM wal_records"
                 "        WHERE log = %s AND lsn >= %s ORDER BY lsn LIMIT %s) page"
-                ") sized WHERE before < %s ORDER BY lsn",
+                ") sized WHERE before = 0 OR before + octet_length(payload) <= %s ORDER BY lsn",
                 (log_name, from_lsn, limit, max_bytes),
             )
             return [(int(r[0]), r[1]) for r in await cur.fetchall()]
@@ -547,3 +560,7 @@ class Store:
         if self._probe_task is not None:
             self._probe_task.cancel()
             await asyncio.gather(self._probe_task, return_exceptions=True)
+        for task in list(self._abandoned):
+            task.cancel()
+        if self._abandoned:
+            await asyncio.wait(list(self._abandoned), timeout=1.0)
