@@ -119,7 +119,7 @@ class ControlPlane:
         server = f"https://127.0.0.1:{api_port}"
         self.kubeconfig.write_text(kubeconfig_text(server, self.pki))
         pki, kc = self.pki, str(self.kubeconfig)
-        self._start(
+        etcd = self._start(
             "etcd",
             [
                 "etcd",
@@ -154,7 +154,7 @@ class ControlPlane:
                 "--profiling=false",
             ],
         )
-        self._wait_ready(server, timeout, apiserver)
+        self._wait_ready(server, timeout, {"etcd": etcd, "kube-apiserver": apiserver})
         common = [f"--kubeconfig={kc}", f"--authentication-kubeconfig={kc}", f"--authorization-kubeconfig={kc}",
                   "--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port=0"]  # fmt: skip
         self._start(
@@ -186,7 +186,7 @@ class ControlPlane:
         self.kubectl("apply", "-f", "-", stdin="\n---\n".join(node_manifest(f"kwok-node-{i}") for i in range(nodes)))
         self.kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=120s")
 
-    def _wait_ready(self, server: str, timeout: float, apiserver: subprocess.Popen[bytes]) -> None:
+    def _wait_ready(self, server: str, timeout: float, watched: dict[str, subprocess.Popen[bytes]]) -> None:
         context = ssl.create_default_context(cafile=str(self.pki / "ca.crt"))
         context.load_cert_chain(str(self.pki / "admin.crt"), str(self.pki / "admin.key"))
         deadline = time.monotonic() + timeout
@@ -197,10 +197,11 @@ class ControlPlane:
                         return
             except OSError:
                 pass
-            if apiserver.poll() is not None:
-                log = self.root / "logs" / "kube-apiserver.log"
-                last = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(empty log)"]
-                raise RuntimeError(f"kube-apiserver exited with status {apiserver.returncode}: {last[0]} (see {log})")
+            for name, proc in watched.items():
+                if proc.poll() is not None:
+                    log = self.root / "logs" / f"{name}.log"
+                    last = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(empty log)"]
+                    raise RuntimeError(f"{name} exited with status {proc.returncode}: {last[0]} (see {log})")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"kube-apiserver not ready within {timeout:g} s; see {self.root / 'logs'}")
             time.sleep(1)

@@ -64,4 +64,4 @@ def test_a_kube_apiserver_that_exits_is_reported_with_its_last_log_line(tmp_path
     proc.wait(timeout=30)
     (port,) = free_ports(1)
     with pytest.raises(RuntimeError, match=r"exited with status 1: .*address already in use"):
-        plane._wait_ready(f"https://127.0.0.1:{port}", timeout=300, apiserver=proc)
+        plane._wait_ready(f"https://127.0.0.1:{port}", timeout=300, watched={"kube-apiserver": proc})
