@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_command import local
 
-from components.host_claim import KUBECTL_TARGET, kubectl_environment
+from components.host_claim import KUBECTL_TARGET, KubectlTarget
 
 CHECK_SCRIPT = (
     KUBECTL_TARGET
@@ -34,12 +34,8 @@ class CrdCheckArgs:
     """Kind it serves, for the message."""
     fix: str
     """What to do when it is missing (one sentence, with the commands)."""
-    kube_context: pulumi.Input[str]
-    """kubectl context of the target cluster."""
-    kubeconfig: pulumi.Input[str] | None
-    """kind: the kubeconfig contents (a secret); existing clusters: None (kubeconfig_path or the default)."""
-    kubeconfig_path: str = ""
-    """Existing clusters: the configured kubeconfig path, empty for kubectl's default."""
+    cluster: KubectlTarget
+    """Where the check looks."""
 
 
 class CrdCheck(pulumi.ComponentResource):
@@ -54,9 +50,9 @@ class CrdCheck(pulumi.ComponentResource):
                 "CRD": args.crd,
                 "KIND": args.kind,
                 "FIX": args.fix,
-                **kubectl_environment(args.kube_context, args.kubeconfig, args.kubeconfig_path),
+                **args.cluster.environment(),
             },
-            triggers=[args.crd, args.kube_context],
+            triggers=[args.crd, args.cluster.kube_context],
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.result = check.stdout

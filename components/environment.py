@@ -16,7 +16,7 @@ from components.crd_check import CrdCheck, CrdCheckArgs
 from components.database import Connection, Database, DatabaseArgs, ExternalServer, InClusterServer, server_pod
 from components.gateway import ServiceGateway, ServiceGatewayArgs
 from components.gateway_controller import GATEWAY_API_VERSION, GatewayController, GatewayControllerArgs
-from components.host_claim import HostClaimCheck, HostClaimCheckArgs
+from components.host_claim import HostClaimCheck, HostClaimCheckArgs, KubectlTarget
 from components.hpa_handover import HpaHandover, HpaHandoverArgs
 from components.image import ServiceImage, ServiceImageArgs, source_revision
 from components.kind_cluster import KindClusterArgs
@@ -152,7 +152,9 @@ class Environment(pulumi.ComponentResource):
                 ),
                 opts=k8s_opts,
             ).name
-        route_ready = self._routing(name, s, cluster, namespace, instance, k8s_opts)
+        # What the platform's kubectl commands (checks, the HPA handover) are aimed at.
+        kubectl = KubectlTarget(cluster.kube_context, cluster.kubeconfig, s.kubeconfig_file)
+        route_ready = self._routing(name, s, kubectl, namespace, instance, k8s_opts)
         if s.autoscaling and cluster.kind is not None:
             # kind has no metrics-server: without one the HPA sees `<unknown>` and never scales.
             MetricsServer(f"{name}-metrics-server", MetricsServerArgs(), opts=k8s_opts)
@@ -162,9 +164,7 @@ class Environment(pulumi.ComponentResource):
                 namespace=app_namespace,
                 name=APP_NAME,
                 autoscaling=s.autoscaling,
-                kube_context=cluster.kube_context,
-                kubeconfig=cluster.kubeconfig,
-                kubeconfig_path=s.kubeconfig_file,
+                cluster=kubectl,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -178,7 +178,7 @@ class Environment(pulumi.ComponentResource):
                 database,
                 pull_secret,
                 route_ready,
-                self._monitoring(name, s, cluster),
+                self._monitoring(name, s, kubectl),
                 [handover],
             ),
             opts=k8s_opts,
@@ -263,7 +263,7 @@ class Environment(pulumi.ComponentResource):
         self,
         name: str,
         s: Settings,
-        cluster: ClusterTarget,
+        kubectl: KubectlTarget,
         namespace: AppNamespace,
         instance: str,
         k8s_opts: pulumi.ResourceOptions,
@@ -286,9 +286,7 @@ class Environment(pulumi.ComponentResource):
                 host=s.host,
                 instance=instance,
                 routing=s.routing,
-                kube_context=cluster.kube_context,
-                kubeconfig=cluster.kubeconfig,
-                kubeconfig_path=s.kubeconfig_file,
+                cluster=kubectl,
                 gateway_class=s.gateway_class_name if s.routing == "gateway" else "",
                 gateway_namespace=s.gateway_namespace if s.routing == "gateway" else "",
                 gateway_name=s.gateway_name if s.routing == "gateway" else "",
@@ -316,7 +314,7 @@ class Environment(pulumi.ComponentResource):
         )
         return [check, gateway]
 
-    def _monitoring(self, name: str, s: Settings, cluster: ClusterTarget) -> Monitoring:
+    def _monitoring(self, name: str, s: Settings, kubectl: KubectlTarget) -> Monitoring:
         """How Prometheus finds the metrics; a ServiceMonitor waits for the check that its CRD exists."""
         ready: list[pulumi.Resource] = []
         if s.monitoring == "servicemonitor":
@@ -330,9 +328,7 @@ class Environment(pulumi.ComponentResource):
                             "install the Prometheus Operator (https://prometheus-operator.dev/docs/getting-started/"
                             f"installation/), or run: pulumi config set {PROJECT}:monitoring annotations -s {s.stack}"
                         ),
-                        kube_context=cluster.kube_context,
-                        kubeconfig=cluster.kubeconfig,
-                        kubeconfig_path=s.kubeconfig_file,
+                        cluster=kubectl,
                     ),
                     opts=pulumi.ResourceOptions(parent=self),
                 )

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import pulumi
 from pulumi_command import local
 
-# Leaves the kubectl arguments that reach the stack's cluster in "$@" (see kubectl_environment).
+# Leaves the kubectl arguments that reach the stack's cluster in "$@" (see KubectlTarget.environment).
 KUBECTL_TARGET = """\
 set -eu
 set -- --context "$KUBE_CONTEXT"
@@ -82,14 +82,27 @@ echo "host $HOST is free"
 )
 
 
-def kubectl_environment(
-    kube_context: pulumi.Input[str], kubeconfig: pulumi.Input[str] | None, kubeconfig_path: str
-) -> dict[str, pulumi.Input[str]]:
-    """The environment KUBECTL_TARGET reads: the context, and the kubeconfig as contents or a path."""
-    environment: dict[str, pulumi.Input[str]] = {"KUBE_CONTEXT": kube_context, "KUBECONFIG_PATH": kubeconfig_path}
-    if kubeconfig is not None:
-        environment["KUBECONFIG_DATA"] = kubeconfig
-    return environment
+@dataclass(frozen=True)
+class KubectlTarget:
+    """The stack's cluster, as the platform's kubectl commands reach it (through KUBECTL_TARGET)."""
+
+    kube_context: pulumi.Input[str]
+    """kubectl context of the target cluster."""
+    kubeconfig: pulumi.Input[str] | None
+    """kind: the kubeconfig contents (a secret); existing clusters: None (kubeconfig_path or kubectl's rules)."""
+    kubeconfig_path: str = ""
+    """The stack's kubeconfig file (Settings.kubeconfig_file): kind's own, or the configured one; empty for
+    kubectl's rules. Named in the fix lines; the commands prefer `kubeconfig` when given."""
+
+    def environment(self) -> dict[str, pulumi.Input[str]]:
+        """What KUBECTL_TARGET reads: the context, and the kubeconfig as contents or a path."""
+        environment: dict[str, pulumi.Input[str]] = {
+            "KUBE_CONTEXT": self.kube_context,
+            "KUBECONFIG_PATH": self.kubeconfig_path,
+        }
+        if self.kubeconfig is not None:
+            environment["KUBECONFIG_DATA"] = self.kubeconfig
+        return environment
 
 
 @dataclass(frozen=True)
@@ -100,13 +113,8 @@ class HostClaimCheckArgs:
     """app.kubernetes.io/instance of the stack's objects: a route carrying it is ours, whatever its namespace."""
     routing: str
     """gateway (an HTTPRoute; the CRDs and the parent must exist) or ingress."""
-    kube_context: pulumi.Input[str]
-    """kubectl context of the target cluster."""
-    kubeconfig: pulumi.Input[str] | None
-    """kind: the kubeconfig contents (a secret); existing clusters: None (kubeconfig_path or the default)."""
-    kubeconfig_path: str = ""
-    """The stack's kubeconfig file (Settings.kubeconfig_file): kind's own, or the configured one; empty for
-    kubectl's rules. Named in the fix lines; the check itself prefers `kubeconfig` when given."""
+    cluster: KubectlTarget
+    """Where the check looks."""
     gateway_class: str = ""
     """gateway mode: the class of the Gateway this stack creates; empty when it attaches to a shared Gateway."""
     gateway_namespace: str = ""
@@ -132,7 +140,7 @@ class HostClaimCheck(pulumi.ComponentResource):
             "GATEWAY_NAMESPACE": args.gateway_namespace,
             "GATEWAY_NAME": args.gateway_name,
             "GATEWAY_API_VERSION": args.gateway_api_version,
-            **kubectl_environment(args.kube_context, args.kubeconfig, args.kubeconfig_path),
+            **args.cluster.environment(),
         }
         check = local.Command(
             f"{name}-check",
@@ -142,7 +150,7 @@ class HostClaimCheck(pulumi.ComponentResource):
             triggers=[
                 args.host,
                 args.routing,
-                args.kube_context,
+                args.cluster.kube_context,
                 args.gateway_class,
                 args.gateway_namespace,
                 args.gateway_name,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_command import local
 
-from components.host_claim import KUBECTL_TARGET, kubectl_environment
+from components.host_claim import KUBECTL_TARGET, KubectlTarget
 
 DELETE_SCRIPT = (
     KUBECTL_TARGET
@@ -44,12 +44,8 @@ class HpaHandoverArgs:
     """Name of the HPA (the Deployment's name)."""
     autoscaling: bool
     """The stack's mode: the command deletes the HPA only when this is False."""
-    kube_context: pulumi.Input[str]
-    """kubectl context of the target cluster."""
-    kubeconfig: pulumi.Input[str] | None
-    """kind: the kubeconfig contents (a secret); existing clusters: None (kubeconfig_path or the default)."""
-    kubeconfig_path: str = ""
-    """The stack's kubeconfig file (Settings.kubeconfig_file); empty for kubectl's rules."""
+    cluster: KubectlTarget
+    """Where the HPA is deleted."""
 
 
 class HpaHandover(pulumi.ComponentResource):
@@ -64,7 +60,7 @@ class HpaHandover(pulumi.ComponentResource):
                 "NAMESPACE": args.namespace,
                 "HPA": args.name,
                 "AUTOSCALING": "true" if args.autoscaling else "false",
-                **kubectl_environment(args.kube_context, args.kubeconfig, args.kubeconfig_path),
+                **args.cluster.environment(),
             },
             triggers=[args.autoscaling],
             opts=pulumi.ResourceOptions(parent=self),
