@@ -183,7 +183,7 @@ class Store:
         # (503) instead of each waiting for the pool timeout.
         self.database_down = False
         self._probe_task: asyncio.Task[None] | None = None
-        # Work given up at its deadline, still being cancelled (kept referenced until done).
+        # Work given up at its deadline and still being cancelled, and recoveries not awaited.
         self._abandoned: set[asyncio.Future[Any]] = set()
         self._recover_lock = asyncio.Lock()
 
@@ -207,14 +207,15 @@ class Store:
 
     def _abandon(self, task: asyncio.Future[Any]) -> None:
         task.cancel()
-        self._abandoned.add(task)
-        task.add_done_callback(self._abandoned.discard)
-        task.add_done_callback(_consume_outcome)
+        self._in_background(task)
 
     def _recover_soon(self) -> None:
         """recover() without making the caller wait: it probes with a new connection and checks the
         pool's idle connections, which can take seconds against a silent server."""
-        task = asyncio.ensure_future(self.recover())
+        self._in_background(asyncio.ensure_future(self.recover()))
+
+    def _in_background(self, task: asyncio.Future[Any]) -> None:
+        """Keep ``task`` referenced (close() cancels it) until it ends; retrieve its outcome."""
         self._abandoned.add(task)
         task.add_done_callback(self._abandoned.discard)
         task.add_done_callback(_consume_outcome)
