@@ -18,6 +18,7 @@ import yaml
 
 from components.gateway_controller import HTTP_NODE_PORT, HTTPS_NODE_PORT, ROOT, bundle_files
 from components.kind_cluster import KindClusterArgs, kind_config
+from tests.dependencies import ancestors
 from tools.render import assumed_secrets, run_stack
 
 KIND_STACKS = ("dev", "staging")
@@ -172,31 +173,18 @@ def test_names_that_could_inject_are_rejected(key: str, value: str) -> None:
 def test_image_build_does_not_wait_for_the_cluster(stack: str) -> None:
     """The image builds and pushes while kind creates the cluster: check the engine's dependency graph."""
     res = record(stack)["resources"]
-    by_urn = {r["urn"]: r for r in res}
-
-    def ancestors(urn: str) -> set[str]:
-        seen: set[str] = set()
-        todo = [urn]
-        while todo:
-            current = by_urn[todo.pop()]
-            deps = set(current["dependencies"]) | {u for us in current["property_dependencies"].values() for u in us}
-            for dep in deps - seen:
-                seen.add(dep)
-                todo.append(dep)
-        return seen
-
     image = resources(stack, "docker:index/image:Image")[0]
     cluster = by_suffix(stack, "-kind-create")
     container = resources(stack, "docker:index/container:Container")[0]
-    image_deps = ancestors(image["urn"])
+    image_deps = ancestors(res, image["urn"])
     assert cluster["urn"] not in image_deps, "the image build waits for kind: pushing could overlap cluster creation"
     assert container["urn"] in image_deps, "the push must wait for the registry container"
-    assert cluster["urn"] not in ancestors(container["urn"]), "the registry must start without the cluster"
+    assert cluster["urn"] not in ancestors(res, container["urn"]), "the registry must start without the cluster"
     check = by_suffix(stack, "-pull-check-pull")
-    check_deps = ancestors(check["urn"])
+    check_deps = ancestors(res, check["urn"])
     assert {image["urn"], cluster["urn"], by_suffix(stack, "-registry-node-hosts")["urn"]} <= check_deps
     deployment = resources(stack, "kubernetes:apps/v1:Deployment")[0]
-    assert check["urn"] in ancestors(deployment["urn"]), "pods must not be created before the pull check passed"
+    assert check["urn"] in ancestors(res, deployment["urn"]), "pods must not be created before the pull check passed"
 
 
 @pytest.mark.parametrize("stack", KIND_STACKS)

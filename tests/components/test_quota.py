@@ -16,6 +16,7 @@ import pytest
 from components.environment import quota_hard_for, stack_pods
 from components.quota import cpu_quantity, memory_quantity, pod_footprint, quota_hard
 from components.settings import amount, stack_settings
+from tests.dependencies import ancestors
 
 if TYPE_CHECKING:
     from conftest import MockRuns, StackRun
@@ -164,21 +165,9 @@ def test_limit_range_defaults_are_the_service_container_and_admit_every_containe
 
 
 def test_pods_are_created_after_the_quota_and_limit_range(run: StackRun) -> None:
-    by_urn = {r["urn"]: r for r in run.registrations}
-
-    def ancestors(urn: str) -> set[str]:
-        seen: set[str] = set()
-        todo = [urn]
-        while todo:
-            current = by_urn[todo.pop()]
-            deps = set(current["dependencies"]) | {u for us in current["property_dependencies"].values() for u in us}
-            todo += list(deps - seen)
-            seen |= deps
-        return seen
-
     guards = {run.one(kind).registration["urn"] for kind in ("ResourceQuota", "LimitRange")}
     for workload in [*run.objects("Deployment"), *run.objects("StatefulSet")]:
-        missing = guards - ancestors(workload.registration["urn"])
+        missing = guards - ancestors(run.registrations, workload.registration["urn"])
         assert not missing, f"stack {run.stack}: {workload} does not wait for {sorted(missing)}"
 
 
