@@ -672,9 +672,8 @@ def load_settings(root: Path = ROOT, environ: Mapping[str, str] | None = None) -
     """The running program's settings, from the config the engine passed, checked against the other stacks
     and the state backend this run uses."""
     settings = parse_settings(engine_config(), pulumi.get_stack())
-    problems = list(
-        filter(None, [backend_problem(settings, effective_backend(os.environ if environ is None else environ, root))])
-    )
+    backend = backend_problem(settings, effective_backend(os.environ if environ is None else environ, root))
+    problems = [backend] if backend else []
     promote = promote_command(settings)
     if promote:
         problem = f"{PROJECT}:imageRef is the all-zero placeholder digest, which no registry serves; run: {promote}"
