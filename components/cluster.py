@@ -75,16 +75,22 @@ class ClusterTarget(pulumi.ComponentResource):
         if kind is None:
             return pulumi.ResourceOptions(parent=parent, providers={"kubernetes": self.provider})
 
-        def deleted_with_cluster(
-            args: pulumi.ResourceTransformationArgs,
-        ) -> pulumi.ResourceTransformationResult | None:
-            # `transformations` run in the SDK and reach every descendant; `deleted_with` is not inherited.
-            if not args.type_.startswith("kubernetes:"):
-                return None
-            return pulumi.ResourceTransformationResult(
-                args.props, pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(deleted_with=kind.owner))
-            )
-
         return pulumi.ResourceOptions(
-            parent=parent, providers={"kubernetes": self.provider}, transformations=[deleted_with_cluster]
+            parent=parent, providers={"kubernetes": self.provider}, transforms=[deleted_with(kind.owner)]
         )
+
+
+def deleted_with(owner: pulumi.Resource) -> pulumi.ResourceTransform:
+    """A transform that marks every Kubernetes object `deleted_with` the owner (`deleted_with` is not inherited).
+    Engine-side `transforms`, not SDK-side `transformations`: the engine applies them to every descendant, the
+    objects a remote component such as `yaml.v2.ConfigGroup` registers inside its provider included, which
+    `transformations` never see (pulumi docs, "Transforms"; the Gateway API CRDs were missed that way)."""
+
+    def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+        if not args.type_.startswith("kubernetes:"):
+            return None
+        return pulumi.ResourceTransformResult(
+            args.props, pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(deleted_with=owner))
+        )
+
+    return transform

@@ -11,9 +11,11 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
+from components import docker_host as docker_daemon
 from components.cluster import ClusterTarget, ClusterTargetArgs
 from components.crd_check import CrdCheck, CrdCheckArgs
 from components.database import Connection, Database, DatabaseArgs, ExternalServer, InClusterServer, server_pod
+from components.docker_host import DockerHost
 from components.gateway import ServiceGateway, ServiceGatewayArgs
 from components.gateway_controller import GATEWAY_API_VERSION, GatewayController, GatewayControllerArgs
 from components.host_claim import HostClaimCheck, HostClaimCheckArgs, KubectlTarget
@@ -95,13 +97,21 @@ class Environment(pulumi.ComponentResource):
         quota = quota_hard_for(s) if s.resource_quota else None
         super().__init__("wal:platform:Environment", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        docker_host = docker_daemon.probe() if uses_docker(s) else None
 
         cluster = ClusterTarget(
             f"{name}-cluster",
-            ClusterTargetArgs(kind=kind_args(s), kubeconfig=s.kubeconfig, context=s.kube_context),
+            ClusterTargetArgs(kind=kind_args(s, docker_host), kubeconfig=s.kubeconfig, context=s.kube_context),
             opts=child,
         )
         k8s_opts = cluster.options(parent=self)
+        # Every docker resource goes to the daemon the docker CLI (and so kind) uses; Pulumi.yaml disables the
+        # default docker provider, so none can slip past this one.
+        docker_opts = pulumi.ResourceOptions(parent=self)
+        if docker_host is not None:
+            provider = docker.Provider(f"{name}-docker", host=docker_host.endpoint or None, opts=child)
+            docker_opts = pulumi.ResourceOptions(parent=self, providers={"docker": provider})
+            k8s_opts = pulumi.ResourceOptions.merge(k8s_opts, pulumi.ResourceOptions(providers={"docker": provider}))
         registry = None
         if s.registry_mode == "local" and cluster.kind is not None:
             registry = LocalRegistry(
@@ -117,7 +127,7 @@ class Environment(pulumi.ComponentResource):
                 opts=k8s_opts,
             )
         registry_password = registry_credential(s)
-        image = self._image(name, s, cluster, registry, registry_password)
+        image = self._image(name, s, cluster, registry, registry_password, docker_opts)
 
         instance = instance_name(s.stack)
         labels = standard_labels(instance, image.version)
@@ -212,6 +222,7 @@ class Environment(pulumi.ComponentResource):
         cluster: ClusterTarget,
         registry: LocalRegistry | None,
         registry_password: pulumi.Output[str] | None,
+        docker_opts: pulumi.ResourceOptions,
     ) -> DeployedImage:
         """The image seam: a given reference (promotion, rollback), or a fresh build of app/ pushed to the
         local registry (and pulled by every node first) or to an external one."""
@@ -221,7 +232,7 @@ class Environment(pulumi.ComponentResource):
                 digest=pulumi.Output.from_input(image_digest(s.image_ref)),
                 version=image_version(s.image_ref),
             )
-        child = pulumi.ResourceOptions(parent=self)
+        child = docker_opts
         version = source_revision()
         if registry is not None and cluster.kind is not None:
             built = ServiceImage(
@@ -275,7 +286,11 @@ class Environment(pulumi.ComponentResource):
             controller.append(
                 GatewayController(
                     f"{name}-gateway-controller",
-                    GatewayControllerArgs(namespace=s.gateway_namespace, gateway_class=s.gateway_class_name),
+                    GatewayControllerArgs(
+                        namespace=s.gateway_namespace,
+                        gateway_class=s.gateway_class_name,
+                        https_listener=s.https_listener,
+                    ),
                     opts=k8s_opts,
                 )
             )
@@ -421,17 +436,28 @@ def resources(s: Settings) -> Resources:
     )
 
 
-def kind_args(s: Settings) -> KindClusterArgs | None:
+def uses_docker(s: Settings) -> bool:
+    """A kind cluster, or an image to build and push: what needs a Docker daemon."""
+    return s.cluster_mode == "kind" or not s.image_ref
+
+
+def kind_args(s: Settings, docker_host: DockerHost | None) -> KindClusterArgs | None:
     """The kind cluster to create, or None for an existing cluster."""
     if s.cluster_mode != "kind":
         return None
+    if docker_host is None or not docker_host.cgroup_version:
+        pulumi.log.warn(
+            "the Docker daemon did not say its cgroup version (`docker info` failed); the kind config assumes "
+            "cgroup v2. Start Docker before `pulumi up`: on a cgroup v1 host the nodes' kubelet would not start"
+        )
     return KindClusterArgs(
         cluster_name=s.kind_cluster_name,
         node_image=s.kind_node_image,
         workers=s.kind_workers,
         http_port=s.ingress_http_port,
-        https_port=s.ingress_https_port,
+        https_port=s.ingress_https_port if s.https_listener else None,
         kubeconfig_path=s.kubeconfig_file,
+        cgroup_v1=docker_host is not None and docker_host.cgroup_v1,
     )
 
 

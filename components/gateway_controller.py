@@ -35,8 +35,11 @@ def bundle_files() -> list[str]:
     return sorted(str(path.relative_to(ROOT)) for path in GATEWAY_API_BUNDLE.glob("*.yaml"))
 
 
-def kind_values(gateway_class: str) -> dict[str, Any]:
+def kind_values(gateway_class: str, https_listener: bool) -> dict[str, Any]:
     """Chart values for a kind cluster (charts/nginx-gateway-fabric/values.yaml in nginx/nginx-gateway-fabric)."""
+    node_ports = [{"port": HTTP_NODE_PORT, "listenerPort": 80}]
+    if https_listener:
+        node_ports.append({"port": HTTPS_NODE_PORT, "listenerPort": 443})
     return {
         "nginxGateway": {
             "gatewayClassName": gateway_class,
@@ -48,10 +51,7 @@ def kind_values(gateway_class: str) -> dict[str, Any]:
                 # The data plane Service for every Gateway; each Gateway listener port gets a fixed node port
                 # that kind maps to 127.0.0.1 (NGF's own kind guide does the same).
                 "type": "NodePort",
-                "nodePorts": [
-                    {"port": HTTP_NODE_PORT, "listenerPort": 80},
-                    {"port": HTTPS_NODE_PORT, "listenerPort": 443},
-                ],
+                "nodePorts": node_ports,
                 # The chart's default (Local) drops node-port traffic on a node without a data plane pod;
                 # only the control-plane node has the host port mappings, the pod may run on a worker.
                 "externalTrafficPolicy": "Cluster",
@@ -66,6 +66,8 @@ class GatewayControllerArgs:
     """Namespace of the controller, and of the Gateway whose data plane it provisions there."""
     gateway_class: str
     """GatewayClass the controller creates and serves."""
+    https_listener: bool
+    """The Gateway has an HTTPS listener, whose node port kind maps (components/kind_cluster.py)."""
 
 
 class GatewayController(pulumi.ComponentResource):
@@ -89,7 +91,7 @@ class GatewayController(pulumi.ComponentResource):
             version=CHART_VERSION,
             namespace=args.namespace,
             create_namespace=True,
-            values=kind_values(args.gateway_class),
+            values=kind_values(args.gateway_class, args.https_listener),
             atomic=True,
             cleanup_on_fail=True,
             wait_for_jobs=True,

@@ -72,11 +72,21 @@ class KindClusterArgs:
     """Worker nodes besides the control plane."""
     http_port: int
     """Host port on 127.0.0.1 mapped to the node port of the Gateway's HTTP listener."""
-    https_port: int
-    """Host port on 127.0.0.1 mapped to the node port of the Gateway's HTTPS listener."""
+    https_port: int | None
+    """Host port on 127.0.0.1 mapped to the node port of the Gateway's HTTPS listener; None without one (no TLS
+    secret): NGF exposes only the node ports of listeners that exist (internal/controller/provisioner/objects.go,
+    buildServicePorts), so a mapping would hold a host port with nothing behind it."""
     kubeconfig_path: str
     """The stack's own kubeconfig file kind writes and cleans up (stack_config.kind_kubeconfig_path); never the
     user's."""
+    cgroup_v1: bool = False
+    """The Docker host runs cgroup v1 (`docker info` CgroupVersion): the nodes' kubelet must be told to accept it."""
+
+
+# kubelet 1.37 refuses to start on cgroup v1 unless failCgroupV1 is false (kubelet validation_linux.go); kind
+# only warns. The patch is matched on kind and apiVersion (kind pkg/internal/patch/kubeyaml.go) and applies to every
+# node's KubeletConfiguration.
+CGROUP_V1_KUBELET_PATCH = "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nfailCgroupV1: false\n"
 
 
 def kind_config(args: KindClusterArgs) -> dict[str, Any]:
@@ -84,12 +94,18 @@ def kind_config(args: KindClusterArgs) -> dict[str, Any]:
     # The Gateway's data plane Service has fixed node ports (components/gateway_controller.py); kube-proxy
     # on this node forwards them to the data plane wherever it runs. Port mappings are kind's way in on
     # Linux and Docker Desktop alike (kind.sigs.k8s.io/docs/user/configuration/#extra-port-mappings).
+    listeners = [(HTTP_NODE_PORT, args.http_port)]
+    if args.https_port is not None:
+        listeners.append((HTTPS_NODE_PORT, args.https_port))
     port_mappings = [
         {"containerPort": node_port, "hostPort": host, "listenAddress": "127.0.0.1", "protocol": "TCP"}
-        for node_port, host in ((HTTP_NODE_PORT, args.http_port), (HTTPS_NODE_PORT, args.https_port))
+        for node_port, host in listeners
     ]
     control_plane = {"role": "control-plane", "image": args.node_image, "extraPortMappings": port_mappings}
     workers = [{"role": "worker", "image": args.node_image} for _ in range(args.workers)]
+    # Only where needed: the config is the cluster's trigger, so adding the patch everywhere would rebuild every
+    # existing cluster on cgroup v2 hosts.
+    kubelet = {"kubeadmConfigPatches": [CGROUP_V1_KUBELET_PATCH]} if args.cgroup_v1 else {}
     return {
         "kind": "Cluster",
         "apiVersion": "kind.x-k8s.io/v1alpha4",
@@ -101,6 +117,7 @@ def kind_config(args: KindClusterArgs) -> dict[str, Any]:
         "containerdConfigPatches": [
             '[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "/etc/containerd/certs.d"\n'
         ],
+        **kubelet,
         "nodes": [control_plane, *workers],
     }
 

@@ -104,6 +104,11 @@ class LocalRegistry(pulumi.ComponentResource):
                 "PUSH_HOST": push_host,
             }
         )
+        # A trigger change replaces a Command create-before-delete, and the old one's delete then runs with its
+        # old inputs (pulumi-command provider/pkg/provider/common/inputs.go: triggers are replaceOnChanges): it
+        # would detach the network the new one attached, or remove the certs.d entries the new one wrote. So
+        # every Command whose delete undoes its create goes delete-first.
+        undo_first = pulumi.ResourceOptions(parent=self, delete_before_replace=True)
         # The kind network exists only once the cluster does: the cluster name output carries that dependency.
         connect = local.Command(
             f"{name}-connect",
@@ -111,7 +116,7 @@ class LocalRegistry(pulumi.ComponentResource):
             delete=DISCONNECT_SCRIPT,
             environment=env,
             triggers=[container.id, args.cluster_id],
-            opts=child,
+            opts=undo_first,
         )
         hosts = local.Command(
             f"{name}-node-hosts",
@@ -119,7 +124,7 @@ class LocalRegistry(pulumi.ComponentResource):
             delete=HOSTS_CLEANUP_SCRIPT,
             environment=env,
             triggers=[args.cluster_id, pull_host, push_host],
-            opts=child,
+            opts=undo_first,
         )
 
         # KEP-1755: tells tools in the cluster where the local registry is.

@@ -435,9 +435,10 @@ class Settings(BaseModel):
                 "is set but routing is gateway, where no Ingress exists for them to annotate; remove them "
                 "(an HTTPRoute has no annotations that change routing)",
             )
-        if self.cluster_mode == "kind" and self.ingress_http_port == self.ingress_https_port:
+        gateway_ports = [port for key, port in self.kind_host_ports if key != "registryPort"]
+        if self.cluster_mode == "kind" and self.https_listener and self.ingress_http_port == self.ingress_https_port:
             fail("ingressHttpsPort", f"{self.ingress_https_port} is also ingressHttpPort; the two need distinct ports")
-        if self.cluster_mode == "kind" and self.registry_port in (self.ingress_http_port, self.ingress_https_port):
+        if self.registry_mode == "local" and self.registry_port in gateway_ports:
             fail(
                 "registryPort",
                 f"{self.registry_port} is also the Gateway's host port (ingressHttpPort/ingressHttpsPort)",
@@ -503,10 +504,28 @@ class Settings(BaseModel):
         return f"kubectl{kubeconfig} --context {context}"
 
     @property
+    def https_listener(self) -> bool:
+        """The Gateway has an HTTPS listener: only with a TLS secret to terminate it."""
+        return bool(self.tls_secret_name)
+
+    @property
+    def kind_host_ports(self) -> list[tuple[str, int]]:
+        """(config key, port) of every port a kind stack binds on 127.0.0.1: a Gateway listener's, and the local
+        registry's. A listener that does not exist has no port to map or to find free."""
+        if self.cluster_mode != "kind":
+            return []
+        ports = [("ingressHttpPort", self.ingress_http_port)]
+        if self.https_listener:
+            ports.append(("ingressHttpsPort", self.ingress_https_port))
+        if self.registry_mode == "local":
+            ports.append(("registryPort", self.registry_port))
+        return ports
+
+    @property
     def ingress_port(self) -> int:
         """The host port that reaches the service's route: kind maps it on 127.0.0.1, other clusters serve 80/443."""
         if self.cluster_mode == "kind":
-            return self.ingress_https_port if self.tls_secret_name else self.ingress_http_port
+            return self.ingress_https_port if self.https_listener else self.ingress_http_port
         return 443 if self.tls_secret_name else 80
 
     @property
@@ -543,6 +562,13 @@ def parse_settings(values: Mapping[str, Any], stack: str) -> Settings:
         raise pulumi.RunError("; ".join(problems)) from None
 
 
+# Where the program's explicit providers take their settings from, for the message about an inert provider key.
+PROVIDER_SOURCES = {
+    "kubernetes": "wal-service:* keys (kubeContext, kubeconfig)",
+    "docker": "the docker CLI's endpoint (DOCKER_HOST, or its current context: `docker context use` picks it)",
+}
+
+
 def inert_keys(config: Mapping[str, str]) -> list[str]:
     """Config keys of a provider whose default provider is disabled: they configure nothing."""
     try:
@@ -554,10 +580,11 @@ def inert_keys(config: Mapping[str, str]) -> list[str]:
         namespace = key.partition(":")[0]
         if namespace in (PROJECT, "pulumi") or not (namespace in disabled or "*" in disabled):
             continue
+        source = PROVIDER_SOURCES.get(namespace, "the program's own settings")
         problems.append(
             f"{key} has no effect: the default {namespace} provider is disabled (pulumi:disable-default-providers "
-            f"in Pulumi.yaml), every {namespace} resource uses the provider the program builds from wal-service:* "
-            f"keys (kubeContext, kubeconfig); remove it: pulumi config rm {key} --stack <stack>"
+            f"in Pulumi.yaml), every {namespace} resource uses the provider the program builds from {source}; "
+            f"remove it: pulumi config rm {key} --stack <stack>"
         )
     return problems
 

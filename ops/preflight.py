@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from components.docker_host import DockerHost, probe
 from components.settings import Settings, backend_problem, effective_backend, promote_command
 from ops import stack as stack_mod
 from ops.proc import Result, UserError, cli, run, tool_env
@@ -55,6 +56,18 @@ def docker_finding(result: Result | None) -> Finding:
     return Finding("ok", "docker", "daemon reachable")
 
 
+def cgroup_finding(host: DockerHost) -> Finding | None:
+    """What the stack's kind config does about the daemon's cgroup version (components/kind_cluster.py)."""
+    if host.cgroup_v1:
+        return Finding(
+            "ok",
+            "cgroup",
+            f"Docker at {host.endpoint or 'its default socket'} runs cgroup v1: the kind config sets the kubelet's "
+            "failCgroupV1: false, without which kubelet 1.37 does not start",
+        )
+    return None
+
+
 def tool_finding(status: ToolStatus) -> Finding:
     """A missing or old tool is not blocking: `make up` fetches the pinned release into bin/."""
     if status.ok and status.version is not None:
@@ -81,16 +94,6 @@ def published_ports(docker_ps: str) -> dict[int, str]:
     return held
 
 
-def stack_ports(settings: Settings) -> list[tuple[str, int]]:
-    """Host ports the stack binds on 127.0.0.1 (kind clusters and the local registry only)."""
-    if settings.cluster_mode != "kind":
-        return []
-    ports = [("ingressHttpPort", settings.ingress_http_port), ("ingressHttpsPort", settings.ingress_https_port)]
-    if settings.registry_mode == "local":
-        ports.append(("registryPort", settings.registry_port))
-    return ports
-
-
 def own_containers(settings: Settings) -> set[str]:
     names = {f"{settings.kind_cluster_name}-control-plane"}
     if settings.registry_mode == "local":
@@ -100,7 +103,7 @@ def own_containers(settings: Settings) -> set[str]:
 
 def port_findings(settings: Settings, busy: Callable[[int], bool], held_by: Mapping[int, str]) -> list[Finding]:
     findings = []
-    for key, port in stack_ports(settings):
+    for key, port in settings.kind_host_ports:
         check = f"port {port}"
         if not busy(port):
             findings.append(Finding("ok", check, f"127.0.0.1:{port} ({key}) is free"))
@@ -246,6 +249,10 @@ def resolve(host: str) -> list[str] | None:
     return sorted({str(info[4][0]) for info in infos})
 
 
+def _stdout(result: Result | None) -> str | None:
+    return result.stdout if result and result.ok else None
+
+
 def _lines(result: Result | None) -> list[str] | None:
     return [line.strip() for line in result.stdout.splitlines() if line.strip()] if result and result.ok else None
 
@@ -324,6 +331,8 @@ def preflight(
         docker = docker_finding(run(["docker", "info"], env=env, timeout=20))
         docker_ok = docker.level == "ok"
         findings.append(docker)
+        if docker_ok and settings.cluster_mode == "kind":
+            findings += filter(None, [cgroup_finding(probe(lambda cmd: _stdout(run(cmd, env=env, timeout=20))))])
     findings.append(backend_finding(settings, env))
     findings += filter(None, [image_finding(settings)])
     tools = ("kind", "kubectl", "pulumi") if settings.cluster_mode == "kind" else ("kubectl", "pulumi")

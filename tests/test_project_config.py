@@ -73,8 +73,8 @@ def test_non_project_keys_carry_no_schema(project_doc: dict[str, Any]) -> None:
             assert set(decl) == {"value"}, f"{key}: only `value:` is allowed outside {PROJECT}:, got {sorted(decl)}"
     disabled = others.get("pulumi:disable-default-providers")
     disabled = disabled.get("value") if isinstance(disabled, dict) else disabled
-    assert isinstance(disabled, list) and "kubernetes" in disabled, (
-        f"pulumi:disable-default-providers is {disabled!r}; it must list kubernetes"
+    assert isinstance(disabled, list) and {"kubernetes", "docker"} <= set(disabled), (
+        f"pulumi:disable-default-providers is {disabled!r}; it must list kubernetes and docker"
     )
 
 

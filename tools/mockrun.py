@@ -5,9 +5,13 @@ CLI would (`components.stack_config.load_stack_config`), records every resource
 registration exactly as the engine would receive it (inputs with secrets still
 wrapped, parent, provider, dependencies, options) and prints the whole record as JSON.
 
+The machine is a stand-in too: the Docker daemon the program asks (components/docker_host.py) is
+MOCK_DOCKER_ENDPOINT with cgroup v2 unless --docker-cgroup says otherwise, so renders do not depend on the
+Docker host they run on.
+
 Run it in a fresh process per stack: the Pulumi runtime keeps global state.
 
-    python -m tools.mockrun --stack dev [--set key=value ...] [--unset key ...]
+    python -m tools.mockrun --stack dev [--set key=value ...] [--unset key ...] [--docker-cgroup 1]
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from components import docker_host
 from components.stack_config import PROJECT, ROOT, ConfigError, load_stack_config
 
 # Wire markers of the Pulumi RPC protocol (sdk/go/common/resource/sig).
@@ -33,6 +38,7 @@ UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 SIG_KEY = "4dabf18193072939515e22adb298388d"
 MASK = "[secret]"
 FAKE_KUBECONFIG = "apiVersion: v1\nkind: Config\ncurrent-context: mock\n# mock kubeconfig\n"
+MOCK_DOCKER_ENDPOINT = "unix:///var/run/docker.sock"
 
 
 def _mask(value: Any) -> Any:
@@ -118,6 +124,7 @@ def run(
     secret_keys: list[str],
     preview: bool = False,
     program: Callable[[], object] = _main_program,
+    docker_cgroup_version: str = "2",
 ) -> dict[str, Any]:
     """Run `program` (by default `__main__.py`) in this process under mocks; return the registrations and outputs.
 
@@ -125,10 +132,27 @@ def run(
     import pulumi
     from google.protobuf import json_format
     from pulumi.runtime import mocks as pulumi_mocks
+    from pulumi.runtime.mocks import _resolve_callbacks  # the mock monitor's own lookup of transform functions
     from pulumi.runtime.stack import wait_for_rpcs
     from pulumi.runtime.sync_await import _sync_await
 
     records: list[Registration] = []
+    # Transforms in effect per URN: a resource's own, then its ancestors'. The engine runs them on every
+    # descendant (remote components' children included); the mock monitor runs none, so this stands in for the
+    # engine on the one option the program's transforms set.
+    transforms_in_effect: dict[str, list[Any]] = {}
+
+    def transformed_deleted_with(type_: str, name: str, transforms: list[Any]) -> str:
+        for transform in transforms:
+            args = pulumi.ResourceTransformArgs(
+                custom=True, type_=type_, name=name, props={}, opts=pulumi.ResourceOptions()
+            )
+            result = transform(args)
+            owner = result.opts.deleted_with if result is not None and result.opts is not None else None
+            if owner is not None:
+                # Resource names are unique in this program; the owner registered before anything it owns.
+                return next(r.urn for r in records if r.name == owner._name)
+        return ""
 
     class Mocks(pulumi.runtime.Mocks):
         def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
@@ -141,6 +165,8 @@ def run(
     class RecordingMonitor(pulumi_mocks.MockMonitor):
         def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
             response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+            transforms = [*_resolve_callbacks(request.transforms), *transforms_in_effect.get(request.parent, [])]
+            transforms_in_effect[response.urn] = transforms
             if request.type != "pulumi:pulumi:Stack":
                 records.append(
                     Registration(
@@ -163,12 +189,22 @@ def run(
                             "retainOnDelete": request.retainOnDelete if request.HasField("retainOnDelete") else None,
                             "protect": request.protect if request.HasField("protect") else None,
                             "customTimeouts": json_format.MessageToDict(request.customTimeouts),
-                            "deletedWith": request.deletedWith,
+                            "deletedWith": request.deletedWith
+                            or transformed_deleted_with(request.type, request.name, transforms),
+                            # A remote component (yaml.v2.ConfigGroup) registers its children inside its provider,
+                            # out of the mocks' sight: what the engine would give a Kubernetes object among them.
+                            "childDeletedWith": transformed_deleted_with(
+                                request.type, f"{request.name}-child", transforms
+                            )
+                            if request.remote
+                            else None,
                         },
                     )
                 )
             return response
 
+    daemon = docker_host.DockerHost(endpoint=MOCK_DOCKER_ENDPOINT, cgroup_version=docker_cgroup_version)
+    docker_host.probe = lambda *_: daemon
     pulumi.runtime.set_all_config(config, secret_keys)
     mocks = Mocks()
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=RecordingMonitor(mocks))
@@ -222,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
         "--backend",
         help="the PULUMI_BACKEND_URL of the run (default: the stack's stateBackend, as a prepared shell sets it)",
     )
+    parser.add_argument(
+        "--docker-cgroup", choices=("1", "2"), default="2", help="the cgroup version the stand-in Docker daemon reports"
+    )
     args = parser.parse_args(argv)
     logging.disable(logging.WARNING)
     try:
@@ -235,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["PULUMI_BACKEND_URL"] = backend
     else:
         os.environ.pop("PULUMI_BACKEND_URL", None)
-    result = run(args.stack, config, secret_keys, preview=args.preview)
+    result = run(args.stack, config, secret_keys, preview=args.preview, docker_cgroup_version=args.docker_cgroup)
     json.dump(result, sys.stdout, indent=1, sort_keys=True, default=str)
     sys.stdout.write("\n")
     if result["error"]:

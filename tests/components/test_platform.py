@@ -63,7 +63,8 @@ def test_kind_config_structure(stack: str) -> None:
     assert control["role"] == "control-plane"
     assert "labels" not in control, "no node is singled out: the Gateway's node ports answer on every node"
     assert re.fullmatch(r"kindest/node:v1\.\d+\.\d+@sha256:[0-9a-f]{64}", control["image"]), control["image"]
-    assert {m["containerPort"] for m in control["extraPortMappings"]} == {HTTP_NODE_PORT, HTTPS_NODE_PORT}
+    # Neither stack has a TLS secret, so no HTTPS listener: its node port would hold a host port for nothing.
+    assert [m["containerPort"] for m in control["extraPortMappings"]] == [HTTP_NODE_PORT]
     for mapping in control["extraPortMappings"]:
         assert mapping["listenAddress"] == "127.0.0.1", f"{stack}: port mapping open beyond loopback: {mapping}"
     patches = "\n".join(config["containerdConfigPatches"])
@@ -71,20 +72,69 @@ def test_kind_config_structure(stack: str) -> None:
     assert "mirrors" not in patches, "containerd 2.x rejects registry.mirrors next to config_path"
 
 
+def kind_args(**overrides: Any) -> KindClusterArgs:
+    values: dict[str, Any] = {
+        "cluster_name": "c",
+        "node_image": "kindest/node:v1.37.0",
+        "workers": 2,
+        "http_port": 8081,
+        "https_port": 8444,
+        "kubeconfig_path": "k",
+    }
+    return KindClusterArgs(**{**values, **overrides})
+
+
+def port_pairs(config: dict[str, Any]) -> dict[int, int]:
+    """Node port -> host port of the control plane's mappings."""
+    return {m["containerPort"]: m["hostPort"] for m in config["nodes"][0]["extraPortMappings"]}
+
+
 def test_kind_config_ports_and_workers_follow_args() -> None:
-    config = kind_config(
-        KindClusterArgs(
-            cluster_name="c",
-            node_image="kindest/node:v1.37.0",
-            workers=2,
-            http_port=8081,
-            https_port=8444,
-            kubeconfig_path="k",
-        )
-    )
+    config = kind_config(kind_args())
     assert [n["role"] for n in config["nodes"]] == ["control-plane", "worker", "worker"]
-    assert {m["hostPort"] for m in config["nodes"][0]["extraPortMappings"]} == {8081, 8444}
+    # Each host port reaches its own listener's node port: a swap would send HTTP to the TLS listener.
+    assert port_pairs(config) == {HTTP_NODE_PORT: 8081, HTTPS_NODE_PORT: 8444}
     assert all("extraPortMappings" not in n for n in config["nodes"][1:]), "only the control plane maps host ports"
+    assert port_pairs(kind_config(kind_args(https_port=None))) == {HTTP_NODE_PORT: 8081}
+
+
+def test_https_port_is_mapped_only_with_an_https_listener() -> None:
+    """NGF exposes a node port only for a listener that exists; the Gateway has an HTTPS one only with a TLS
+    secret. Without one, mapping (and reserving) host port 443 guards nothing."""
+    with_tls = run_stack("dev", sets=[*assumed_secrets("dev"), "wal-service:tlsSecretName=wal-tls"])
+    assert with_tls["error"] is None, with_tls["error"]
+    create = next(r for r in with_tls["resources"] if r["name"].endswith("-kind-create"))
+    assert port_pairs(yaml.safe_load(create["inputs"]["stdin"])) == {HTTP_NODE_PORT: 80, HTTPS_NODE_PORT: 443}
+    release = next(r for r in with_tls["resources"] if r["name"].endswith("-gateway-controller-release"))
+    node_ports = release["inputs"]["values"]["nginx"]["service"]["nodePorts"]
+    assert {p["port"]: p["listenerPort"] for p in node_ports} == {HTTP_NODE_PORT: 80, HTTPS_NODE_PORT: 443}
+    assert port_pairs(stack_kind_config("dev")) == {HTTP_NODE_PORT: 80}
+    assert port_pairs(stack_kind_config("staging")) == {HTTP_NODE_PORT: 8081}
+
+
+def kubelet_patches(config: dict[str, Any]) -> list[dict[str, Any]]:
+    return [yaml.safe_load(patch) for patch in config.get("kubeadmConfigPatches", [])]
+
+
+def test_a_cgroup_v1_docker_host_lets_the_kubelet_start() -> None:
+    """kubelet 1.37 refuses cgroup v1 unless told otherwise; kind only warns, so the nodes would never be Ready."""
+    assert kubelet_patches(kind_config(kind_args(cgroup_v1=True))) == [
+        {"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration", "failCgroupV1": False}
+    ]
+    # The config is the cluster's trigger: a patch on cgroup v2 hosts would rebuild every existing cluster.
+    assert "kubeadmConfigPatches" not in kind_config(kind_args(cgroup_v1=False))
+
+
+@pytest.mark.parametrize(("cgroup", "patched"), [("1", True), ("2", False)])
+def test_the_program_asks_the_docker_host_for_its_cgroup_version(cgroup: str, patched: bool) -> None:
+    cmd = [sys.executable, "-m", "tools.mockrun", "--stack", "dev", "--preview", "--docker-cgroup", cgroup]
+    for item in assumed_secrets("dev"):
+        cmd += ["--set", item]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    create = next(r for r in json.loads(proc.stdout)["resources"] if r["name"].endswith("-kind-create"))
+    patches = kubelet_patches(yaml.safe_load(create["inputs"]["stdin"]))
+    assert any(p.get("failCgroupV1") is False for p in patches) == patched, patches
 
 
 def test_dev_keeps_the_documented_names() -> None:
@@ -95,7 +145,7 @@ def test_dev_keeps_the_documented_names() -> None:
     hosts = by_suffix("dev", "-registry-node-hosts")["inputs"]["environment"]
     assert (hosts["PUSH_HOST"], hosts["PULL_HOST"]) == ("localhost:6000", "kind-registry:5000")
     mappings = stack_kind_config("dev")["nodes"][0]["extraPortMappings"]
-    assert {m["hostPort"] for m in mappings} == {80, 443}
+    assert {m["hostPort"] for m in mappings} == {80}
 
 
 @pytest.mark.parametrize("stack", KIND_STACKS)
@@ -256,7 +306,7 @@ def test_gateway_controller_runs_hooks_and_owns_the_node_ports(stack: str) -> No
     service = values["nginx"]["service"]
     assert service["type"] == "NodePort" and service["externalTrafficPolicy"] == "Cluster"
     mapped = {m["containerPort"] for m in stack_kind_config(stack)["nodes"][0]["extraPortMappings"]}
-    assert {p["port"]: p["listenerPort"] for p in service["nodePorts"]} == {HTTP_NODE_PORT: 80, HTTPS_NODE_PORT: 443}
+    assert {p["port"]: p["listenerPort"] for p in service["nodePorts"]} == {HTTP_NODE_PORT: 80}
     assert {p["port"] for p in service["nodePorts"]} == mapped, "kind must map exactly the data plane's node ports"
 
 
@@ -339,6 +389,7 @@ shift
 case "$1" in
   mkdir) mkdir -p "$NODES/$node$3" ;;
   cp) cat > "$NODES/$node$3" ;;
+  rm) shift 2; for path in "$@"; do rm -rf "$NODES/$node$path"; done ;;
   *) exit 2 ;;
 esac
 """
@@ -367,6 +418,66 @@ def test_hosts_toml_sends_nodes_to_the_registry_over_plain_http(tmp_path: Path) 
             }
 
 
+def replace_command(old: dict[str, Any], new: dict[str, Any], env: dict[str, str]) -> None:
+    """What the engine does when a Command's triggers change: create the new one, then delete the old one with
+    its OLD inputs (pulumi-command: triggers are replaceOnChanges), unless the new one is delete-before-replace."""
+    steps = [(old, "delete"), (new, "create")]
+    if not new["options"]["deleteBeforeReplace"]:
+        steps.reverse()
+    for command, field in steps:
+        run_step(command, field, env)
+
+
+def run_step(command: dict[str, Any], field: str, env: dict[str, str]) -> None:
+    inputs = command["inputs"]
+    step_env = {**inputs["environment"], **env, "EXPECTED_CLUSTER": inputs["environment"]["KIND_CLUSTER"]}
+    proc = subprocess.run(["sh", "-c", inputs[field]], env=step_env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, f"{command['name']} {field}: {proc.stderr}"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "wal-service:registryPort=6002",  # the push address moves, the pull address stays
+        "wal-service:registryName=kind-registry-two",  # the pull address moves, the push address stays
+    ],
+)
+def test_replacing_the_node_hosts_keeps_what_the_new_one_wrote(change: str, tmp_path: Path) -> None:
+    """The old step's clean-up must not remove the certs.d entries its replacement just wrote: the loss would
+    show only at the next image change, as an ImagePullBackOff."""
+    old = by_suffix("dev", "-registry-node-hosts")
+    changed = run_stack("dev", sets=[*assumed_secrets("dev"), change])
+    assert changed["error"] is None, changed["error"]
+    new = next(r for r in changed["resources"] if r["name"].endswith("-registry-node-hosts"))
+    bin_dir, nodes = tmp_path / "bin", tmp_path / "nodes"
+    bin_dir.mkdir()
+    for tool, script in (("kind", FAKE_KIND), ("docker", FAKE_DOCKER)):
+        (bin_dir / tool).write_text(script)
+        (bin_dir / tool).chmod(0o755)
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "NODES": str(nodes)}
+    run_step(old, "create", env)
+    replace_command(old, new, env)
+    written = new["inputs"]["environment"]
+    for node in ("node-a", "node-b"):
+        certs = nodes / node / "etc/containerd/certs.d"
+        for address in (written["PULL_HOST"], written["PUSH_HOST"]):
+            assert (certs / address / "hosts.toml").is_file(), f"{node}: {address}/hosts.toml is gone after {change}"
+
+
+@pytest.mark.parametrize("stack", KIND_STACKS)
+def test_commands_that_undo_their_create_are_replaced_delete_first(stack: str) -> None:
+    """Replacement is create-before-delete by default, so a delete that undoes the create (detach the network,
+    remove certs.d, delete the cluster) would undo the replacement's work."""
+    undoing = [c for c in commands(stack) if c["inputs"].get("delete")]
+    assert {c["name"].removeprefix(f"wal-{stack}-") for c in undoing} == {
+        "cluster-kind-create",
+        "registry-connect",
+        "registry-node-hosts",
+    }
+    for command in undoing:
+        assert command["options"]["deleteBeforeReplace"], f"{command['name']} is replaced create-before-delete"
+
+
 @pytest.mark.parametrize("stack", KIND_STACKS)
 def test_kind_objects_are_deleted_with_the_cluster_and_dropped_when_it_is_unreachable(stack: str) -> None:
     """Destroying (or rebuilding) a kind cluster must not try to delete each object first: once the cluster is
@@ -378,6 +489,17 @@ def test_kind_objects_are_deleted_with_the_cluster_and_dropped_when_it_is_unreac
     assert not missing, f"{stack}: not deleted_with the cluster: {missing}"
     provider = resources(stack, "pulumi:providers:kubernetes")[0]
     assert provider["inputs"]["deleteUnreachable"] == "true", provider["inputs"]
+
+
+@pytest.mark.parametrize("stack", KIND_STACKS)
+def test_objects_a_remote_component_registers_are_deleted_with_the_cluster(stack: str) -> None:
+    """The Gateway API CRDs are registered by yaml.v2.ConfigGroup inside its provider: only an engine-side
+    transform reaches them (an SDK-side `transformations` never sees them), so `pulumi destroy` of a kind stack
+    would try to delete each CRD from a cluster that is already gone."""
+    create = by_suffix(stack, "-kind-create")
+    remote = [r for r in record(stack)["resources"] if r["options"]["childDeletedWith"] is not None]
+    assert [r["type"] for r in remote] == ["kubernetes:yaml/v2:ConfigGroup"], [r["name"] for r in remote]
+    assert remote[0]["options"]["childDeletedWith"] == create["urn"]
 
 
 def test_objects_on_an_existing_cluster_are_deleted_one_by_one() -> None:

@@ -253,6 +253,16 @@ def test_keys_of_a_disabled_default_provider_are_refused(mockruns: MockRuns) -> 
     assert result.registrations == [], "resources registered before the error"
 
 
+def test_docker_host_is_refused_with_where_the_daemon_comes_from(mockruns: MockRuns) -> None:
+    """`docker:host` would configure only the default docker provider, which is disabled: the program's provider
+    follows the docker CLI, like kind does."""
+    result = mockruns.get("dev", ("docker:host=tcp://127.0.0.1:2375",))
+    assert result.returncode == 2 and result.error, "docker:host was accepted"
+    assert result.error.startswith("docker:host has no effect: the default docker provider is disabled"), result.error
+    assert "DOCKER_HOST" in result.error and "docker context use" in result.error, result.error
+    assert result.registrations == [], "resources registered before the error"
+
+
 def test_a_shared_stack_refuses_another_backend() -> None:
     """prod names its backend; a run against the machine-local one would be a second, empty prod."""
     proc = run_mockrun("prod", "--backend", "file://~", "--set", "wal-service:databasePassword={secure: x}")

@@ -41,7 +41,7 @@ def test_engine_settings_reach_the_program_as_plain_values(root: Path) -> None:
     """pulumi:disable-default-providers is what tells the program which provider keys are inert."""
     (root / "Pulumi.dev.yaml").write_text("config:\n  kubernetes:context: other\n")
     config, _ = load_stack_config("dev", root=root)
-    assert config["pulumi:disable-default-providers"] == '["kubernetes"]'
+    assert config["pulumi:disable-default-providers"] == '["kubernetes", "docker"]'
     assert config["kubernetes:context"] == "other"
 
 

@@ -18,7 +18,9 @@ case "$1" in
       echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2
       exit 1
     fi
+    if [ "$2" = --format ]; then echo "${FAKE_DOCKER_CGROUP:-2}"; exit 0; fi
     echo "Server Version: 28.5.1"; exit 0 ;;
+  context) echo "${FAKE_DOCKER_ENDPOINT:-unix:///var/run/docker.sock}"; exit 0 ;;
   ps)
     if [ "$2" = "-a" ]; then printf '%s' "$FAKE_DOCKER_ALL"; else printf '%s' "$FAKE_DOCKER_PS"; fi
     exit 0 ;;

@@ -100,7 +100,6 @@ def test_all_good_on_a_clean_machine(make_tools: MakeTools, ports: dict[str, int
         "kubectl",
         "pulumi",
         f"port {ports['ingressHttpPort']}",
-        f"port {ports['ingressHttpsPort']}",
         f"port {ports['registryPort']}",
         "kind cluster wal-service-cluster",
         "registry container kind-registry",
@@ -123,13 +122,39 @@ def test_missing_and_old_tools_warn_with_the_fetch_command(make_tools: MakeTools
 
 
 def test_occupied_port_is_blocking(make_tools: MakeTools, ports: dict[str, int], listener: int) -> None:
-    settings = settings_for("staging", **{**ports, "ingressHttpsPort": listener})
+    settings = settings_for("staging", **{**ports, "ingressHttpsPort": listener, "tlsSecretName": "wal-tls"})
     found = pf.preflight("staging", make_tools(), probes(), settings)
     assert failure(found) == (
         f"FAIL port {listener}: 127.0.0.1:{listener} (ingressHttpsPort) is in use by another process -> fix: "
         f"stop it (find it with `sudo lsof -nP -iTCP:{listener} -sTCP:LISTEN`) or pick a free port: "
         "pulumi config set wal-service:ingressHttpsPort <port> --stack staging"
     )
+
+
+def test_the_https_port_is_not_claimed_without_an_https_listener(
+    make_tools: MakeTools, ports: dict[str, int], listener: int
+) -> None:
+    """No TLS secret, no HTTPS listener, no mapping: a web server on 443 must not stop `make up`."""
+    settings = settings_for("staging", **{**ports, "ingressHttpsPort": listener})
+    found = pf.preflight("staging", make_tools(), probes(), settings)
+    assert not [f for f in found if f.level == "fail"], lines(found)
+    assert [f.check for f in found if f.check.startswith("port ")] == [
+        f"port {ports['ingressHttpPort']}",
+        f"port {ports['registryPort']}",
+    ]
+
+
+def test_a_cgroup_v1_docker_host_is_named_with_what_the_stack_does(
+    make_tools: MakeTools, ports: dict[str, int]
+) -> None:
+    found = pf.preflight("dev", make_tools(FAKE_DOCKER_CGROUP="1"), probes(), settings_for("dev", **ports))
+    assert lines(found)[1] == (
+        "ok   cgroup: Docker at unix:///var/run/docker.sock runs cgroup v1: the kind config sets the kubelet's "
+        "failCgroupV1: false, without which kubelet 1.37 does not start"
+    )
+    # On cgroup v2 nothing changes, and nothing is said.
+    found = pf.preflight("dev", make_tools(), probes(), settings_for("dev", **ports))
+    assert "cgroup" not in [f.check for f in found]
 
 
 def test_port_held_by_a_foreign_container_names_it(make_tools: MakeTools, ports: dict[str, int], listener: int) -> None:
