@@ -12,12 +12,13 @@ import pulumi
 import pulumi_docker as docker
 
 from components import docker_host as docker_daemon
+from components import gateway_api_crds
 from components.cluster import ClusterTarget, ClusterTargetArgs
 from components.crd_check import CrdCheck, CrdCheckArgs
 from components.database import Connection, Database, DatabaseArgs, ExternalServer, InClusterServer, server_pod
 from components.docker_host import DockerHost
 from components.gateway import ServiceGateway, ServiceGatewayArgs
-from components.gateway_controller import GATEWAY_API_VERSION, GatewayController, GatewayControllerArgs
+from components.gateway_controller import GatewayController, GatewayControllerArgs
 from components.host_claim import HostClaimCheck, HostClaimCheckArgs, KubectlTarget
 from components.hpa_handover import HpaHandover, HpaHandoverArgs
 from components.image import ServiceImage, ServiceImageArgs, source_revision
@@ -290,6 +291,7 @@ class Environment(pulumi.ComponentResource):
                         namespace=s.gateway_namespace,
                         gateway_class=s.gateway_class_name,
                         https_listener=s.https_listener,
+                        crd_files=gateway_api_crd_files(s),
                     ),
                     opts=k8s_opts,
                 )
@@ -305,7 +307,7 @@ class Environment(pulumi.ComponentResource):
                 gateway_class=s.gateway_class_name if s.routing == "gateway" else "",
                 gateway_namespace=s.gateway_namespace if s.routing == "gateway" else "",
                 gateway_name=s.gateway_name if s.routing == "gateway" else "",
-                gateway_api_version=GATEWAY_API_VERSION,
+                gateway_api_version=gateway_api_crds.VERSION,
                 after=controller,
             ),
             opts=pulumi.ResourceOptions(parent=self),
@@ -434,6 +436,17 @@ def resources(s: Settings) -> Resources:
     return Resources(
         cpu_request=s.cpu_request, cpu_limit=s.cpu_limit, memory_request=s.memory_request, memory_limit=s.memory_limit
     )
+
+
+def gateway_api_crd_files(s: Settings) -> list[str]:
+    """The Gateway API CRDs the stack's controller needs, fetched and checked once (then cached)."""
+    try:
+        return [str(path) for path in gateway_api_crds.standard_channel(s.gateway_api_crds)]
+    except gateway_api_crds.BundleError as exc:
+        raise pulumi.RunError(
+            f"{PROJECT}:gatewayApiCrds: {exc}. Where this machine cannot reach it, download that zip elsewhere and "
+            f"run: pulumi config set {PROJECT}:gatewayApiCrds <path of the zip> -s {s.stack}"
+        ) from None
 
 
 def uses_docker(s: Settings) -> bool:

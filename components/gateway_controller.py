@@ -7,19 +7,10 @@ Docker host. README "Routing" says why this implementation and not cloud-provide
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-
-ROOT = Path(__file__).resolve().parent.parent
-# The standard channel of the Gateway API release NGINX Gateway Fabric 2.6 is built against (its
-# technical specifications: 2.6.5 <-> Gateway API 1.5.1). The files are config/crd/standard/ of the
-# Go module sigs.k8s.io/gateway-api at this version, byte for byte (`make e2e` compares them); the
-# release's standard-install.yaml is the same files concatenated (hack/build-install-yaml.sh).
-GATEWAY_API_VERSION = "v1.5.1"
-GATEWAY_API_BUNDLE = ROOT / "crds" / "gateway-api" / "standard"
 
 CHART = "oci://ghcr.io/nginx/charts/nginx-gateway-fabric"
 CHART_VERSION = "2.6.5"
@@ -28,11 +19,6 @@ CONTROLLER_NAME = "gateway.nginx.org/nginx-gateway-controller"
 # kind maps these node ports to the host ports on 127.0.0.1 (components/kind_cluster.py).
 HTTP_NODE_PORT = 30080
 HTTPS_NODE_PORT = 30443
-
-
-def bundle_files() -> list[str]:
-    """The bundle's manifests, relative to the program directory (the provider's working directory)."""
-    return sorted(str(path.relative_to(ROOT)) for path in GATEWAY_API_BUNDLE.glob("*.yaml"))
 
 
 def kind_values(gateway_class: str, https_listener: bool) -> dict[str, Any]:
@@ -68,6 +54,8 @@ class GatewayControllerArgs:
     """GatewayClass the controller creates and serves."""
     https_listener: bool
     """The Gateway has an HTTPS listener, whose node port kind maps (components/kind_cluster.py)."""
+    crd_files: list[str]
+    """The Gateway API CRDs' manifests (components/gateway_api_crds.py), installed before the chart."""
 
 
 class GatewayController(pulumi.ComponentResource):
@@ -79,7 +67,7 @@ class GatewayController(pulumi.ComponentResource):
         # ConfigGroup applies with server-side apply, which the bundle needs: the HTTPRoute CRD is larger than
         # client-side apply's last-applied annotation allows (the Gateway API install guide says --server-side).
         crds = k8s.yaml.v2.ConfigGroup(
-            f"{name}-gateway-api-crds", files=bundle_files(), opts=pulumi.ResourceOptions(parent=self)
+            f"{name}-gateway-api-crds", files=args.crd_files, opts=pulumi.ResourceOptions(parent=self)
         )
         # helm.v3.Release runs the chart's hooks (its cert-generator Job is a pre-install hook; helm.v4.Chart
         # skips hooks) and, with atomic, waits for the controller to be ready. The chart expects the Gateway

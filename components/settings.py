@@ -331,6 +331,7 @@ class Settings(BaseModel):
     host: Host = Field(alias="host")
     routing: Literal["gateway", "ingress"] = Field(alias="routing")
     gateway_class_name: Annotated[str, AfterValidator(_dns_subdomain_or_empty)] = Field(alias="gatewayClassName")
+    gateway_api_crds: str = Field(alias="gatewayApiCrds", min_length=1)
     gateway_name: Annotated[str, AfterValidator(_dns_subdomain)] = Field(alias="gatewayName")
     gateway_namespace: DnsLabel = Field(alias="gatewayNamespace")
     ingress_class_name: DnsLabel = Field(alias="ingressClassName")

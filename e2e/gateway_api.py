@@ -1,18 +1,15 @@
-"""The Gateway API side of the e2e cluster: the pinned CRD bundle, and a stand-in for the controller's status writer.
+"""The Gateway API side of the e2e cluster: the pinned CRDs, and a stand-in for the controller's status writer.
 
-The CRDs come from the Go module sigs.k8s.io/gateway-api at the version the program pins, through the
-module under e2e/gatewayapi/ whose committed go.sum is the integrity check (the toolchain's cache key
-covers e2e/toolchain/ only, so this costs no rebuild). The real API server then validates our Gateway and
-HTTPRoute against those CRDs, CEL rules included. kwok runs no data plane, so the harness writes the
-status a controller would: the GatewayClass and Gateway accepted and programmed with an address, each
-route accepted by its parent when the parent exists and admits it, its refs resolved when the Services exist.
+The CRDs are those the program installs on kind (e2e/upstream_files.py: from the pinned Go module, through the
+program's own checked fetch). The real API server then validates our Gateway and HTTPRoute against them, CEL rules
+included. kwok runs no data plane, so the harness writes the status a controller would: the GatewayClass and Gateway
+accepted and programmed with an address, each route accepted by its parent when the parent exists and admits it,
+its refs resolved when the Services exist.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -21,57 +18,20 @@ from typing import Any
 
 import yaml
 
-from components.gateway_controller import CONTROLLER_NAME, GATEWAY_API_BUNDLE, GATEWAY_API_VERSION
+from components.gateway_controller import CONTROLLER_NAME
 from e2e.controlplane import ControlPlane
 
-ROOT = Path(__file__).resolve().parent.parent
-GO_MODULE = ROOT / "e2e" / "gatewayapi"
-MODULE = "sigs.k8s.io/gateway-api"
 GATEWAY_ADDRESS = "127.0.0.1"
 
 
-class BundleError(Exception):
-    """The pinned bundle could not be fetched or differs from the one the program installs."""
-
-
-def module_dir() -> Path:
-    """The module's directory in the Go module cache, downloaded and checked against e2e/gatewayapi/go.sum."""
-    env = {**os.environ, "GOFLAGS": "-mod=readonly", "GOTOOLCHAIN": "local"}
-    proc = subprocess.run(
-        ["go", "mod", "download", "-json", MODULE], cwd=GO_MODULE, env=env, capture_output=True, text=True, check=False
-    )
-    info = json.loads(proc.stdout or "{}")
-    if proc.returncode != 0 or info.get("Error"):
-        raise BundleError(f"go mod download {MODULE} failed: {info.get('Error') or proc.stderr.strip()}")
-    if info.get("Version") != GATEWAY_API_VERSION:
-        raise BundleError(
-            f"e2e/gatewayapi/go.mod pins {MODULE} {info.get('Version')}, the program installs {GATEWAY_API_VERSION}"
-        )
-    return Path(info["Dir"])
-
-
-def bundle_differences(module: Path) -> list[str]:
-    """Where crds/gateway-api/standard/ differs from the module's config/crd/standard/ (file names and bytes)."""
-    upstream = {p.name: p.read_bytes() for p in (module / "config" / "crd" / "standard").glob("*.yaml")}
-    ours = {p.name: p.read_bytes() for p in GATEWAY_API_BUNDLE.glob("*.yaml")}
-    vendored = GATEWAY_API_BUNDLE.relative_to(ROOT)
-    problems = [f"{name}: missing from {vendored}" for name in sorted(upstream.keys() - ours.keys())]
-    problems += [f"{name}: in {vendored} but not upstream" for name in sorted(ours.keys() - upstream.keys())]
-    problems += [
-        f"{name}: bytes differ" for name in sorted(upstream.keys() & ours.keys()) if upstream[name] != ours[name]
-    ]
-    return problems
-
-
-def install(cluster: ControlPlane, module: Path) -> None:
-    """Apply the module's standard channel and wait until the API server serves the kinds."""
-    bundle = module / "config" / "crd" / "standard"
+def install(cluster: ControlPlane, files: Sequence[Path]) -> None:
+    """Apply the standard channel and wait until the API server serves the kinds."""
     # Server-side, as the Gateway API install guide says: the HTTPRoute CRD is too large for the
     # last-applied annotation of a client-side apply.
-    cluster.kubectl("apply", "--server-side", "-f", str(bundle))
+    cluster.kubectl("apply", "--server-side", *(arg for path in files for arg in ("-f", str(path))))
     names = [
         f"crd/{doc['metadata']['name']}"
-        for path in sorted(bundle.glob("*.yaml"))
+        for path in files
         for doc in yaml.safe_load_all(path.read_text())
         if doc and doc.get("kind") == "CustomResourceDefinition"
     ]

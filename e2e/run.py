@@ -31,11 +31,12 @@ from typing import Any
 
 import yaml
 
-from components.gateway_controller import GATEWAY_API_VERSION
+from components.gateway_api_crds import VERSION as GATEWAY_API_VERSION
 from components.settings import amount
 from e2e import gateway_api
 from e2e.compare import differences
 from e2e.controlplane import CONTEXT, ControlPlane
+from e2e.upstream_files import UpstreamError, gateway_api_crds_files, service_monitor_crd
 from ops.stack import DEV_PASSPHRASE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -233,16 +234,16 @@ class Run:
         self.cluster.kubectl("apply", "-f", "-", stdin="\n---\n".join(json.dumps(v) for v in volumes))
 
     def gateway_platform(self) -> None:
-        """The pinned Gateway API CRDs from the Go module (the same bytes the program installs on kind), and
-        the controller's namespace and GatewayClass, as a platform team would have set them up."""
-        module = gateway_api.module_dir()
-        problems = gateway_api.bundle_differences(module)
-        if problems:
-            raise E2EFailure("crds/gateway-api differs from the pinned module:\n  " + "\n  ".join(problems))
-        gateway_api.install(self.cluster, module)
+        """The pinned Gateway API CRDs (the files the program installs on kind), and the controller's namespace
+        and GatewayClass, as a platform team would have set them up."""
+        try:
+            files = gateway_api_crds_files()
+        except UpstreamError as exc:
+            raise E2EFailure(str(exc)) from None
+        gateway_api.install(self.cluster, files)
         objects = gateway_api.platform_objects(GATEWAY_CLASS, GATEWAY_NAMESPACE)
         self.cluster.kubectl("apply", "-f", "-", stdin="\n---\n".join(json.dumps(o) for o in objects))
-        print(f"    Gateway API {GATEWAY_API_VERSION} standard channel from {module}")
+        print(f"    Gateway API {GATEWAY_API_VERSION} standard channel from {files[0].parent}")
 
     def cel_rules_enforced(self) -> None:
         """Server-side dry runs of broken copies of the live objects: each must be refused by its CEL rule."""
@@ -568,7 +569,6 @@ def main_steps(run: Run) -> None:
             raise E2EFailure(f"objects left after destroy:\n{leftovers}")
 
 
-SERVICE_MONITOR_CRD = ROOT / "e2e" / "crds" / "monitoring.coreos.com_servicemonitors.yaml"
 # Past what the dev quota holds (maxReplicas 4 + surge, +25%: 6 service pods beside the database).
 SCALED_BY_HAND = 10
 
@@ -631,7 +631,8 @@ def monitoring_steps(run: Run) -> None:
             refused.stdout + refused.stderr
         ):
             raise E2EFailure("pulumi up did not stop at the missing ServiceMonitor CRD")
-        run.cluster.kubectl("apply", "-f", str(SERVICE_MONITOR_CRD))
+        # Server-side: the full CRD is too large for the last-applied annotation of a client-side apply.
+        run.cluster.kubectl("apply", "--server-side", "-f", str(service_monitor_crd()))
         run.cluster.kubectl(
             "wait", "--for=condition=Established", "crd/servicemonitors.monitoring.coreos.com", "--timeout=60s"
         )

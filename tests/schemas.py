@@ -2,9 +2,9 @@
 
 Built-in kinds go to the official Kubernetes OpenAPI schema (kubernetes-validate, strict). Gateway API
 kinds have no schema there: they are validated against the openAPIV3Schema of the CRDs the stack
-installs (crds/gateway-api/standard/), made strict the way kubeconform's openapi2jsonschema does it
-(objects with listed properties admit no others). CEL rules (x-kubernetes-validations) are not
-evaluated here; the real API server evaluates them in `make e2e`.
+installs (from the pinned Go module: e2e/upstream_files.py), made strict the way kubeconform's
+openapi2jsonschema does it (objects with listed properties admit no others). CEL rules
+(x-kubernetes-validations) are not evaluated here; the real API server evaluates them in `make e2e`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import jsonschema
 import kubernetes_validate
 import yaml
 
-from components.gateway_controller import GATEWAY_API_BUNDLE
+from e2e.upstream_files import gateway_api_crds_files
 
 VERSION = "1.37.0"
 CRD_GROUPS = ("gateway.networking.k8s.io",)
@@ -36,9 +36,9 @@ def _strict(node: Any) -> Any:
 
 @functools.cache
 def crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
-    """(apiVersion, kind) -> strict JSON schema, for every served version of every vendored CRD."""
+    """(apiVersion, kind) -> strict JSON schema, for every served version of every installed CRD."""
     schemas: dict[tuple[str, str], dict[str, Any]] = {}
-    for path in sorted(GATEWAY_API_BUNDLE.glob("*.yaml")):
+    for path in gateway_api_crds_files():
         for doc in yaml.safe_load_all(path.read_text()):
             if not doc or doc.get("kind") != "CustomResourceDefinition":
                 continue

@@ -5,9 +5,10 @@ CLI would (`components.stack_config.load_stack_config`), records every resource
 registration exactly as the engine would receive it (inputs with secrets still
 wrapped, parent, provider, dependencies, options) and prints the whole record as JSON.
 
-The machine is a stand-in too: the Docker daemon the program asks (components/docker_host.py) is
-MOCK_DOCKER_ENDPOINT with cgroup v2 unless --docker-cgroup says otherwise, so renders do not depend on the
-Docker host they run on.
+The machine is a stand-in too, so renders do not depend on the host or the network: the Docker daemon the
+program asks (components/docker_host.py) is MOCK_DOCKER_ENDPOINT with cgroup v2 unless --docker-cgroup says
+otherwise, and the Gateway API CRDs (components/gateway_api_crds.py) are not fetched: the program gets
+MOCK_GATEWAY_API_CRDS in their place.
 
 Run it in a fresh process per stack: the Pulumi runtime keeps global state.
 
@@ -25,11 +26,12 @@ import runpy
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from components import docker_host
+from components import docker_host, gateway_api_crds
 from components.stack_config import PROJECT, ROOT, ConfigError, load_stack_config
 
 # Wire markers of the Pulumi RPC protocol (sdk/go/common/resource/sig).
@@ -39,6 +41,7 @@ SIG_KEY = "4dabf18193072939515e22adb298388d"
 MASK = "[secret]"
 FAKE_KUBECONFIG = "apiVersion: v1\nkind: Config\ncurrent-context: mock\n# mock kubeconfig\n"
 MOCK_DOCKER_ENDPOINT = "unix:///var/run/docker.sock"
+MOCK_GATEWAY_API_CRDS = [f"{gateway_api_crds.STANDARD}*.yaml"]
 
 
 def _mask(value: Any) -> Any:
@@ -205,6 +208,7 @@ def run(
 
     daemon = docker_host.DockerHost(endpoint=MOCK_DOCKER_ENDPOINT, cgroup_version=docker_cgroup_version)
     docker_host.probe = lambda *_: daemon
+    gateway_api_crds.standard_channel = lambda *_: [Path(name) for name in MOCK_GATEWAY_API_CRDS]
     pulumi.runtime.set_all_config(config, secret_keys)
     mocks = Mocks()
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=RecordingMonitor(mocks))

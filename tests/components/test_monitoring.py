@@ -15,12 +15,12 @@ import yaml
 
 from components.crd_check import CHECK_SCRIPT
 from components.workload import HTTP_PORT, METRICS_PATH
+from e2e.upstream_files import service_monitor_crd
 
 if TYPE_CHECKING:
     from conftest import MockRuns, StackRun
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-CRD = ROOT / "e2e" / "crds" / "monitoring.coreos.com_servicemonitors.yaml"
 CRD_NAME = "servicemonitors.monitoring.coreos.com"
 
 
@@ -37,7 +37,7 @@ def strict(schema: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def service_monitor_schema() -> dict[str, Any]:
-    crd = yaml.safe_load(CRD.read_text())
+    crd = yaml.safe_load(service_monitor_crd().read_text())
     assert crd["metadata"]["name"] == CRD_NAME
     (version,) = crd["spec"]["versions"]
     return strict(version["schema"]["openAPIV3Schema"])
