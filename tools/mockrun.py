@@ -18,6 +18,7 @@ Run it in a fresh process per stack: the Pulumi runtime keeps global state.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import logging
@@ -28,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import yaml
 
@@ -207,8 +209,12 @@ def run(
             return response
 
     daemon = docker_host.DockerHost(endpoint=MOCK_DOCKER_ENDPOINT, cgroup_version=docker_cgroup_version)
-    docker_host.probe = lambda *_: daemon
-    gateway_api_crds.standard_channel = lambda *_: [Path(name) for name in MOCK_GATEWAY_API_CRDS]
+    # The machine's stand-ins hold for this run only: tests run other programs in the same process.
+    machine = contextlib.ExitStack()
+    machine.enter_context(patch.object(docker_host, "probe", lambda *_: daemon))
+    machine.enter_context(
+        patch.object(gateway_api_crds, "standard_channel", lambda *_: [Path(n) for n in MOCK_GATEWAY_API_CRDS])
+    )
     pulumi.runtime.set_all_config(config, secret_keys)
     mocks = Mocks()
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=RecordingMonitor(mocks))
@@ -232,6 +238,7 @@ def run(
         error = str(exc)
     finally:
         os.chdir(cwd)
+        machine.close()
     return {
         "stack": stack,
         "error": error,
