@@ -18,6 +18,12 @@ REGISTRY_PORT = 5000  # inside the container and on the kind network
 # cmd/registry/config-dev.yml, storage.filesystem.rootdirectory).
 STORAGE_PATH = "/var/lib/registry"
 KIND_NETWORK = "kind"  # created by `kind create cluster`
+# The image's /etc/distribution/config.yml sets storage.cache.blobdescriptor: inmemory, and `registry
+# garbage-collect` deletes blobs on disk behind that cache: a later push of a deleted layer is answered "already
+# exists", its manifest is accepted and every pull of it fails (distribution/distribution#1803, #3743, #4569).
+# REGISTRY_* variables override the file, their values read as YAML (configuration/parser.go); an empty string
+# is "no cache" to registry/handlers/app.go, so every collection is safe, one run by hand included.
+NO_BLOB_DESCRIPTOR_CACHE = 'REGISTRY_STORAGE_CACHE_BLOBDESCRIPTOR=""'
 
 # Attach once; `docker network connect` fails if already attached, so look first.
 CONNECT_SCRIPT = """\
@@ -89,7 +95,7 @@ class LocalRegistry(pulumi.ComponentResource):
             image=image.image_id,
             restart="always",
             # make registry-gc deletes unneeded images through the API, which answers 405 without this.
-            envs=["REGISTRY_STORAGE_DELETE_ENABLED=true"],
+            envs=["REGISTRY_STORAGE_DELETE_ENABLED=true", NO_BLOB_DESCRIPTOR_CACHE],
             volumes=[docker.ContainerVolumeArgs(volume_name=storage.name, container_path=STORAGE_PATH)],
             ports=[docker.ContainerPortArgs(internal=REGISTRY_PORT, external=args.host_port, ip="127.0.0.1")],
             opts=child,

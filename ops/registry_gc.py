@@ -9,7 +9,9 @@ drops the tags pointing at it: distribution/distribution registry/handlers/manif
 `registry garbage-collect --delete-untagged` removes the blobs nothing references any more
 (registry/storage/garbagecollect.go). A kept digest that has no tag left (a rebuilt `-dirty` tag moved on
 while a pod still runs the old one) is first tagged `keep-<digest>`, so the untagged sweep cannot take it.
-Deletes need `REGISTRY_STORAGE_DELETE_ENABLED=true` on the registry container (components/registry.py).
+Deletes need `REGISTRY_STORAGE_DELETE_ENABLED=true` on the registry container (components/registry.py), and a
+collection needs the registry to run without its in-memory blob descriptor cache, which would keep answering
+"already exists" for the deleted blobs (same file); a container created before that setting is restarted after one.
 
 Garbage collection must not overlap a push (https://distribution.github.io/distribution/about/garbage-collection/):
 run it when no `make up` of this stack is in progress; `registryGcAfterUp` runs it right after one.
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from components.image import IMAGE_REPOSITORY
-from components.registry import REGISTRY_PORT
+from components.registry import NO_BLOB_DESCRIPTOR_CACHE, REGISTRY_PORT
 from components.settings import Settings, image_digest
 from ops import stack as stack_mod
 from ops.proc import ROOT, Result, UserError, cli, run
@@ -216,6 +218,19 @@ def registry_size_kib(container: str, exec_docker: Docker) -> int:
     return int(result.stdout.split()[0])
 
 
+def blob_descriptor_cache_off(container: str, exec_docker: Docker) -> bool:
+    """Whether the container runs with the setting components/registry.py gives it against the in-memory cache;
+    a container created before that setting (or that cannot be inspected) is taken to have the cache."""
+    result = exec_docker(["inspect", "--format", "{{json .Config.Env}}", container], 60)
+    if result is None or not result.ok:
+        return False
+    try:
+        env = json.loads(result.stdout)
+    except ValueError:
+        return False
+    return isinstance(env, list) and NO_BLOB_DESCRIPTOR_CACHE in env
+
+
 def garbage_collect(container: str, dry_run: bool, exec_docker: Docker = docker) -> list[str]:
     """Run the registry's own garbage collection in its container; report what it removed and reclaimed."""
     before = registry_size_kib(container, exec_docker)
@@ -225,11 +240,30 @@ def garbage_collect(container: str, dry_run: bool, exec_docker: Docker = docker)
         raise UserError(
             f"registry garbage-collect in {container} failed: {result.first_error_line() if result else 'no docker'}"
         )
+    lines = [gc_summary(result.stdout)]
+    # A registry serving with the image's in-memory blob descriptor cache still lists the blobs just deleted: a
+    # push of one is answered "already exists" and the image cannot be pulled (registry/handlers/app.go;
+    # distribution/distribution#4569). Only a new process forgets them.
+    if not blob_descriptor_cache_off(container, exec_docker):
+        why = (
+            "it keeps blob descriptors in memory, and would answer 'already exists' for the deleted blobs and "
+            "accept images whose layers are gone (https://github.com/distribution/distribution/issues/4569); "
+            "make up recreates it without that cache"
+        )
+        if dry_run:
+            lines.append(f"would restart {container}: {why}")
+        else:
+            restarted = exec_docker(["restart", container], 120)
+            if restarted is None or not restarted.ok:
+                detail = restarted.first_error_line() if restarted else "no docker"
+                raise UserError(
+                    f"restarting {container} after the collection failed ({detail}); run `docker restart "
+                    f"{container}` before the next push: {why}"
+                )
+            lines.append(f"restarted {container}: {why}")
     after = registry_size_kib(container, exec_docker)
-    return [
-        gc_summary(result.stdout),
-        f"reclaimed {human(before - after)} (registry data {human(before)} -> {human(after)})",
-    ]
+    lines.append(f"reclaimed {human(before - after)} (registry data {human(before)} -> {human(after)})")
+    return lines
 
 
 def sharing_stacks(settings: Settings, root: Path = ROOT) -> list[Settings]:

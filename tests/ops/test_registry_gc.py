@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from components.registry import NO_BLOB_DESCRIPTOR_CACHE
 from ops import registry_gc as gc
 from ops.proc import Result, UserError
 
@@ -225,6 +226,8 @@ def test_garbage_collection_runs_in_the_container_and_reports_what_it_reclaimed(
         calls.append(list(args))
         if "du" in args:
             return Result(0, next(sizes), "")
+        if args[0] == "inspect":
+            return Result(0, json.dumps(CONTAINER_ENV) + "\n", "")
         # The summary line as distribution's garbagecollect.go prints it.
         return Result(0, "wal-service\n\n41 blobs marked, 12 blobs and 3 manifests eligible for deletion\n", "")
 
@@ -241,6 +244,73 @@ def test_garbage_collection_runs_in_the_container_and_reports_what_it_reclaimed(
         "registry garbage-collect: 41 blobs still referenced; 12 blobs and 3 manifests removed",
         "reclaimed 84.0 MiB (registry data 312.0 MiB -> 228.0 MiB)",
     ]
+
+
+# `docker inspect --format '{{json .Config.Env}}'` of the container components/registry.py creates: the image's
+# ENV, then ours.
+CONTAINER_ENV = [
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "OTEL_TRACES_EXPORTER=none",
+    "REGISTRY_STORAGE_DELETE_ENABLED=true",
+    NO_BLOB_DESCRIPTOR_CACHE,
+]
+
+
+class DockerRecorder:
+    """`docker` as the registry container answers it; `env` is what `docker inspect` reports."""
+
+    def __init__(self, env: list[str], fail: frozenset[str] = frozenset()) -> None:
+        self.env = env
+        self.fail = fail
+        self.calls: list[list[str]] = []
+
+    def __call__(self, args: Any, timeout: float) -> Result:
+        self.calls.append(list(args))
+        if args[0] in self.fail:
+            return Result(1, "", f"Error response from daemon: cannot {args[0]} kind-registry")
+        if args[0] == "inspect":
+            return Result(0, json.dumps(self.env) + "\n", "")
+        if "du" in args:
+            return Result(0, "1024\t/var/lib/registry\n", "")
+        if args[0] == "restart":
+            return Result(0, "kind-registry\n", "")
+        return Result(0, "1 blobs marked, 2 blobs and 1 manifests eligible for deletion\n", "")
+
+    def restarts(self) -> list[list[str]]:
+        return [call for call in self.calls if call[0] == "restart"]
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_registry_without_the_blob_descriptor_cache_is_not_restarted(dry_run: bool) -> None:
+    docker = DockerRecorder(CONTAINER_ENV)
+    lines = gc.garbage_collect("kind-registry", dry_run=dry_run, exec_docker=docker)
+    assert docker.restarts() == [], f"restarted a registry that has no blob descriptor cache: {docker.calls}"
+    assert not any("restart" in line for line in lines), lines
+
+
+def test_a_registry_with_the_blob_descriptor_cache_is_restarted_after_a_real_collection() -> None:
+    """A container created before components/registry.py turned the cache off: only a restart forgets the blobs
+    the collection deleted (distribution/distribution#4569)."""
+    docker = DockerRecorder([e for e in CONTAINER_ENV if not e.startswith("REGISTRY_STORAGE_CACHE_")])
+    lines = gc.garbage_collect("kind-registry", dry_run=False, exec_docker=docker)
+    collect = next(i for i, call in enumerate(docker.calls) if "garbage-collect" in call)
+    assert docker.restarts() == [["restart", "kind-registry"]]
+    assert docker.calls.index(["restart", "kind-registry"]) > collect, "restarted before the collection"
+    restarted = [line for line in lines if line.startswith("restarted kind-registry: ")]
+    assert restarted and "make up" in restarted[0] and "issues/4569" in restarted[0], lines
+
+
+def test_a_dry_run_never_restarts_but_says_a_real_run_would() -> None:
+    docker = DockerRecorder(CONTAINER_ENV[:3])
+    lines = gc.garbage_collect("kind-registry", dry_run=True, exec_docker=docker)
+    assert docker.restarts() == []
+    assert any(line.startswith("would restart kind-registry: ") for line in lines), lines
+
+
+def test_a_container_that_cannot_be_inspected_counts_as_cached_and_a_failed_restart_says_what_to_run() -> None:
+    docker = DockerRecorder(CONTAINER_ENV, fail=frozenset({"inspect", "restart"}))
+    with pytest.raises(UserError, match=r"run `docker restart kind-registry` before the next push"):
+        gc.garbage_collect("kind-registry", dry_run=False, exec_docker=docker)
 
 
 def test_unreachable_cluster_stops_before_any_delete(monkeypatch: pytest.MonkeyPatch) -> None:
