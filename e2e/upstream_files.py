@@ -22,11 +22,12 @@ class UpstreamError(Exception):
     """A pinned module could not be had."""
 
 
-def download(module: str) -> dict[str, Any]:
-    """`go mod download -json` of a module e2e/upstream/go.mod pins: its Version, Dir (unpacked) and Zip."""
+def download(module: str, pinned_by: Path = GO_MODULE) -> dict[str, Any]:
+    """`go mod download -json` of a module a wrapper module (e2e/upstream/ unless told) pins: its Version, Dir
+    (unpacked) and Zip."""
     env = {**os.environ, "GOFLAGS": "-mod=readonly", "GOTOOLCHAIN": "local"}
     proc = subprocess.run(
-        ["go", "mod", "download", "-json", module], cwd=GO_MODULE, env=env, capture_output=True, text=True, check=False
+        ["go", "mod", "download", "-json", module], cwd=pinned_by, env=env, capture_output=True, text=True, check=False
     )
     info: dict[str, Any] = json.loads(proc.stdout or "{}")
     if proc.returncode != 0 or info.get("Error"):

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds distribution's `registry` binary (the program inside the registry:3 image the local registry
-# container runs) from the Go module proxy only, for tests/ops/test_registry_real.py. Like
+# container runs) from the Go module proxy only, for tests/components/test_registry.py. Like
 # e2e/toolchain/build.sh: go.sum is the integrity check, -mod=readonly keeps a build from rewriting it.
 # It lives outside e2e/toolchain/ so that changing it does not invalidate the toolchain's cache.
 #

@@ -7,14 +7,15 @@ deleted layer is answered "already exists", its manifest is accepted and every p
 (distribution/distribution#1803, #3743, #4569).
 
 The sequence tests run distribution v3.1.2's `registry`, built from the Go module proxy by e2e/registry/build.sh
-(or the binary $WAL_REGISTRY_BIN names), on 127.0.0.1 with the image's configuration file
-(fixtures/registry-config.yml) and the environment the program gives the container, read from the stack's mock
+(or the binary $WAL_REGISTRY_BIN names), on 127.0.0.1 with distribution's image configuration file (from the
+pinned module) and the environment the program gives the container, read from the stack's mock
 run. Only the storage root and the listen addresses move, off the container's paths and ports. Without the
 binary they skip, except under CI, where they fail.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import http.client
 import json
@@ -32,15 +33,27 @@ from typing import IO, Any
 import pytest
 import yaml
 
+from e2e.upstream_files import download
 from ops import registry_gc as gc
 from ops.proc import Result
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "e2e" / "registry" / "build.sh"
-IMAGE_CONFIG = Path(__file__).parent / "fixtures" / "registry-config.yml"
+# distribution's own image config (its Dockerfile copies it to /etc/distribution/config.yml); the official registry
+# image ships distribution-library-image's config-example.yml, with the same in-memory blob descriptor cache and
+# delete settings. From the module e2e/registry/go.mod pins, not copied here.
+IMAGE_CONFIG_IN_MODULE = "cmd/registry/config-dev.yml"
+DISTRIBUTION = "github.com/distribution/distribution/v3"
 # The registry:3 image's own ENV (distribution-library-image's Dockerfile): no OpenTelemetry exporter.
 IMAGE_ENV = {"OTEL_TRACES_EXPORTER": "none"}
 CONTAINER_TYPE = "docker:index/container:Container"
+
+
+@functools.cache
+def image_config() -> Path:
+    return Path(download(DISTRIBUTION, ROOT / "e2e" / "registry")["Dir"]) / IMAGE_CONFIG_IN_MODULE
+
+
 LOCAL_REGISTRY_STACKS = ("dev", "staging")
 REPOSITORY = "wal-service"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -171,7 +184,7 @@ class Registry:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            [str(self.binary), "serve", str(IMAGE_CONFIG)], env=self.env, stdout=self.log, stderr=subprocess.STDOUT
+            [str(self.binary), "serve", str(image_config())], env=self.env, stdout=self.log, stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -196,7 +209,7 @@ class Registry:
     def command(self, argv: Sequence[str], timeout: float = 300) -> Result:
         """A command run inside the container (`docker exec`): the image's paths mapped onto ours."""
         program = str(self.binary) if argv[0] == "registry" else argv[0]
-        paths = {gc.REGISTRY_CONFIG: str(IMAGE_CONFIG), gc.REGISTRY_ROOT: str(self.storage)}
+        paths = {gc.REGISTRY_CONFIG: str(image_config()), gc.REGISTRY_ROOT: str(self.storage)}
         local = [program, *(paths.get(arg, arg) for arg in argv[1:])]
         proc = subprocess.run(local, env=self.env, capture_output=True, text=True, check=False, timeout=timeout)
         return Result(proc.returncode, proc.stdout, proc.stderr)
