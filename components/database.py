@@ -51,14 +51,18 @@ DATA_MOUNT = "/var/lib/postgresql/data"
 # A subdirectory: initdb refuses a non-empty directory, and a fresh volume's root may hold lost+found.
 PGDATA = f"{DATA_MOUNT}/pgdata"
 SECRET_NAME = f"{PROJECT}-database"
-# The server's and its init container's `resources`; the namespace quota is sized from these too.
+# The server's and its init container's `resources`; the namespace quota is sized from these too. The data
+# lives on the claim: the server's ephemeral storage holds its emptyDirs (RUN_SIZE + TMP_SIZE) and its rotated
+# logs (50Mi at the kubelet's defaults); the init container only writes the claim and a few log lines.
+RUN_SIZE = "16Mi"
+TMP_SIZE = "64Mi"
 SERVER_RESOURCES: Requirements = {
-    "requests": {"cpu": "100m", "memory": "256Mi"},
-    "limits": {"cpu": "1", "memory": "512Mi"},
+    "requests": {"cpu": "100m", "memory": "256Mi", "ephemeral-storage": "128Mi"},
+    "limits": {"cpu": "1", "memory": "512Mi", "ephemeral-storage": "256Mi"},
 }
 SYNC_PASSWORD_RESOURCES: Requirements = {
-    "requests": {"cpu": "50m", "memory": "128Mi"},
-    "limits": {"cpu": "500m", "memory": "256Mi"},
+    "requests": {"cpu": "50m", "memory": "128Mi", "ephemeral-storage": "16Mi"},
+    "limits": {"cpu": "500m", "memory": "256Mi", "ephemeral-storage": "64Mi"},
 }
 SECRETS_MOUNT = "/run/secrets/postgres"
 PASSWORD_KEY = "password"
@@ -349,8 +353,8 @@ class Database(pulumi.ComponentResource):
                                 # Group-readable: the kubelet gives the file the pod's fsGroup (999).
                                 secret=SecretVolumeSourceArgs(secret_name=secret.metadata.name, default_mode=0o440),
                             ),
-                            VolumeArgs(name="run", empty_dir=EmptyDirVolumeSourceArgs(size_limit="16Mi")),
-                            VolumeArgs(name="tmp", empty_dir=EmptyDirVolumeSourceArgs(size_limit="64Mi")),
+                            VolumeArgs(name="run", empty_dir=EmptyDirVolumeSourceArgs(size_limit=RUN_SIZE)),
+                            VolumeArgs(name="tmp", empty_dir=EmptyDirVolumeSourceArgs(size_limit=TMP_SIZE)),
                         ],
                     ),
                 ),

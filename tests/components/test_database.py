@@ -342,7 +342,7 @@ def test_postgres_pod_meets_restricted_pod_security() -> None:
             "seccompProfile": {"type": "RuntimeDefault"},
         }, name
         limits, requests = container["resources"]["limits"], container["resources"]["requests"]
-        assert set(limits) == set(requests) == {"cpu", "memory"}, name
+        assert set(limits) == set(requests) == {"cpu", "memory", "ephemeral-storage"}, name
     (postgres,) = spec["containers"]
     mounts = {m["mountPath"]: m["name"] for m in postgres["volumeMounts"]}
     assert mounts == {
