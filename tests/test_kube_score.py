@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -161,3 +162,10 @@ def test_build_script_pins_and_caches_outside_the_repository() -> None:
     for setting in ('GOFLAGS="-mod=readonly -trimpath"', "GOTOOLCHAIN=local", "CGO_ENABLED=0", "/.cache/"):
         assert setting in script, f"tools/kube-score/build.sh lost {setting}"
 
+
+def test_ci_runs_kube_score_after_building_it() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "bash tools/kube-score/build.sh" in ci and "make kube-score" in ci
+    assert ci.index("bash tools/kube-score/build.sh") < ci.index("make kube-score")
+    proc = subprocess.run(["make", "-n", "kube-score"], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and "tools.kube_score" in proc.stdout, proc.stdout + proc.stderr
