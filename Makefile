@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
 .PHONY: help venv lint typecheck test test-program test-app render preview up down preflight verify status rollback \
-	policy-venv lock toolchain e2e e2e-clean bench-deploy drift registry-gc
+	policy-venv lock kube-score toolchain e2e e2e-clean bench-deploy drift registry-gc
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -107,6 +107,10 @@ drift: venv
 #   make registry-gc         delete images no stack deploys, recently deployed or runs from the local registry
 registry-gc: venv
 	$(PY) -m ops.registry_gc --stack $(STACK) $(if $(DRY_RUN),--dry-run)
+
+#   make kube-score          kube-score on the dev, staging and prod renders (built from its Go module, cached)
+kube-score: venv
+	$(PY) -m tools.kube_score
 
 #   make toolchain           build the e2e toolchain from the Go module proxy (cached in ~/.cache/wal-service-e2e)
 toolchain:

@@ -51,17 +51,28 @@ DATA_MOUNT = "/var/lib/postgresql/data"
 # A subdirectory: initdb refuses a non-empty directory, and a fresh volume's root may hold lost+found.
 PGDATA = f"{DATA_MOUNT}/pgdata"
 SECRET_NAME = f"{PROJECT}-database"
-# The server's and its init container's `resources`; the namespace quota is sized from these too.
+# The server's and its init container's `resources`; the namespace quota is sized from these too. The data
+# lives on the claim: the server's ephemeral storage holds its emptyDirs (RUN_SIZE + TMP_SIZE) and its rotated
+# logs (50Mi at the kubelet's defaults); the init container only writes the claim and a few log lines.
+RUN_SIZE = "16Mi"
+TMP_SIZE = "64Mi"
 SERVER_RESOURCES: Requirements = {
-    "requests": {"cpu": "100m", "memory": "256Mi"},
-    "limits": {"cpu": "1", "memory": "512Mi"},
+    "requests": {"cpu": "100m", "memory": "256Mi", "ephemeral-storage": "128Mi"},
+    "limits": {"cpu": "1", "memory": "512Mi", "ephemeral-storage": "256Mi"},
 }
 SYNC_PASSWORD_RESOURCES: Requirements = {
-    "requests": {"cpu": "50m", "memory": "128Mi"},
-    "limits": {"cpu": "500m", "memory": "256Mi"},
+    "requests": {"cpu": "50m", "memory": "128Mi", "ephemeral-storage": "16Mi"},
+    "limits": {"cpu": "500m", "memory": "256Mi", "ephemeral-storage": "64Mi"},
 }
 SECRETS_MOUNT = "/run/secrets/postgres"
+# The server's socket directory (the image's unix_socket_directories).
+RUN_MOUNT = "/var/run/postgresql"
 PASSWORD_KEY = "password"
+
+# The liveness probe: exit 0 while the postmaster answers on its socket. pg_isready exits 1 when the server
+# answers but rejects connections (crash recovery, shutdown): alive, and a restart would start recovery over.
+# 2 (no answer) and 3 (no attempt) mean it is gone.
+_POSTMASTER_ANSWERS = f'pg_isready --quiet -h {RUN_MOUNT} -p {POSTGRES_PORT}; [ "$?" -le 1 ]'
 
 # Runs before postgres on every start. POSTGRES_PASSWORD only applies at initdb, so retained data
 # (databaseRetainOnDelete) or a regenerated password would lock the service out without this.
@@ -262,24 +273,18 @@ class Database(pulumi.ComponentResource):
         security = restricted_container(POSTGRES_UID)
         data_mount = VolumeMountArgs(name="data", mount_path=DATA_MOUNT)
         secret_mount = VolumeMountArgs(name="password", mount_path=SECRETS_MOUNT, read_only=True)
-        # -h 127.0.0.1: during initdb the entrypoint's temporary server listens on the socket only,
-        # so the pod turns ready only once the real server accepts TCP connections.
-        is_ready = ExecActionArgs(
-            command=[
-                "pg_isready",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(POSTGRES_PORT),
-                "-U",
-                connection.user,
-                "-d",
-                connection.name,
-            ]
+        port, login = str(POSTGRES_PORT), ["-U", connection.user, "-d", connection.name]
+        # Startup: -h 127.0.0.1, because during initdb the entrypoint's temporary server listens on the socket
+        # only, so the pod starts only once the real server accepts TCP connections.
+        accepts_tcp = ExecActionArgs(command=["pg_isready", "-h", "127.0.0.1", "-p", port, *login])
+        # Readiness: a query over TCP, as the service sends one (the image's initdb trusts loopback, so no
+        # password); a database too slow to answer leaves the Service's endpoints within seconds.
+        answers_queries = ExecActionArgs(
+            command=["psql", "--no-password", "--no-psqlrc", "-h", "127.0.0.1", "-p", port, *login, "-tAc", "SELECT 1"]
         )
-
-        def probe(period: int, failures: int) -> ProbeArgs:
-            return ProbeArgs(exec_=is_ready, period_seconds=period, timeout_seconds=5, failure_threshold=failures)
+        # Liveness: only whether the server process answers at all, so a slow database is taken out of rotation
+        # long before it is killed (a restart would only make it slower).
+        postmaster_answers = ExecActionArgs(command=["bash", "-c", _POSTMASTER_ANSWERS])
 
         container = ContainerArgs(
             name=POSTGRES_NAME,
@@ -289,14 +294,17 @@ class Database(pulumi.ComponentResource):
             env=env,
             resources=requirements_args(SERVER_RESOURCES),
             # initdb plus the first start can take minutes on a slow disk: 5 s x 60.
-            startup_probe=probe(5, 60),
-            readiness_probe=probe(10, 3),
-            liveness_probe=probe(20, 6),
+            startup_probe=ProbeArgs(exec_=accepts_tcp, period_seconds=5, timeout_seconds=5, failure_threshold=60),
+            # Out of rotation after two missed queries (about 10 s); killed only after two minutes of silence.
+            readiness_probe=ProbeArgs(exec_=answers_queries, period_seconds=5, timeout_seconds=3, failure_threshold=2),
+            liveness_probe=ProbeArgs(
+                exec_=postmaster_answers, period_seconds=20, timeout_seconds=10, failure_threshold=6
+            ),
             security_context=security,
             volume_mounts=[
                 data_mount,
                 secret_mount,
-                VolumeMountArgs(name="run", mount_path="/var/run/postgresql"),
+                VolumeMountArgs(name="run", mount_path=RUN_MOUNT),
                 VolumeMountArgs(name="tmp", mount_path="/tmp"),
             ],
         )
@@ -349,8 +357,8 @@ class Database(pulumi.ComponentResource):
                                 # Group-readable: the kubelet gives the file the pod's fsGroup (999).
                                 secret=SecretVolumeSourceArgs(secret_name=secret.metadata.name, default_mode=0o440),
                             ),
-                            VolumeArgs(name="run", empty_dir=EmptyDirVolumeSourceArgs(size_limit="16Mi")),
-                            VolumeArgs(name="tmp", empty_dir=EmptyDirVolumeSourceArgs(size_limit="64Mi")),
+                            VolumeArgs(name="run", empty_dir=EmptyDirVolumeSourceArgs(size_limit=RUN_SIZE)),
+                            VolumeArgs(name="tmp", empty_dir=EmptyDirVolumeSourceArgs(size_limit=TMP_SIZE)),
                         ],
                     ),
                 ),

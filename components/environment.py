@@ -434,7 +434,12 @@ def quota_args(
 
 def resources(s: Settings) -> Resources:
     return Resources(
-        cpu_request=s.cpu_request, cpu_limit=s.cpu_limit, memory_request=s.memory_request, memory_limit=s.memory_limit
+        cpu_request=s.cpu_request,
+        cpu_limit=s.cpu_limit,
+        memory_request=s.memory_request,
+        memory_limit=s.memory_limit,
+        ephemeral_storage_request=s.ephemeral_storage_request,
+        ephemeral_storage_limit=s.ephemeral_storage_limit,
     )
 
 

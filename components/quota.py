@@ -28,19 +28,23 @@ from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 from components.ownership import owned
 from components.settings import amount
 
-# {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {...}}: a container's `resources` field.
+# {"requests": {"cpu": "100m", "memory": "256Mi", "ephemeral-storage": "128Mi"}, "limits": {...}}: a container's
+# `resources` field.
 Requirements = Mapping[str, Mapping[str, str]]
-COMPUTE = ("cpu", "memory")
+# Every container sets all three, and the quota bounds all three: logs and emptyDirs fill the node's disk as surely
+# as a leak fills its memory.
+COMPUTE = ("cpu", "memory", "ephemeral-storage")
 KINDS = ("requests", "limits")
 MIB = 2**20
 
 
 @dataclass(frozen=True)
 class Footprint:
-    """Requests and limits as numbers (cpu in cores, memory in bytes), keyed like a quota: requests.cpu..."""
+    """Requests and limits as numbers (cpu in cores, memory and ephemeral storage in bytes), keyed like a quota:
+    requests.cpu..."""
 
     amounts: Mapping[str, Decimal]
-    """`requests.cpu`, `requests.memory`, `limits.cpu`, `limits.memory`."""
+    """`requests.<resource>` and `limits.<resource>` for each of COMPUTE."""
 
     def __getitem__(self, key: str) -> Decimal:
         return self.amounts[key]
@@ -102,7 +106,7 @@ def cpu_quantity(cores: Decimal) -> str:
 
 
 def memory_quantity(size: Decimal) -> str:
-    """Mebibytes rounded up ("1920Mi")."""
+    """Mebibytes rounded up ("1920Mi"), for memory and ephemeral storage alike."""
     return f"{math.ceil(size / MIB)}Mi"
 
 
@@ -116,7 +120,7 @@ def with_headroom(value: Decimal, percent: int) -> Decimal:
 
 def quota_hard(need: StackPods, headroom_percent: int, caps: Mapping[str, str] | None = None) -> dict[str, str]:
     """ResourceQuota spec.hard: each resource the stack's need plus headroom, unless a cap is given
-    for it ("cpu" or "memory", applied to both requests and limits)."""
+    for it ("cpu" or "memory", applied to both requests and limits; ephemeral storage has no cap key)."""
     caps = caps or {}
     total = need.total
     hard = {"pods": str(math.ceil(with_headroom(Decimal(need.pods), headroom_percent)))}
@@ -139,7 +143,7 @@ class NamespaceQuotaArgs:
     labels: dict[str, str]
     """Standard app.kubernetes.io labels of the stack."""
     hard: Mapping[str, str]
-    """ResourceQuota spec.hard: pods, requests.cpu/memory, limits.cpu/memory."""
+    """ResourceQuota spec.hard: pods, requests.cpu/memory/ephemeral-storage, limits.cpu/memory/ephemeral-storage."""
     container_default: Requirements
     """LimitRange default and defaultRequest for a container that sets none: the service container's values."""
     container_max: Mapping[str, str]

@@ -312,6 +312,8 @@ class Settings(BaseModel):
     cpu_limit: Quantity = Field(alias="cpuLimit")
     memory_request: Quantity = Field(alias="memoryRequest")
     memory_limit: Quantity = Field(alias="memoryLimit")
+    ephemeral_storage_request: Quantity = Field(alias="ephemeralStorageRequest")
+    ephemeral_storage_limit: Quantity = Field(alias="ephemeralStorageLimit")
     health_path: HttpPath = Field(alias="healthPath")
     ready_path: HttpPath = Field(alias="readyPath")
     startup_budget_seconds: Annotated[int, Field(ge=2, le=3600)] = Field(alias="startupBudgetSeconds")
@@ -389,6 +391,12 @@ class Settings(BaseModel):
             fail(
                 "memoryLimit",
                 f"{self.memory_limit!r} is below memoryRequest {self.memory_request!r}; limits must be >= requests",
+            )
+        if amount(self.ephemeral_storage_limit) < amount(self.ephemeral_storage_request):
+            fail(
+                "ephemeralStorageLimit",
+                f"{self.ephemeral_storage_limit!r} is below ephemeralStorageRequest "
+                f"{self.ephemeral_storage_request!r}; limits must be >= requests",
             )
         if self.min_replicas > self.max_replicas:
             fail(

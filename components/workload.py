@@ -156,13 +156,25 @@ class Resources:
     """Memory the scheduler reserves."""
     memory_limit: str
     """Memory ceiling (at least the request); beyond it the container is OOM-killed."""
+    ephemeral_storage_request: str
+    """Node disk the scheduler reserves for the container's logs, writable layer and /tmp."""
+    ephemeral_storage_limit: str
+    """Node disk ceiling (at least the request); beyond it the kubelet evicts the pod."""
 
     @property
     def requirements(self) -> dict[str, dict[str, str]]:
         """The container's `resources` field."""
         return {
-            "requests": {"cpu": self.cpu_request, "memory": self.memory_request},
-            "limits": {"cpu": self.cpu_limit, "memory": self.memory_limit},
+            "requests": {
+                "cpu": self.cpu_request,
+                "memory": self.memory_request,
+                "ephemeral-storage": self.ephemeral_storage_request,
+            },
+            "limits": {
+                "cpu": self.cpu_limit,
+                "memory": self.memory_limit,
+                "ephemeral-storage": self.ephemeral_storage_limit,
+            },
         }
 
 

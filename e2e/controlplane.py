@@ -251,9 +251,10 @@ def node_manifest(name: str) -> str:
                     "type": "kwok",
                 },
             },
+            # Every resource the stack's pods request: the scheduler finds a node without one too small for them.
             "status": {
-                "allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110"},
-                "capacity": {"cpu": "8", "memory": "32Gi", "pods": "110"},
+                "allocatable": {"cpu": "8", "memory": "32Gi", "ephemeral-storage": "100Gi", "pods": "110"},
+                "capacity": {"cpu": "8", "memory": "32Gi", "ephemeral-storage": "100Gi", "pods": "110"},
             },
         }
     )

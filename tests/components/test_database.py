@@ -342,7 +342,7 @@ def test_postgres_pod_meets_restricted_pod_security() -> None:
             "seccompProfile": {"type": "RuntimeDefault"},
         }, name
         limits, requests = container["resources"]["limits"], container["resources"]["requests"]
-        assert set(limits) == set(requests) == {"cpu", "memory"}, name
+        assert set(limits) == set(requests) == {"cpu", "memory", "ephemeral-storage"}, name
     (postgres,) = spec["containers"]
     mounts = {m["mountPath"]: m["name"] for m in postgres["volumeMounts"]}
     assert mounts == {
@@ -351,9 +351,70 @@ def test_postgres_pod_meets_restricted_pod_security() -> None:
         "/var/run/postgresql": "run",
         "/tmp": "tmp",
     }
-    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        command = postgres[probe]["exec"]["command"]
-        assert command[0] == "pg_isready" and "127.0.0.1" in command, probe
+    # During initdb the entrypoint's temporary server listens on the socket only: startup waits for TCP.
+    startup = postgres["startupProbe"]["exec"]["command"]
+    assert startup[0] == "pg_isready" and "127.0.0.1" in startup, startup
+
+
+def postgres_probes(stack: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    (postgres,) = one(ok(stack), "StatefulSet", "postgres")["spec"]["template"]["spec"]["containers"]
+    return postgres["readinessProbe"], postgres["livenessProbe"]
+
+
+def failing_for(probe: dict[str, Any]) -> int:
+    """At most how long the probe fails (every attempt timing out) before the kubelet acts on it."""
+    return int(probe["failureThreshold"]) * (int(probe["periodSeconds"]) + int(probe["timeoutSeconds"]))
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging"])
+def test_a_slow_database_leaves_rotation_long_before_it_is_killed(stack: str) -> None:
+    readiness, liveness = postgres_probes(stack)
+    assert readiness["exec"] != liveness["exec"], f"{stack}: postgres readiness and liveness run the same check"
+    ready = readiness["exec"]["command"]
+    # Ready means it answers a query where the service connects: TCP, the service's database and user, no password
+    # prompt to hang on.
+    assert ready[0] == "psql" and "SELECT 1" in ready and "--no-password" in ready, ready
+    assert ready[ready.index("-h") + 1] == "127.0.0.1", ready
+    assert (ready[ready.index("-U") + 1], ready[ready.index("-d") + 1]) == ("wal", "wal"), ready
+    assert readiness["timeoutSeconds"] < liveness["timeoutSeconds"], f"{stack}: readiness must give up first"
+    assert failing_for(readiness) <= 20, f"{stack}: a database that cannot answer stays in rotation too long"
+    assert failing_for(liveness) >= 3 * failing_for(readiness), (
+        f"{stack}: liveness acts after {failing_for(liveness)} s, readiness after {failing_for(readiness)} s: a slow "
+        "database would be restarted instead of waited for"
+    )
+    assert failing_for(liveness) >= 120, f"{stack}: liveness kills a database that is silent for under two minutes"
+
+
+FAKE_PG_ISREADY = """#!/bin/sh
+printf '%s\n' "$@" > "$CALLS/pg_isready"
+exit "$FAKE_EXIT"
+"""
+
+
+@pytest.mark.parametrize(
+    ("pg_isready_exit", "alive"),
+    # 0: accepting connections; 1: answering but rejecting them (crash recovery, shutdown); 2: no answer; 3: no attempt.
+    [(0, True), (1, True), (2, False), (3, False)],
+)
+def test_liveness_asks_only_whether_the_server_answers(tmp_path: Any, pg_isready_exit: int, alive: bool) -> None:
+    _, liveness = postgres_probes("dev")
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
+    bin_dir.mkdir()
+    calls.mkdir()
+    (bin_dir / "pg_isready").write_text(FAKE_PG_ISREADY)
+    (bin_dir / "pg_isready").chmod(0o755)
+    proc = subprocess.run(
+        liveness["exec"]["command"],
+        env={"PATH": f"{bin_dir}:{os.environ['PATH']}", "CALLS": str(calls), "FAKE_EXIT": str(pg_isready_exit)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    assert (proc.returncode == 0) == alive, f"pg_isready exit {pg_isready_exit}: liveness exit {proc.returncode}"
+    argv = (calls / "pg_isready").read_text().splitlines()
+    # The server's socket: no TCP, no login, nothing a slow query path can hold up.
+    assert argv[argv.index("-h") + 1] == "/var/run/postgresql" and "-U" not in argv, argv
 
 
 def test_rendered_dev_objects_pass_strict_schema_validation() -> None:

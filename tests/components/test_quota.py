@@ -22,10 +22,13 @@ if TYPE_CHECKING:
     from conftest import MockRuns, StackRun
 
 
-def req(cpu_request: str, memory_request: str, cpu_limit: str, memory_limit: str) -> dict[str, dict[str, str]]:
+def req(
+    cpu_request: str, memory_request: str, cpu_limit: str, memory_limit: str, disk: tuple[str, str] = ("1Mi", "1Mi")
+) -> dict[str, dict[str, str]]:
+    """A container's resources; `disk` is its ephemeral-storage request and limit."""
     return {
-        "requests": {"cpu": cpu_request, "memory": memory_request},
-        "limits": {"cpu": cpu_limit, "memory": memory_limit},
+        "requests": {"cpu": cpu_request, "memory": memory_request, "ephemeral-storage": disk[0]},
+        "limits": {"cpu": cpu_limit, "memory": memory_limit, "ephemeral-storage": disk[1]},
     }
 
 
@@ -46,6 +49,13 @@ def test_app_containers_add_up() -> None:
     pod = pod_footprint([req("100m", "64Mi", "200m", "128Mi"), req("100m", "64Mi", "300m", "128Mi")])
     assert pod["limits.cpu"] == Decimal("0.5")
     assert pod["limits.memory"] == 256 * 2**20
+
+
+def test_ephemeral_storage_counts_like_memory() -> None:
+    app = [req("100m", "64Mi", "200m", "128Mi", ("100Mi", "200Mi")), req("100m", "64Mi", "200m", "128Mi", ("1", "1"))]
+    pod = pod_footprint(app, [req("1m", "1Mi", "1m", "1Mi", ("10Mi", "1Gi"))])
+    assert pod["requests.ephemeral-storage"] == 100 * 2**20 + 1, "app containers' requests add up"
+    assert pod["limits.ephemeral-storage"] == 2**30, "the init container's 1Gi exceeds the app's sum"
 
 
 @pytest.mark.parametrize(
@@ -82,14 +92,17 @@ def test_headroom_rounds_up_in_whole_millicores_mebibytes_and_pods() -> None:
 
 
 def test_dev_quota_is_the_need_plus_25_percent() -> None:
-    # dev: 5 service pods (maxReplicas 4, the default, + surge) at 100m/256Mi requests, 500m/512Mi limits, and the
-    # database pod (100m/256Mi, 1/512Mi; its init container's 50m/128Mi, 500m/256Mi fits within): x 1.25.
+    # dev: 5 service pods (maxReplicas 4, the default, + surge) at 100m/256Mi/128Mi requests, 500m/512Mi/256Mi
+    # limits (cpu/memory/ephemeral-storage), and the database pod (100m/256Mi/128Mi, 1/512Mi/256Mi; its init
+    # container's 50m/128Mi/16Mi, 500m/256Mi/64Mi fits within): x 1.25.
     assert quota_hard_for(stack_settings("dev")) == {
         "pods": "8",
         "requests.cpu": "750m",
         "requests.memory": "1920Mi",
+        "requests.ephemeral-storage": "960Mi",
         "limits.cpu": "4375m",
         "limits.memory": "3840Mi",
+        "limits.ephemeral-storage": "1920Mi",
     }
 
 
@@ -97,6 +110,8 @@ def test_an_explicit_budget_caps_requests_and_limits_alike() -> None:
     hard = quota_hard_for(stack_settings("prod"))
     assert hard["limits.cpu"] == hard["requests.cpu"] == "4"
     assert hard["limits.memory"] == hard["requests.memory"] == "8Gi"
+    # No budget key for ephemeral storage: prod's 11 service pods x 256Mi (128Mi requested), plus 25%.
+    assert (hard["limits.ephemeral-storage"], hard["requests.ephemeral-storage"]) == ("3520Mi", "1760Mi")
 
 
 def test_an_exactly_fitting_budget_is_accepted() -> None:
@@ -113,14 +128,24 @@ def _resources(container: dict[str, Any]) -> dict[str, dict[str, str]]:
     return resources
 
 
+RESOURCES = ("cpu", "memory", "ephemeral-storage")
+# What a container's logs may take on the node at the kubelet's defaults (containerLogMaxSize 10Mi x
+# containerLogMaxFiles 5); they count against the container's ephemeral storage.
+LOG_BUDGET = 50 * 2**20
+
+
 def _pod_need(template_spec: dict[str, Any]) -> dict[str, Decimal]:
     """Effective limits and requests of a rendered pod template, computed here from the manifest alone."""
     need = {}
     for kind in ("requests", "limits"):
-        for res in ("cpu", "memory"):
-            app = sum((amount(_resources(c)[kind][res]) for c in template_spec["containers"]), Decimal(0))
-            init = max((amount(_resources(c)[kind][res]) for c in template_spec.get("initContainers") or []), default=0)
-            need[f"{kind}.{res}"] = max(app, Decimal(init))
+        for res in RESOURCES:
+            # A container that sets none counts 0 here; the tests below refuse such containers in their own words.
+            def of(container: dict[str, Any], kind: str = kind, res: str = res) -> Decimal:
+                return amount(_resources(container)[kind].get(res, "0"))
+
+            app = sum((of(c) for c in template_spec["containers"]), Decimal(0))
+            init = max((of(c) for c in template_spec.get("initContainers") or []), default=Decimal(0))
+            need[f"{kind}.{res}"] = max(app, init)
     return need
 
 
@@ -144,12 +169,60 @@ def test_rendered_quota_holds_every_rendered_pod_at_its_worst(run: StackRun, con
     hard = run.one("ResourceQuota").spec["hard"]
     assert int(hard["pods"]) >= pods, f"stack {run.stack}: quota pods {hard['pods']} < {pods} pods at the worst moment"
     for key, value in total.items():
+        assert key in hard, f"stack {run.stack}: the quota does not bound {key} (it has {sorted(hard)})"
         assert amount(hard[key]) >= value, f"stack {run.stack}: quota {key} {hard[key]} < {value} needed"
+
+
+def _workload_containers(run: StackRun) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (f"{workload} container {c['name']}", c)
+        for workload in [*run.objects("Deployment"), *run.objects("StatefulSet")]
+        for c in [
+            *workload.spec["template"]["spec"]["containers"],
+            *(workload.spec["template"]["spec"].get("initContainers") or []),
+        ]
+    ]
+
+
+def test_every_rendered_container_requests_and_limits_ephemeral_storage(run: StackRun) -> None:
+    found = _workload_containers(run)
+    assert found, f"stack {run.stack}: no containers rendered"
+    for where, container in found:
+        resources = container.get("resources") or {}
+        request = (resources.get("requests") or {}).get("ephemeral-storage")
+        limit = (resources.get("limits") or {}).get("ephemeral-storage")
+        assert request and limit, f"stack {run.stack}: {where} leaves ephemeral-storage unbounded: {resources}"
+        assert amount(request) <= amount(limit), f"stack {run.stack}: {where} requests {request} > limit {limit}"
+
+
+def test_every_rendered_pod_has_disk_for_its_empty_dirs_and_logs(run: StackRun) -> None:
+    """The kubelet evicts a pod whose emptyDirs and containers' logs and writable layers together exceed the sum of
+    its containers' limits: that sum must hold every emptyDir full and every container's rotated logs."""
+    for workload in [*run.objects("Deployment"), *run.objects("StatefulSet")]:
+        spec = workload.spec["template"]["spec"]
+        empty_dirs = [v for v in spec.get("volumes") or [] if "emptyDir" in v]
+        unsized = [v["name"] for v in empty_dirs if not v["emptyDir"].get("sizeLimit")]
+        assert not unsized, f"stack {run.stack}: {workload} emptyDirs {unsized} have no sizeLimit"
+        need = sum((amount(v["emptyDir"]["sizeLimit"]) for v in empty_dirs), Decimal(0))
+        need += LOG_BUDGET * len(spec["containers"])
+        limit = _pod_need(spec)["limits.ephemeral-storage"]
+        assert limit >= need, (
+            f"stack {run.stack}: {workload} may use {need / 2**20:.0f}Mi of node disk (emptyDirs full, logs at the "
+            f"kubelet's rotation size) but its containers' ephemeral-storage limits add up to {limit / 2**20:.0f}Mi"
+        )
 
 
 def test_limit_range_defaults_are_the_service_container_and_admit_every_container(run: StackRun) -> None:
     (item,) = run.one("LimitRange").spec["limits"]
     assert item["type"] == "Container"
+    # A pod that sets none of a resource the quota bounds is refused, unless the LimitRange fills it in.
+    for key in run.one("ResourceQuota").spec["hard"]:
+        kind, _, res = key.partition(".")
+        defaults = {"requests": item["defaultRequest"], "limits": item["default"]}.get(kind)
+        assert defaults is None or res in defaults, (
+            f"stack {run.stack}: the quota bounds {key}, the LimitRange sets none"
+        )
+        assert defaults is None or res in item["max"], f"stack {run.stack}: no LimitRange max for {res}"
     (service,) = run.one("Deployment", "ServiceWorkload").spec["template"]["spec"]["containers"]
     assert item["default"] == service["resources"]["limits"], f"stack {run.stack}: default limit is not the service's"
     assert item["defaultRequest"] == service["resources"]["requests"], f"stack {run.stack}: default request"

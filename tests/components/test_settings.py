@@ -47,6 +47,16 @@ CASES = {
     "memory-limit-below-request": Bad(
         "staging", ("wal-service:memoryLimit=128Mi",), "memoryLimit", "'128Mi'", "limits must be >= requests"
     ),
+    "ephemeral-storage-limit-below-request": Bad(
+        "dev",
+        ("wal-service:ephemeralStorageLimit=64Mi",),
+        "ephemeralStorageLimit",
+        "'64Mi'",
+        "limits must be >= requests",
+    ),
+    "bad-ephemeral-storage-quantity": Bad(
+        "prod", ("wal-service:ephemeralStorageRequest=1GB",), "ephemeralStorageRequest", "'1GB'", "256Mi"
+    ),
     "min-above-max": Bad(
         "dev",
         ("wal-service:autoscaling=true", "wal-service:minReplicas=5", "wal-service:maxReplicas=3"),

@@ -203,12 +203,30 @@ def test_probes(run: StackRun, config: dict[str, str]) -> None:
 
 def test_resources_equal_stack_config(run: StackRun, config: dict[str, str]) -> None:
     resources = container(run).get("resources") or {}
-    assert resources.get("requests") == {"cpu": config["cpuRequest"], "memory": config["memoryRequest"]}, (
-        f"{deployment(run)}: requests {resources.get('requests')}"
+    assert resources.get("requests") == {
+        "cpu": config["cpuRequest"],
+        "memory": config["memoryRequest"],
+        "ephemeral-storage": config["ephemeralStorageRequest"],
+    }, f"{deployment(run)}: requests {resources.get('requests')}"
+    assert resources.get("limits") == {
+        "cpu": config["cpuLimit"],
+        "memory": config["memoryLimit"],
+        "ephemeral-storage": config["ephemeralStorageLimit"],
+    }, f"{deployment(run)}: limits {resources.get('limits')}"
+
+
+def test_ephemeral_storage_follows_the_stack_config(mockruns: MockRuns) -> None:
+    changed = mockruns.get(
+        "dev", ["wal-service:ephemeralStorageRequest=300Mi", "wal-service:ephemeralStorageLimit=1Gi"]
     )
-    assert resources.get("limits") == {"cpu": config["cpuLimit"], "memory": config["memoryLimit"]}, (
-        f"{deployment(run)}: limits {resources.get('limits')}"
+    resources = container(changed)["resources"]
+    assert (resources["requests"]["ephemeral-storage"], resources["limits"]["ephemeral-storage"]) == ("300Mi", "1Gi"), (
+        f"{deployment(changed)}: {resources}"
     )
+    # The quota and the LimitRange follow the container: 5 service pods x 1Gi + the database's 256Mi, plus 25%.
+    assert changed.one("ResourceQuota").spec["hard"]["limits.ephemeral-storage"] == "6720Mi"
+    (item,) = changed.one("LimitRange").spec["limits"]
+    assert item["default"]["ephemeral-storage"] == item["max"]["ephemeral-storage"] == "1Gi"
 
 
 def test_restricted_security_context(run: StackRun) -> None:
@@ -476,7 +494,14 @@ UNIT_ARGS = ServiceWorkloadArgs(
         body_read_timeout_seconds=7,
     ),
     scaling=Scaling(replicas=1, autoscaling=False, min_replicas=2, max_replicas=4, target_cpu_utilization=70),
-    resources=Resources(cpu_request="10m", cpu_limit="20m", memory_request="16Mi", memory_limit="32Mi"),
+    resources=Resources(
+        cpu_request="10m",
+        cpu_limit="20m",
+        memory_request="16Mi",
+        memory_limit="32Mi",
+        ephemeral_storage_request="48Mi",
+        ephemeral_storage_limit="96Mi",
+    ),
     probes=Probes(health_path="/healthz", ready_path="/readyz", startup_budget_seconds=11),
     shutdown=Shutdown(
         pre_stop_seconds=3, drain_seconds=4, shutdown_timeout_seconds=5, termination_grace_period_seconds=13
@@ -509,7 +534,10 @@ def test_args_alone_define_the_pods(build_component: Callable[..., StackRun]) ->
         "BODY_READ_TIMEOUT_SECONDS": "7",
         "FLAG_X": "on",
     }
-    assert c["resources"] == {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"cpu": "20m", "memory": "32Mi"}}
+    assert c["resources"] == {
+        "requests": {"cpu": "10m", "memory": "16Mi", "ephemeral-storage": "48Mi"},
+        "limits": {"cpu": "20m", "memory": "32Mi", "ephemeral-storage": "96Mi"},
+    }
     # 11 s of budget polled every 2 s: six failures, the fewest that cover it.
     assert (c["startupProbe"]["httpGet"]["path"], c["startupProbe"]["failureThreshold"]) == ("/healthz", 6)
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"

@@ -1,15 +1,21 @@
-"""The throwaway control plane: ports that cannot collide, and a dead kube-apiserver reported at once."""
+"""The throwaway control plane: ports that cannot collide, a dead kube-apiserver reported at once, and nodes that
+can hold the stack."""
 
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from components.settings import amount
 from e2e import controlplane
-from e2e.controlplane import ControlPlane, free_ports, make_pki
+from e2e.controlplane import ControlPlane, free_ports, make_pki, node_manifest
+
+if TYPE_CHECKING:
+    from conftest import MockRuns
 
 
 class Kernel:
@@ -65,3 +71,21 @@ def test_a_kube_apiserver_that_exits_is_reported_with_its_last_log_line(tmp_path
     (port,) = free_ports(1)
     with pytest.raises(RuntimeError, match=r"exited with status 1: .*address already in use"):
         plane._wait_ready(f"https://127.0.0.1:{port}", timeout=300, watched={"kube-apiserver": proc})
+
+
+def test_a_kwok_node_has_room_for_everything_the_dev_quota_admits(mockruns: MockRuns) -> None:
+    """The scheduler refuses a pod whose request names a resource the node does not list (Insufficient ...)."""
+    allocatable = json.loads(node_manifest("kwok-node-0"))["status"]["allocatable"]
+    run = mockruns.get("dev")
+    requested = {
+        res
+        for workload in [*run.objects("Deployment"), *run.objects("StatefulSet")]
+        for spec in [workload.spec["template"]["spec"]]
+        for container in [*spec["containers"], *(spec.get("initContainers") or [])]
+        for res in container["resources"]["requests"]
+    }
+    assert requested >= {"cpu", "memory", "ephemeral-storage"}, requested
+    hard = run.one("ResourceQuota").spec["hard"]
+    for res in requested:
+        assert res in allocatable, f"the kwok node lists no {res}: every pod requesting it stays Pending"
+        assert amount(allocatable[res]) >= amount(hard[f"requests.{res}"]), f"{res}: {allocatable[res]} < quota"

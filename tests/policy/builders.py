@@ -34,7 +34,10 @@ def container(**overrides: Any) -> dict[str, Any]:
         "startupProbe": probe(),
         "readinessProbe": probe("/ready"),
         "livenessProbe": probe(),
-        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "256Mi"}},
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "128Mi", "ephemeral-storage": "64Mi"},
+            "limits": {"cpu": "1", "memory": "256Mi", "ephemeral-storage": "128Mi"},
+        },
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "capabilities": {"drop": ["ALL"]},

@@ -1,4 +1,4 @@
-"""Every container requests and limits CPU and memory."""
+"""Every container requests and limits CPU, memory and ephemeral storage."""
 
 from __future__ import annotations
 
@@ -8,7 +8,17 @@ from policy.guardrails.resources import check_resources_required
 from tests.policy.builders import DIGEST, container, deployment, findings
 
 
-@pytest.mark.parametrize("field", ["requests.cpu", "requests.memory", "limits.cpu", "limits.memory"])
+@pytest.mark.parametrize(
+    "field",
+    [
+        "requests.cpu",
+        "requests.memory",
+        "requests.ephemeral-storage",
+        "limits.cpu",
+        "limits.memory",
+        "limits.ephemeral-storage",
+    ],
+)
 def test_requests_and_limits_are_required(field: str) -> None:
     section, name = field.split(".")
     bad = container()
