@@ -15,13 +15,8 @@ from ops.proc import ROOT, cli, stream, tool_env
 PREVIEW_TIMEOUT = 15 * 60
 
 
-def policy_args(root: Path = ROOT) -> list[str]:
-    """The guardrails for every preview and up, when the pack is there."""
-    return ["--policy-pack", "policy"] if (root / "policy" / "PulumiPolicy.yaml").exists() else []
-
-
 def preview_command(stack: str, root: Path = ROOT) -> list[str]:
-    return ["pulumi", "preview", "--stack", stack, *policy_args(root)]
+    return ["pulumi", "preview", "--stack", stack, *stack_mod.policy_args(root)]
 
 
 @cli

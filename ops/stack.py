@@ -18,6 +18,17 @@ from ops.proc import ROOT, UserError, command_line, run, tool_env
 # the encryptionsalt made from it. Shared stacks (prod) keep their secrets with their own backend.
 DEV_PASSPHRASE = "wal-service-local-dev"
 DEV_PASSPHRASE_STACKS = frozenset({"dev", "staging"})
+UP_TIMEOUT = 45 * 60  # kind create (3 min) + helm (10 min) + build, with room to spare
+
+
+def policy_args(root: Path = ROOT) -> list[str]:
+    """The guardrails for every preview and up, when the pack is there."""
+    return ["--policy-pack", "policy"] if (root / "policy" / "PulumiPolicy.yaml").exists() else []
+
+
+def up_command(stack: str, root: Path = ROOT) -> list[str]:
+    """`pulumi up` as every up runs it (make up, make rollback, the workflows): with the guardrails."""
+    return ["pulumi", "up", "--yes", "--stack", stack, *policy_args(root)]
 
 
 def load(stack: str, root: Path = ROOT) -> Settings:

@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import argparse
 
+from ops import registry_gc, tools
 from ops import stack as stack_mod
-from ops import tools
 from ops.preflight import preflight
-from ops.preview import policy_args
 from ops.proc import cli, stream, tool_env
-
-UP_TIMEOUT = 45 * 60  # kind create (3 min) + helm (10 min) + build, with room to spare
 
 
 @cli
@@ -34,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     tools.ensure(names, env=tool_env(), cluster_minor=settings.kubernetes_minor)
     env = stack_mod.pulumi_env(args.stack)
     stack_mod.select(settings, env)
-    code = stream(["pulumi", "up", "--yes", "--stack", args.stack, *policy_args()], env=env, timeout=UP_TIMEOUT)
+    code = stream(stack_mod.up_command(args.stack), env=env, timeout=stack_mod.UP_TIMEOUT)
     if code != 0:
         print(f"pulumi up failed (exit {code}); diagnose with: python -m ops.verify --stack {args.stack}")
         return code
@@ -44,8 +41,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"check every layer: make verify STACK={args.stack}")
     if settings.registry_gc_after_up:
         # Right after the push, and before the next one: the registry's garbage collection must not overlap a push.
-        from ops import registry_gc  # imports this module's UP_TIMEOUT through ops.rollback
-
         print(f"\nregistryGcAfterUp: cleaning up the local registry {settings.registry_name}")
         return registry_gc.main(["--stack", args.stack])
     return 0

@@ -21,6 +21,7 @@ import pytest
 from components.registry import NO_BLOB_DESCRIPTOR_CACHE
 from ops import registry_gc as gc
 from ops.proc import Result, UserError
+from ops.registry_client import RegistryClient
 
 REPO = "wal-service"
 HOSTS = ("kind-registry:5000", "localhost:6000")
@@ -109,13 +110,13 @@ class FakeRegistry:
 
 
 @pytest.fixture
-def fake() -> Iterator[tuple[FakeRegistry, gc.RegistryClient]]:
+def fake() -> Iterator[tuple[FakeRegistry, RegistryClient]]:
     registry = FakeRegistry()
     server = ThreadingHTTPServer(("127.0.0.1", 0), registry.handler())
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield registry, gc.RegistryClient(f"http://127.0.0.1:{server.server_address[1]}")
+        yield registry, RegistryClient(f"http://127.0.0.1:{server.server_address[1]}")
     finally:
         server.shutdown()
         server.server_close()

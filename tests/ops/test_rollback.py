@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from components.settings import Settings, stack_settings
-from ops import rollback
+from ops import history, rollback
 from ops.proc import UserError
 from tests.ops.conftest import Commands
 
@@ -49,13 +49,13 @@ def test_a_digest_is_used_as_given() -> None:
 
 
 def test_revision_pinned_by_an_earlier_rollback_gives_its_digest() -> None:
-    found = rollback.find_in_history(HISTORY, "1111111111")
-    assert found == rollback.Deployed(4, "111111111111", OLD)
+    found = history.find_in_history(HISTORY, "1111111111")
+    assert found == history.Deployed(4, "111111111111", OLD)
 
 
 def test_built_revision_is_found_by_commit_and_its_tag_looked_up() -> None:
-    found = rollback.find_in_history(HISTORY, "3f2a9c1")
-    assert found == rollback.Deployed(2, "3f2a9c1d7e4b-dirty", "")
+    found = history.find_in_history(HISTORY, "3f2a9c1")
+    assert found == history.Deployed(2, "3f2a9c1d7e4b-dirty", "")
     asked: list[str] = []
 
     def lookup(_settings: Settings, tag: str) -> str:
@@ -68,7 +68,7 @@ def test_built_revision_is_found_by_commit_and_its_tag_looked_up() -> None:
 
 def test_failed_updates_and_unknown_revisions_are_refused() -> None:
     # Version 3 ran 9c0ffee but failed; version 4 pinned an image, so 9c0ffee never ran as a build.
-    assert rollback.find_in_history(HISTORY, "9c0ffee") is None
+    assert history.find_in_history(HISTORY, "9c0ffee") is None
     with pytest.raises(UserError, match="revision deadbeef was never deployed to stack dev"):
         rollback.resolve_digest(stack_settings("dev"), "deadbeef", lambda: HISTORY)
     with pytest.raises(UserError, match="is neither sha256:<64 hex> nor a git revision"):
@@ -110,6 +110,6 @@ def test_git_is_asked_for_the_app_revision_of_the_match_only() -> None:
         "environment": {"git.head": "b" * 40, "git.dirty": "false"},
         "config": {},
     }
-    found = rollback.find_in_history([newer, *HISTORY], "3f2a9c1", app_revision)
-    assert found == rollback.Deployed(2, "a99f00dc0ffe-dirty", "")
+    found = history.find_in_history([newer, *HISTORY], "3f2a9c1", app_revision)
+    assert found == history.Deployed(2, "a99f00dc0ffe-dirty", "")
     assert asked == ["3f2a9c1d7e4b5a6978877665544332211aabbccd"], asked
