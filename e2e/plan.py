@@ -88,8 +88,7 @@ def select(groups: Sequence[Group], only: str = "", start: str = "", keep: bool 
         step_names = [s.name for _, s in ordered]
         if wanted not in group_names and wanted not in step_names:
             raise PlanError(
-                f"unknown e2e step or group {wanted!r}; groups: {', '.join(group_names)}; "
-                f"steps: {', '.join(step_names)}"
+                f"unknown step or group {wanted!r}; groups: {', '.join(group_names)}; steps: {', '.join(step_names)}"
             )
         if only:
             chosen = {s.name for g, s in ordered if only in (g.name, s.name)}

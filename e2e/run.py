@@ -1,8 +1,11 @@
 """`make e2e`: the program through the real Pulumi CLI and Kubernetes provider against a real API server.
 
-    python -m e2e.run            # build (or reuse) the toolchain, run every step, tear everything down
-    E2E_KEEP=1 python -m e2e.run # leave the control plane and the stack up; print how to reach them
-    python -m e2e.run --clean    # `make e2e-clean`: stop and remove what a kept run left
+    python -m e2e.run               # build (or reuse) the toolchain, run every step, tear everything down
+    python -m e2e.run --only drift  # `make e2e ONLY=drift`: the steps drift needs, then that group (or step)
+    python -m e2e.run --from quota  # `make e2e FROM=quota`: the steps quota needs, then it and every later one
+    python -m e2e.run --list        # the groups and steps, in order
+    E2E_KEEP=1 python -m e2e.run    # leave the control plane and the stack up; print how to reach them
+    python -m e2e.run --clean       # `make e2e-clean`: stop and remove what a kept run left
 
 The stack is the dev stack from a snapshot of the working tree, switched to `existing` cluster mode
 with `pulumi config set` (the only overrides): it targets a throwaway control plane whose nodes kwok
@@ -10,7 +13,8 @@ simulates. What the cluster lacks, the harness provides the way the real thing w
 for the database claim (a provisioner's job), the pinned Gateway API CRDs with a GatewayClass (a
 platform team's), and the Gateway and HTTPRoute status (their controller's; see e2e/gateway_api.py).
 
-The helpers are in e2e/harness.py, the steps in e2e/steps/ by topic, and GROUPS below is their one order.
+Every run, whole or cut down, starts from a fresh control plane and state. The helpers are in
+e2e/harness.py, the steps in e2e/steps/ by topic, and GROUPS below is their one order.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from e2e.harness import Run as Run
 from e2e.harness import clean
 from e2e.harness import default_root as default_root
 from e2e.harness import toolchain_bin as toolchain_bin
-from e2e.plan import Group, select
+from e2e.plan import Group, PlanError, describe, select
 from e2e.steps import (
     changes,
     conformance,
@@ -88,14 +92,30 @@ GROUPS = (
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="End-to-end run on the real engine and API server.")
     parser.add_argument("--clean", action="store_true", help="stop and remove what a kept run left")
+    parser.add_argument("--only", default="", metavar="NAME", help="one group or step, after the steps it needs")
+    parser.add_argument(
+        "--from", dest="start", default="", metavar="NAME", help="a step (or group) and every later one"
+    )
+    parser.add_argument("--list", action="store_true", help="print the groups and steps in order")
     args = parser.parse_args(argv)
     root = default_root()
     if args.clean:
         clean(root)
         return 0
+    if args.list:
+        print(describe(GROUPS))
+        return 0
     keep = bool(os.environ.get("E2E_KEEP"))
-    steps = select(GROUPS, keep=keep)
+    try:
+        steps = select(GROUPS, only=args.only, start=args.start, keep=keep)
+    except PlanError as exc:
+        print(f"e2e: {exc}", file=sys.stderr)
+        return 2
+    selection = f"ONLY={args.only}" if args.only else f"FROM={args.start}" if args.start else ""
+    if selection:
+        print(f"{selection}: {', '.join(s.name for s in steps)}")
     started = time.monotonic()
+    current = ""
     try:
         bin_dir = toolchain_bin()
         run = Run(root, bin_dir)
@@ -103,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         run.prepare()
         try:
             for chosen in steps:
+                current = chosen.name
                 with run.timed(chosen.title):
                     chosen.action(run)
         finally:
@@ -110,9 +131,11 @@ def main(argv: list[str] | None = None) -> int:
             if not keep:
                 run.cluster.stop()
     except E2EFailure as exc:
-        print(f"\nE2E FAILED: {exc}\nlogs: {root / 'cluster' / 'logs'}", file=sys.stderr)
+        where = f" at step {current} (alone: make e2e ONLY={current})" if current else ""
+        print(f"\nE2E FAILED{where}: {exc}\nlogs: {root / 'cluster' / 'logs'}", file=sys.stderr)
         return 1
-    print(f"\ne2e passed in {time.monotonic() - started:.0f} s")
+    scope = f" ({selection}: {len(steps)} steps)" if selection else ""
+    print(f"\ne2e passed in {time.monotonic() - started:.0f} s{scope}")
     for title, seconds in run.timings:
         print(f"  {seconds:7.1f} s  {title}")
     if keep:
