@@ -117,8 +117,9 @@ toolchain:
 	bash e2e/toolchain/build.sh
 
 #   make e2e                 the real Pulumi CLI and Kubernetes provider against a real API server (E2E_KEEP=1 keeps it)
+#   make e2e ONLY=drift      one group or step of it (FROM=<step>: that step and every later one), after what it needs
 e2e: venv policy-venv
-	$(PY) -m e2e.run
+	$(PY) -m e2e.run $(if $(ONLY),--only $(ONLY)) $(if $(FROM),--from $(FROM))
 
 #   make e2e-clean           stop and remove what `E2E_KEEP=1 make e2e` left
 e2e-clean: venv

@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from e2e.gateway_api import GatewayControllerStandIn
-from e2e.run import GATEWAY_CLASS, NAMESPACE, PROJECT, STACK, E2EFailure, Run, default_root, toolchain_bin
+from e2e.harness import GATEWAY_CLASS, NAMESPACE, PROJECT, STACK, E2EFailure, Run, default_root, toolchain_bin
 
 
 def timed(action: Callable[[], object]) -> float:

@@ -91,7 +91,7 @@ def test_masking_keeps_shape_and_hides_values() -> None:
 
 def test_a_readme_only_commit_renders_byte_identical_manifests(tmp_path: Path) -> None:
     """The version label and the image tag follow app/: a docs commit must not roll the pods."""
-    from e2e.run import snapshot
+    from e2e.harness import snapshot
 
     repo = tmp_path / "repo"
     snapshot(ROOT, repo)
