@@ -112,6 +112,16 @@ def test_the_secret_holds_name_role_and_hash_never_the_token(build_component: An
     assert token["inputs"]["length"] >= 32 and token["inputs"]["special"] is False
 
 
+def test_the_service_accepts_the_file_the_platform_writes(build_component: Any) -> None:
+    """The platform's lines are the service's own format: parsed by wal_service.auth, the tokens are found."""
+    from wal_service.auth import Authenticator, parse_keys
+
+    run = build_keys(build_component, [ApiKey("ci", "writer", TOKEN_A), ApiKey("dash", "reader", TOKEN_B)])
+    authenticator = Authenticator(parse_keys(keys_file(keys_secret(run))))
+    found = [authenticator.identify(token.encode()) for token in (TOKEN_A, TOKEN_B, "neither-" + "n" * 40)]
+    assert [(k.name, k.role) if k else None for k in found] == [("ci", "writer"), ("dash", "reader"), None]
+
+
 def test_a_changed_token_changes_the_keyed_checksum(build_component: Any) -> None:
     checksums: list[str] = []
 

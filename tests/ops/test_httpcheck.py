@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from ops.httpcheck import http_get
 
 PG = ("127.0.0.1", 5432)
+# The sample service's one key (a writer), as the platform's keys file holds it: name:role:sha256 of the token.
+TOKEN = "ops-check-" + "t" * 40
+KEYS_FILE = f"ops-check:writer:{hashlib.sha256(TOKEN.encode()).hexdigest()}\n"
 
 
 def free_port() -> int:
@@ -30,6 +36,8 @@ def _psql(sql: str) -> None:
 
 def _start(database: str) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
+    keys = Path(tempfile.mkdtemp(prefix="ops-http-")) / "api-keys"
+    keys.write_text(KEYS_FILE)
     env = {
         **os.environ,
         "DATABASE_HOST": PG[0],
@@ -38,6 +46,7 @@ def _start(database: str) -> tuple[subprocess.Popen[bytes], int]:
         "PORT": str(port),
         "LOG_LEVEL": "warning",
         "DRAIN_SECONDS": "0",
+        "API_KEYS_FILE": str(keys),
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "wal_service", "--host", "127.0.0.1"],
