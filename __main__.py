@@ -16,3 +16,6 @@ pulumi.export("revision", env.revision)
 pulumi.export("kubeContext", env.kube_context)
 pulumi.export("debugCommands", env.debug_commands)
 pulumi.export("recoveryCommands", env.recovery_commands)
+pulumi.export("apiKeys", env.api_keys)
+if env.api_token is not None:
+    pulumi.export("apiToken", env.api_token)

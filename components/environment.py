@@ -13,6 +13,7 @@ import pulumi_docker as docker
 
 from components import docker_host as docker_daemon
 from components import gateway_api_crds
+from components.api_keys import ApiKey, ApiKeys, ApiKeysArgs
 from components.cluster import ClusterTarget, ClusterTargetArgs
 from components.crd_check import CrdCheck, CrdCheckArgs
 from components.database import Connection, Database, DatabaseArgs, ExternalServer, InClusterServer, server_pod
@@ -38,7 +39,16 @@ from components.quota import (
     quota_hard,
 )
 from components.registry import REGISTRY_PORT, LocalRegistry, LocalRegistryArgs
-from components.settings import Settings, amount, image_digest, image_version, load_secret
+from components.settings import (
+    GENERATED_KEY_NAME,
+    ApiKeyEntry,
+    Settings,
+    amount,
+    image_digest,
+    image_version,
+    load_api_keys,
+    load_secret,
+)
 from components.stack_config import PROJECT
 from components.workload import (
     APP_NAME,
@@ -53,6 +63,7 @@ from components.workload import (
     Routing,
     Scaling,
     SecretEnv,
+    SecretFile,
     ServiceWorkload,
     ServiceWorkloadArgs,
     Shutdown,
@@ -91,11 +102,14 @@ class Environment(pulumi.ComponentResource):
     kube_context: pulumi.Output[str]
     debug_commands: pulumi.Output[dict[str, str]]
     recovery_commands: pulumi.Output[dict[str, str]]
+    api_token: pulumi.Output[str] | None
+    api_keys: pulumi.Output[list[str]]
 
     def __init__(self, name: str, args: EnvironmentArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         s = args.settings
         # A quota the stack cannot fit in is a config error like any other: refused before anything registers.
         quota = quota_hard_for(s) if s.resource_quota else None
+        configured_keys = load_api_keys(s)
         super().__init__("wal:platform:Environment", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         docker_host = docker_daemon.probe() if uses_docker(s) else None
@@ -150,6 +164,9 @@ class Environment(pulumi.ComponentResource):
                 f"{name}-quota", quota_args(s, quota, namespace.name, namespace_labels(instance)), opts=k8s_opts
             ).namespace
         database = Database(f"{name}-database", database_args(s, app_namespace, instance, labels), opts=k8s_opts)
+        api_keys = ApiKeys(
+            f"{name}-api-keys", api_keys_args(s, configured_keys, app_namespace, instance), opts=k8s_opts
+        )
         pull_secret: pulumi.Output[str] | None = None
         if registry_password is not None:
             pull_secret = ImagePullSecret(
@@ -187,6 +204,7 @@ class Environment(pulumi.ComponentResource):
                 app_namespace,
                 image,
                 database,
+                api_keys,
                 pull_secret,
                 route_ready,
                 self._monitoring(name, s, kubectl),
@@ -203,8 +221,12 @@ class Environment(pulumi.ComponentResource):
         self.kube_context = cluster.kube_context
         self.debug_commands = workload.namespace.apply(lambda namespace: debug_commands(s, namespace))
         self.recovery_commands = recovery_commands(s.stack, cluster, registry)
+        self.api_token = api_keys.token
+        self.api_keys = pulumi.Output.from_input(api_keys.names)
         self.register_outputs(
             {
+                "api_token": self.api_token,
+                "api_keys": self.api_keys,
                 "recovery_commands": self.recovery_commands,
                 "namespace": self.namespace,
                 "url": self.url,
@@ -517,12 +539,25 @@ def database_server(s: Settings) -> InClusterServer | ExternalServer:
     return ExternalServer(host=s.database_host, port=s.database_port, cidr=s.database_cidr, password=password)
 
 
+def api_keys_args(
+    s: Settings, configured: list[ApiKeyEntry], namespace: pulumi.Input[str], instance: str
+) -> ApiKeysArgs:
+    return ApiKeysArgs(
+        namespace=namespace,
+        # Keys change on their own schedule, not with releases: no version label.
+        labels=stable_labels(instance, "api"),
+        keys=[ApiKey(entry.name, entry.role, pulumi.Output.secret(entry.token)) for entry in configured],
+        generated_name=GENERATED_KEY_NAME if s.generate_api_key else "",
+    )
+
+
 def workload_args(
     s: Settings,
     instance: str,
     namespace: pulumi.Input[str],
     image: DeployedImage,
     database: Database,
+    api_keys: ApiKeys,
     pull_secret: pulumi.Input[str] | None,
     route_ready: list[pulumi.Resource],
     monitoring: Monitoring,
@@ -567,6 +602,7 @@ def workload_args(
                 database.password_secret_name, database.password_secret_key, database.password_checksum
             )
         },
+        secret_files={"API_KEYS_FILE": SecretFile(api_keys.secret_name, api_keys.file_key, api_keys.checksum)},
         egress_policies=[database.egress_rule],
         image_pull_secret=pull_secret,
         route_depends_on=route_ready,

@@ -24,12 +24,14 @@ from pulumi_kubernetes.core.v1 import (
     EnvFromSourceArgs,
     EnvVarArgs,
     HTTPGetActionArgs,
+    KeyToPathArgs,
     LifecycleArgs,
     LifecycleHandlerArgs,
     LocalObjectReferenceArgs,
     PodSpecArgs,
     PodTemplateSpecArgs,
     ProbeArgs,
+    SecretVolumeSourceArgs,
     ServicePortArgs,
     ServiceSpecArgs,
     SleepActionArgs,
@@ -266,6 +268,29 @@ class SecretEnv:
 
 
 @dataclass(frozen=True)
+class SecretFile:
+    """A file the service reads from one key of a Secret, mounted read-only; a variable names its path."""
+
+    secret_name: pulumi.Input[str]
+    """Name of the Secret in the namespace."""
+    key: str
+    """Key inside the Secret: the file's name."""
+    checksum: pulumi.Input[str]
+    """Keyed digest of the Secret's data (checksums.secret_checksum): the service reads the file at start, so a
+    new value must roll the pods."""
+
+
+# Where SecretFiles are mounted, one directory each.
+SECRET_FILES_DIR = "/var/run/secrets/wal-service"
+
+
+def secret_file_mount(env_name: str, ref: SecretFile) -> tuple[str, str]:
+    """The volume name and the file path of the SecretFile named by `env_name` (API_KEYS_FILE -> api-keys)."""
+    volume = env_name.removesuffix("_FILE").lower().replace("_", "-")
+    return volume, f"{SECRET_FILES_DIR}/{volume}/{ref.key}"
+
+
+@dataclass(frozen=True)
 class ServiceWorkloadArgs:
     instance: str
     """app.kubernetes.io/instance of the service's objects (wal-service-<stack>); its pods are selected by it."""
@@ -293,6 +318,9 @@ class ServiceWorkloadArgs:
     """ConfigMap entries contributed by other components (e.g. database connection settings)."""
     secret_env: Mapping[str, SecretEnv] = field(default_factory=dict)
     """Environment variables read from Secrets: NAME -> where the value lives and its checksum."""
+    secret_files: Mapping[str, SecretFile] = field(default_factory=dict)
+    """Files mounted from Secrets: NAME (a ConfigMap entry holding the file's path, e.g. API_KEYS_FILE) -> the
+    Secret key and its checksum."""
     egress_policies: Sequence[NetworkPolicyEgressRuleArgs] = ()
     """Egress the pods need beyond DNS (e.g. to the database)."""
     image_pull_secret: pulumi.Input[str] | None = None
@@ -395,6 +423,7 @@ class ServiceWorkload(pulumi.ComponentResource):
         config_data: dict[str, pulumi.Input[str]] = {
             **base_config(args.config, args.shutdown, args.limits),
             **args.extra_config,
+            **{env_name: secret_file_mount(env_name, ref)[1] for env_name, ref in args.secret_files.items()},
         }
         config = k8s.core.v1.ConfigMap(
             f"{name}-config", metadata=meta(f"{APP_NAME}-config"), data=config_data, opts=child
@@ -403,10 +432,12 @@ class ServiceWorkload(pulumi.ComponentResource):
         checksums: dict[str, pulumi.Input[str]] = {
             "checksum/config": pulumi.Output.all(config_data).apply(lambda resolved: config_checksum(resolved[0]))
         }
-        if args.secret_env:
-            checksums["checksum/secrets"] = pulumi.Output.all(
-                *(ref.checksum for ref in args.secret_env.values())
-            ).apply(combine)
+        secret_checksums = [
+            *(ref.checksum for ref in args.secret_env.values()),
+            *(ref.checksum for ref in args.secret_files.values()),
+        ]
+        if secret_checksums:
+            checksums["checksum/secrets"] = pulumi.Output.all(*secret_checksums).apply(combine)
 
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
@@ -525,6 +556,7 @@ class ServiceWorkload(pulumi.ComponentResource):
         selector: dict[str, str],
     ) -> PodSpecArgs:
         probes, shutdown = args.probes, args.shutdown
+        secret_files = [(*secret_file_mount(name, ref), ref) for name, ref in sorted(args.secret_files.items())]
 
         def http_probe(path: str, period: int, failures: int) -> ProbeArgs:
             return ProbeArgs(
@@ -579,7 +611,13 @@ class ServiceWorkload(pulumi.ComponentResource):
             if shutdown.pre_stop_seconds
             else None,
             security_context=restricted_container(APP_UID),
-            volume_mounts=[VolumeMountArgs(name="tmp", mount_path="/tmp")],
+            volume_mounts=[
+                VolumeMountArgs(name="tmp", mount_path="/tmp"),
+                *(
+                    VolumeMountArgs(name=volume, mount_path=path.rsplit("/", 1)[0], read_only=True)
+                    for volume, path, _ in secret_files
+                ),
+            ],
         )
 
         return PodSpecArgs(
@@ -594,7 +632,21 @@ class ServiceWorkload(pulumi.ComponentResource):
             else None,
             topology_spread_constraints=spread if args.scaling.min_pods > 1 else None,
             containers=[container],
-            volumes=[VolumeArgs(name="tmp", empty_dir=EmptyDirVolumeSourceArgs(size_limit="64Mi"))],
+            volumes=[
+                VolumeArgs(name="tmp", empty_dir=EmptyDirVolumeSourceArgs(size_limit="64Mi")),
+                *(
+                    VolumeArgs(
+                        name=volume,
+                        # Only the one key, readable by the service's group (fsGroup) and nobody else.
+                        secret=SecretVolumeSourceArgs(
+                            secret_name=ref.secret_name,
+                            items=[KeyToPathArgs(key=ref.key, path=ref.key)],
+                            default_mode=0o440,
+                        ),
+                    )
+                    for volume, _, ref in secret_files
+                ),
+            ],
         )
 
     @staticmethod

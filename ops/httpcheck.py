@@ -1,4 +1,5 @@
-"""GET a URL, optionally with a Host header or over a given socket, and say in one line what the answer means."""
+"""One HTTP request (GET by default), optionally with a Host header, other headers or over a given socket, and
+what the answer means in one line."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ class HttpResult:
     """What happened, e.g. `200 in 12 ms` or `connection refused`."""
     cause: str = ""
     """On failure: the likely reason, for the layer the request went through."""
+    detail: str = ""
+    """The service's JSON error code or readiness reason, when the answer has one."""
 
 
 class _SocketConnection(http.client.HTTPConnection):
@@ -59,6 +62,10 @@ def classify(status: int, body: bytes, via_ingress: bool) -> tuple[bool, str]:
         return False, "the ingress controller has no ready endpoint for the Service" if via_ingress else "not ready"
     if status in (502, 504):
         return False, "the ingress controller cannot reach the pods (no ready endpoints, or a NetworkPolicy drops it)"
+    if status == 401:
+        return False, f"the service wants an API key it knows ({detail or 'unauthorized'})"
+    if status == 403:
+        return False, f"the API key's role does not allow this method ({detail or 'forbidden'})"
     if status == 404 and via_ingress and not detail:
         return False, "the ingress controller has no rule for this Host and path (the answer is its default backend)"
     if status == 404:
@@ -75,6 +82,19 @@ def http_get(
     sock: socket.socket | None = None,
 ) -> HttpResult:
     """One bounded GET; never raises for network problems."""
+    return http_request("GET", url, host_header=host_header, timeout=timeout, sock=sock)
+
+
+def http_request(
+    method: str,
+    url: str,
+    host_header: str | None = None,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+    timeout: float = 5.0,
+    sock: socket.socket | None = None,
+) -> HttpResult:
+    """One bounded request; never raises for network problems. Header values are never part of the result."""
     parts = urllib.parse.urlsplit(url)
     host = parts.hostname or "localhost"
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -85,12 +105,12 @@ def http_get(
         conn = http.client.HTTPSConnection(host, parts.port, timeout=timeout)
     else:
         conn = http.client.HTTPConnection(host, parts.port, timeout=timeout)
-    headers = {"Host": host_header} if host_header else {}
+    sent = {**({"Host": host_header} if host_header else {}), **(headers or {})}
     start = time.monotonic()
     try:
-        conn.request("GET", path, headers=headers)
+        conn.request(method, path, body=body, headers=sent)
         response = conn.getresponse()
-        body = response.read(MAX_BODY)
+        answer = response.read(MAX_BODY)
     except ConnectionRefusedError:
         return HttpResult(False, None, "connection refused", f"nothing listens on {parts.netloc}")
     except TimeoutError:
@@ -102,5 +122,5 @@ def http_get(
     finally:
         conn.close()
     elapsed = (time.monotonic() - start) * 1000
-    ok, cause = classify(response.status, body, via_ingress=host_header is not None)
-    return HttpResult(ok, response.status, f"{response.status} in {elapsed:.0f} ms", cause)
+    ok, cause = classify(response.status, answer, via_ingress=host_header is not None)
+    return HttpResult(ok, response.status, f"{response.status} in {elapsed:.0f} ms", cause, _error_detail(answer))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,30 @@ def outputs(stack: str, env: Mapping[str, str]) -> dict[str, Any]:
     if not isinstance(data, dict) or not data.get("namespace"):
         raise UserError(f"stack {stack} has no outputs yet; run: make up STACK={stack}")
     return data
+
+
+# RFC 6750 bearer token characters: what the service accepts, and what is safe in a header.
+_TOKEN = re.compile(r"^[A-Za-z0-9._~+/-]+=*$")
+
+
+def api_token(stack: str, outputs: Mapping[str, Any], env: Mapping[str, str]) -> tuple[str, str]:
+    """A token the stack's keys include, and where it came from (for check lines: never the token itself):
+    WAL_API_TOKEN when set, else the stack's apiToken output; ("", "") when there is neither."""
+    if env.get("WAL_API_TOKEN"):
+        token, source = env["WAL_API_TOKEN"].strip(), "WAL_API_TOKEN"
+    elif "apiToken" in outputs:
+        result = run(["pulumi", "stack", "output", "apiToken", "--show-secrets", "--stack", stack], env=env, timeout=60)
+        if result is None or not result.ok:
+            raise UserError(
+                f"cannot read the apiToken output of stack {stack}; run: pulumi stack output apiToken --show-secrets "
+                f"--stack {stack}"
+            )
+        token, source = result.stdout.strip(), "the stack output apiToken"
+    else:
+        return "", ""
+    if not _TOKEN.match(token):
+        raise UserError(f"{source} is not a bearer token (RFC 6750 characters only); set it again")
+    return token, source
 
 
 def resolve_hint(settings: Settings) -> list[str]:

@@ -7,10 +7,20 @@ from __future__ import annotations
 
 import argparse
 
+from components.settings import Settings
 from ops import registry_gc, tools
 from ops import stack as stack_mod
 from ops.preflight import preflight
 from ops.proc import cli, stream, tool_env
+
+
+def api_hint(settings: Settings) -> str:
+    """How to call the API: every request under /api/v1/logs/ needs a key's token."""
+    url = f"{settings.url}api/v1/logs/demo/records"
+    if settings.generate_api_key:
+        token = f"$(pulumi stack output apiToken --show-secrets --stack {settings.stack})"
+        return f'the API needs a key: curl -H "Authorization: Bearer {token}" {url}'
+    return f'the API needs a key: curl -H "Authorization: Bearer <a token of wal-service:apiKeys>" {url}'
 
 
 @cli
@@ -38,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{settings.host} is served at {settings.url}")
     for line in stack_mod.resolve_hint(settings):
         print(line)
+    print(api_hint(settings))
     print(f"check every layer: make verify STACK={args.stack}")
     if settings.registry_gc_after_up:
         # Right after the push, and before the next one: the registry's garbage collection must not overlap a push.

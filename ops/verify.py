@@ -4,6 +4,8 @@
 
 Reads the stack outputs (kubeContext, namespace), talks to the API with the Kubernetes client,
 and prints PASS/FAIL per check with the cause and the next command. Exit 1 when any check fails.
+Through the route it also checks the API keys: an append without a key must get 401, a read with
+the stack's apiToken output (or WAL_API_TOKEN, for a stack that generates none) must get 200.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 from ops import diagnose as d
 from ops import stack as stack_mod
-from ops.httpcheck import http_get
+from ops.httpcheck import http_get, http_request
 from ops.kube import TIMEOUT, api_client, get_or_none
 from ops.preflight import resolve
 from ops.proc import UserError, cli
@@ -158,6 +160,30 @@ def run_checks(stack: str) -> list[d.Check]:
     checks.append(
         d.check_http(
             ctx.layer, "http", f"{url} (Host: {settings.host})", result.ok, result.summary, result.cause, route_logs
+        )
+    )
+    # Through the same path: the world may not append, the stack's key may read.
+    api = f"{scheme}://{entry}:{port}{d.PROBE_PATH}"
+    anonymous = http_request(
+        "POST", api, host_header=settings.host, headers={"Content-Type": "application/json"}, body=b""
+    )
+    checks.append(
+        d.check_anonymous_append(api, anonymous.status, anonymous.summary, anonymous.cause, anonymous.detail, ctx)
+    )
+    token, source = stack_mod.api_token(stack, outputs, stack_mod.pulumi_env(stack))
+    read = (
+        http_request("GET", f"{api}?limit=1", host_header=settings.host, headers={"Authorization": f"Bearer {token}"})
+        if token
+        else None
+    )
+    checks.append(
+        d.check_authenticated_read(
+            f"{api}?limit=1",
+            read.status if read else None,
+            read.summary if read else "",
+            read.cause if read else "",
+            source,
+            ctx,
         )
     )
 

@@ -31,9 +31,12 @@ Scenario = tuple[str, tuple[str, ...], tuple[str, ...]]
 # `pulumi up` until something is promoted. Under mocks a `secure:` value stands for an encrypted one.
 # Every run of prod gets these first, so a scenario's own --set or --unset (later wins) can still replace them.
 PROMOTED_PROD_IMAGE = "registry.example.com/wal-service@sha256:" + "5" * 64
+# prod's clients' keys, as `pulumi config set --secret` gives them to the program (tools.mockrun `{secret: }`).
+PROD_API_KEYS = "orders-writer:writer:" + "W" * 40 + ",dashboards:reader:" + "R" * 40
 BASE_SETS: dict[str, tuple[str, ...]] = {
     "prod": (
         "wal-service:databasePassword={secure: AAABAMockCiphertext}",
+        f"wal-service:apiKeys={{secret: '{PROD_API_KEYS}'}}",
         f"wal-service:imageRef={PROMOTED_PROD_IMAGE}",
     ),
 }

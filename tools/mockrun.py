@@ -13,6 +13,10 @@ MOCK_GATEWAY_API_CRDS in their place.
 Run it in a fresh process per stack: the Pulumi runtime keeps global state.
 
     python -m tools.mockrun --stack dev [--set key=value ...] [--unset key ...] [--docker-cgroup 1]
+
+`--set 'key={secure: ...}'` stands for an encrypted value the mock cannot decrypt (the program sees a
+placeholder); `--set 'key={secret: value}'` for `pulumi config set --secret key value` (the program sees the
+value, marked secret), for secrets whose content the program reads, such as wal-service:apiKeys.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from unittest.mock import patch
 import yaml
 
 from components import docker_host, gateway_api_crds
-from components.stack_config import PROJECT, ROOT, ConfigError, load_stack_config
+from components.stack_config import PROJECT, ROOT, ConfigError, full_key, load_stack_config
 
 # Wire markers of the Pulumi RPC protocol (sdk/go/common/resource/sig).
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -274,11 +278,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.disable(logging.WARNING)
+    overrides = _parse_assignments(args.set)
+    revealed = {
+        key: overrides.pop(key)["secret"]
+        for key, value in list(overrides.items())
+        if isinstance(value, dict) and set(value) == {"secret"}
+    }
     try:
-        config, secret_keys = load_stack_config(args.stack, _parse_assignments(args.set), args.unset)
+        config, secret_keys = load_stack_config(args.stack, overrides, args.unset)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    for key, value in revealed.items():
+        if key not in args.unset:
+            config[full_key(key)] = str(value)
+            secret_keys = sorted({*secret_keys, full_key(key)})
     # The program checks the backend it runs against (components.settings.effective_backend).
     backend = config.get(f"{PROJECT}:stateBackend", "") if args.backend is None else args.backend
     if backend:

@@ -77,6 +77,11 @@ def to_yaml(objects: list[dict[str, Any]]) -> str:
     return yaml.safe_dump_all(objects, sort_keys=True, default_flow_style=False, explicit_start=True)
 
 
+# The program reads apiKeys' content, so its stand-in must parse: one well-formed (and masked) entry, given only
+# where the stack requires keys of its own (production); elsewhere it would add a key the stack does not have.
+API_KEYS_PLACEHOLDER = "{secret: render-placeholder:reader:" + "0" * 43 + "}"
+
+
 def assumed_secrets(stack: str) -> list[str]:
     """Stand-ins for credentials the stack file leaves to `pulumi config set --secret`.
 
@@ -84,11 +89,14 @@ def assumed_secrets(stack: str) -> list[str]:
     anyway. The missing-credential error itself is tested through tools.mockrun.
     """
     config, _ = load_stack_config(stack)
-    return [
+    placeholders = [
         f"{PROJECT}:{key}={{secure: render-placeholder}}"
-        for key in sorted(SECRET_KEYS)
+        for key in sorted(SECRET_KEYS - {"apiKeys"})
         if not config.get(f"{PROJECT}:{key}")
     ]
+    if not config.get(f"{PROJECT}:apiKeys") and config.get(f"{PROJECT}:appEnv") == "production":
+        placeholders.append(f"{PROJECT}:apiKeys={API_KEYS_PLACEHOLDER}")
+    return placeholders
 
 
 def main(argv: list[str] | None = None) -> int:

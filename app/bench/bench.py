@@ -10,13 +10,18 @@ throw-away database on the local PostgreSQL and measures, in one run:
   one round trip) on the same PostgreSQL, both on one log row (what the
   service does) and with one row per client ("independent rows", no lock waits);
 * the server's RSS: peak during the 64-client phases, and with 64 clients sending
-  ~1 MiB batches (the default MAX_BODY_BYTES), then after that load.
+  ~1 MiB batches (the default MAX_BODY_BYTES), then after that load;
+* the server's CPU time per request in each phase, and what the API-key check costs:
+  with ``--auth on`` (the default, as deployed) every request carries a writer token
+  checked against a keys file of ``--keys`` keys; ``--auth off`` runs the server with
+  AUTH=disabled. The difference between two runs is the check's cost per request; the
+  check alone is also timed in-process.
 
 The load generator is a minimal keep-alive HTTP/1.1 client on asyncio (one
 connection per client) so that the client costs as little CPU as possible.
 
 Usage (from the repo root, with the package installed):
-    python app/bench/bench.py [--clients 1,16,64] [--seconds 5] [--pg-user postgres]
+    python app/bench/bench.py [--clients 1,16,64] [--seconds 5] [--pg-user postgres] [--auth on|off]
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from wal_service.auth import Authenticator, key_line, parse_keys
 from wal_service.store import APPEND_SQL
 
 PGBENCH_CANDIDATES = [
@@ -79,6 +85,37 @@ def start_server(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], float]:
     raise SystemExit("server did not become ready in 30 s")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/<pid>/stat, fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_keys(count: int) -> tuple[str, str]:
+    """A keys file of `count` keys (the last one the benchmark's writer) and that writer's token."""
+    tokens = [f"bench-{i}-{uuid.uuid4().hex}{uuid.uuid4().hex}" for i in range(count)]
+    lines = [
+        key_line(f"bench-{i}", "writer" if i % 2 else "reader", t) for i, t in enumerate(tokens)
+    ]
+    lines[-1] = key_line("bench-writer", "writer", tokens[-1])
+    return "\n".join(lines) + "\n", tokens[-1]
+
+
+def check_cost_us(keys_text: str, token: str, rounds: int = 200_000) -> float:
+    """The key check alone, in-process: header scan, SHA-256, a constant-time compare per key."""
+    authenticator = Authenticator(parse_keys(keys_text))
+    headers = [
+        (b"host", b"127.0.0.1"),
+        (b"content-type", b"application/json"),
+        (b"content-length", b"80"),
+        (b"authorization", f"Bearer {token}".encode()),
+    ]
+    started = time.perf_counter()
+    for _ in range(rounds):
+        authenticator.check("POST", headers)
+    return (time.perf_counter() - started) / rounds * 1e6
+
+
 class RssSampler:
     """Peak resident set size of a process, sampled from /proc every 20 ms."""
 
@@ -108,12 +145,19 @@ class RssSampler:
 
 
 async def client_loop(
-    port: int, path: str, body: bytes, stop_at: float, latencies: list[float], errors: list[int]
+    port: int,
+    path: str,
+    body: bytes,
+    stop_at: float,
+    latencies: list[float],
+    errors: list[int],
+    token: str | None,
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
+    authorization = f"Authorization: Bearer {token}\r\n" if token else ""
     request = (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
+        f"{authorization}Content-Length: {len(body)}\r\n\r\n"
     ).encode() + body
     for _ in range(10_000_000):
         if time.perf_counter() >= stop_at:
@@ -146,23 +190,32 @@ def body_for(batch: int, size: int = 64) -> bytes:
 
 
 async def run_load(
-    port: int, log: str, clients: int, seconds: float, body: bytes, warmup: float = 0.5
+    port: int,
+    log: str,
+    clients: int,
+    seconds: float,
+    body: bytes,
+    token: str | None,
+    pid: int,
+    warmup: float = 0.5,
 ) -> dict[str, float]:
     path = f"/api/v1/logs/{log}/records"
     latencies: list[float] = []
     errors: list[int] = []
     await asyncio.gather(
         *(
-            client_loop(port, path, body, time.perf_counter() + warmup, [], [])
+            client_loop(port, path, body, time.perf_counter() + warmup, [], [], token)
             for _ in range(clients)
         )
     )
     started = time.perf_counter()
+    cpu_before = cpu_seconds(pid)
     stop_at = started + seconds
     await asyncio.gather(
-        *(client_loop(port, path, body, stop_at, latencies, errors) for _ in range(clients))
+        *(client_loop(port, path, body, stop_at, latencies, errors, token) for _ in range(clients))
     )
     elapsed = time.perf_counter() - started
+    cpu = cpu_seconds(pid) - cpu_before
     latencies.sort()
     q = (
         statistics.quantiles(latencies, n=100, method="inclusive")
@@ -175,6 +228,7 @@ async def run_load(
         "p99_ms": q[98] * 1000,
         "errors": len(errors),
         "requests": len(latencies),
+        "cpu_us": cpu / max(len(latencies), 1) * 1e6,
     }
 
 
@@ -237,6 +291,15 @@ def main() -> None:
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--no-pgbench", action="store_true", help="service figures only")
     parser.add_argument(
+        "--auth",
+        choices=("on", "off"),
+        default="on",
+        help="on: API keys checked, as deployed (default); off: the server runs with AUTH=disabled",
+    )
+    parser.add_argument(
+        "--keys", type=int, default=4, help="keys in the server's keys file (--auth on)"
+    )
+    parser.add_argument(
         "--env", action="append", default=[], help="NAME=value for the server (repeatable)"
     )
     args = parser.parse_args()
@@ -271,6 +334,21 @@ def main() -> None:
     }
     if "PYTHONPATH" in os.environ:  # e.g. to benchmark another checkout of the package
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    token: str | None = None
+    keys_dir = tempfile.mkdtemp(prefix="wal-bench-")
+    if args.auth == "on":
+        keys_text, token = bench_keys(args.keys)
+        keys_file = Path(keys_dir) / "api-keys"
+        keys_file.write_text(keys_text)
+        env["API_KEYS_FILE"] = str(keys_file)
+        cost = check_cost_us(keys_text, token)
+        auth_line = (
+            f"auth on: {args.keys} keys in API_KEYS_FILE, every request carries a writer token; "
+            f"the check alone costs {cost:.1f} us per request (in-process)"
+        )
+    else:
+        env["AUTH"] = "disabled"
+        auth_line = "auth off: AUTH=disabled, no key checked"
     env.update(item.split("=", 1) for item in args.env)
     print(f"machine: {machine()}")
     print(
@@ -279,6 +357,7 @@ def main() -> None:
     )
     extra = " ".join(args.env) or "default limits"
     print(f"server: LOG_LEVEL={args.log_level}, {extra}; {args.seconds:g} s per phase")
+    print(auth_line)
     proc = None
     try:
         proc, fresh = start_server(env)
@@ -289,7 +368,7 @@ def main() -> None:
         print(f"start -> ready (existing schema):                {again * 1000:.0f} ms")
         header = (
             f"{'clients':>7} {'batch':>5} | {'service/s':>9} {'p50 ms':>7} {'p99 ms':>7}"
-            f" {'non-2xx':>7}"
+            f" {'non-2xx':>7} {'CPU us/req':>10}"
             f" | {'pgbench 1 row':>13} {'ratio':>5} | {'pgbench indep.':>14} {'ratio':>5}"
         )
         print(header)
@@ -300,14 +379,20 @@ def main() -> None:
                 with RssSampler(proc.pid) as rss:
                     res = asyncio.run(
                         run_load(
-                            port, f"bench-{clients}-{batch}", clients, args.seconds, body_for(batch)
+                            port,
+                            f"bench-{clients}-{batch}",
+                            clients,
+                            args.seconds,
+                            body_for(batch),
+                            token,
+                            proc.pid,
                         )
                     )
                 if clients == 64:
                     peak_64 = max(peak_64, rss.peak_kb)
                 line = (
                     f"{clients:>7} {batch:>5} | {res['per_s']:>9.0f} {res['p50_ms']:>7.1f}"
-                    f" {res['p99_ms']:>7.1f} {res['errors']:>7}"
+                    f" {res['p99_ms']:>7.1f} {res['errors']:>7} {res['cpu_us']:>10.0f}"
                 )
                 if pgbench:
                     one = run_pgbench(pgbench, args, dbname, clients, batch, independent=False)
@@ -322,7 +407,9 @@ def main() -> None:
         # Large batches: ~1 MiB bodies (1000 records of ~1 KiB), 64 clients.
         big = body_for(1000, size=1000)
         with RssSampler(proc.pid) as rss:
-            res = asyncio.run(run_load(port, "bench-big", 64, args.seconds, big, warmup=0.0))
+            res = asyncio.run(
+                run_load(port, "bench-big", 64, args.seconds, big, token, proc.pid, warmup=0.0)
+            )
         time.sleep(1.0)
         after = rss.rss_kb()
         print(
@@ -341,6 +428,7 @@ def main() -> None:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))
             )
+        shutil.rmtree(keys_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

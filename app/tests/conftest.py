@@ -29,12 +29,27 @@ import pytest
 from psycopg import sql
 
 from wal_service.app import create_app
+from wal_service.auth import key_line, parse_keys
 from wal_service.config import Settings
 
 PG_HOST = "127.0.0.1"
 PG_PORT = int(os.environ.get("WAL_TEST_PGPORT", "5432"))
 PG_USER = os.environ.get("WAL_TEST_PGUSER", "postgres")
 PG_PASSWORD = os.environ.get("WAL_TEST_PGPASSWORD", "")
+# The keys every server under test knows: a writer (the clients' default) and a reader.
+WRITER_TOKEN = "test-writer-" + "w" * 32
+READER_TOKEN = "test-reader-" + "r" * 32
+KEYS_FILE_TEXT = "\n".join(
+    [
+        "# name:role:sha256 of the token",
+        key_line("test-writer", "writer", WRITER_TOKEN),
+        key_line("test-reader", "reader", READER_TOKEN),
+        "",
+    ]
+)
+TEST_KEYS = parse_keys(KEYS_FILE_TEXT)
+WRITER = {"Authorization": f"Bearer {WRITER_TOKEN}"}
+READER = {"Authorization": f"Bearer {READER_TOKEN}"}
 # The code under test: this checkout's src/, never a copy installed into the virtualenv earlier.
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -99,6 +114,7 @@ def base_settings(database: str) -> Settings:
         database_sslmode="disable",
         database_pool_size=4,
         max_body_bytes=64 * 1024,
+        api_keys=TEST_KEYS,
     )
 
 
@@ -121,7 +137,7 @@ class InProcessApp:
             assert time.monotonic() < deadline, "schema was not migrated in time"
             await asyncio.sleep(0.02)
         self.client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=self.app), base_url="http://wal.test"
+            transport=httpx.ASGITransport(app=self.app), base_url="http://wal.test", headers=WRITER
         )
         return self.client
 
@@ -153,11 +169,14 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``python -m wal_service`` on a free loopback port, stdout captured to a file."""
+    """``python -m wal_service`` on a free loopback port, stdout captured to a file; it knows the
+    test keys (``WRITER``, ``READER``) unless ``env`` says otherwise."""
 
     def __init__(self, database: str, log_dir: Path, **env: str) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
+        keys_file = log_dir / "api-keys"
+        keys_file.write_text(KEYS_FILE_TEXT)
         self.env = {
             **interpreter_env(),
             "PORT": str(self.port),
@@ -169,6 +188,7 @@ class ServerProcess:
             "DATABASE_SSLMODE": "disable",
             "DATABASE_POOL_SIZE": "4",
             "LOG_LEVEL": "info",
+            "API_KEYS_FILE": str(keys_file),
             **env,
         }
         if "PYTHONPATH" in os.environ:  # e.g. to run the suite against another checkout

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import fetch_records, unique_log
+from tests.conftest import WRITER, fetch_records, unique_log
 
 URL = "/api/v1/logs/{}/records"
 
@@ -201,7 +201,9 @@ async def test_ready_is_503_when_database_unreachable(make_app: Any) -> None:
     await lifespan.__aenter__()
     try:
         async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=inproc.app), base_url="http://wal.test"
+            transport=httpx.ASGITransport(app=inproc.app),
+            base_url="http://wal.test",
+            headers=WRITER,
         ) as c:
             r = await c.get("/api/v1/ready")
             assert r.status_code == 503

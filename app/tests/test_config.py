@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from wal_service.config import ConfigError, Settings
 
 
 def test_defaults() -> None:
-    s = Settings.from_env({})
-    assert s == Settings()
+    s = Settings.from_env({"AUTH": "disabled"})
+    assert s == Settings(auth_disabled=True)
+    # Built directly (as the tests do), settings know no key: /api/v1/logs/ refuses everyone.
+    assert (Settings().api_keys, Settings().auth_disabled) == ((), False)
     assert (s.app_env, s.log_level, s.port) == ("local", "info", 8080)
     assert (s.database_host, s.database_port, s.database_name) == ("127.0.0.1", 5432, "wal")
     assert (s.database_user, s.database_password, s.database_sslmode) == ("wal", "", "prefer")
@@ -20,9 +24,13 @@ def test_defaults() -> None:
     assert (s.header_read_timeout_seconds, s.body_read_timeout_seconds) == (10, 30)
 
 
-def test_all_variables_parsed_and_others_ignored() -> None:
+def test_all_variables_parsed_and_others_ignored(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    keys.write_text(f"ci:writer:{'ab' * 32}\n\n# dashboards read\ndash:reader:{'CD' * 32}\n")
     s = Settings.from_env(
         {
+            "API_KEYS_FILE": str(keys),
+            "AUTH": " Required ",
             "APP_ENV": "prod",
             "LOG_LEVEL": "DEBUG",
             "PORT": "9000",
@@ -56,6 +64,12 @@ def test_all_variables_parsed_and_others_ignored() -> None:
     assert (s.max_json_depth, s.max_header_bytes, s.max_inflight_bytes) == (10, 8192, 4096)
     assert (s.max_connections, s.header_read_timeout_seconds) == (50, 2.5)
     assert s.body_read_timeout_seconds == 60
+    assert s.api_keys_file == str(keys) and not s.auth_disabled
+    assert [(k.name, k.role, k.digest.hex()) for k in s.api_keys] == [
+        ("ci", "writer", "ab" * 32),
+        ("dash", "reader", "cd" * 32),
+    ]
+    assert "ab" * 32 not in repr(s), "the hashes stay out of reprs (and so out of tracebacks)"
 
 
 @pytest.mark.parametrize(
@@ -72,6 +86,9 @@ def test_all_variables_parsed_and_others_ignored() -> None:
         ("HEADER_READ_TIMEOUT_SECONDS", "0"),
         ("BODY_READ_TIMEOUT_SECONDS", "forever"),
         ("MAX_INFLIGHT_BYTES", "1024"),  # below the default MAX_BODY_BYTES
+        ("AUTH", "off"),
+        ("API_KEYS_FILE", ""),
+        ("API_KEYS_FILE", "/nonexistent/keys"),
     ],
 )
 def test_invalid_value_names_variable(name: str, value: str) -> None:

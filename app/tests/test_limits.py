@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess, fetch_records, unique_log
+from tests.conftest import WRITER, WRITER_TOKEN, ServerProcess, fetch_records, unique_log
 
 URL = "/api/v1/logs/{}/records"
 GUARD = 10.0
@@ -41,8 +41,12 @@ def recv_all(sock: socket.socket) -> bytes:
         data += chunk
 
 
-def request_head(path: str, extra: str = "", length: int | None = None) -> bytes:
+def request_head(
+    path: str, extra: str = "", length: int | None = None, token: str = WRITER_TOKEN
+) -> bytes:
     head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    if token:
+        head += f"Authorization: Bearer {token}\r\n"
     if length is not None:
         head += f"Content-Length: {length}\r\n"
     return (head + extra).encode()
@@ -77,7 +81,9 @@ async def test_oversized_headers_get_431_and_the_connection_is_closed(
     server = started(server_factory, database, MAX_HEADER_BYTES="16384")
     log = unique_log("headers")
     # Just below the limit: served.
-    ok = httpx.post(f"{server.base_url}{URL.format(log)}", json=1, headers={"X-Pad": "p" * 15_000})
+    ok = httpx.post(
+        f"{server.base_url}{URL.format(log)}", json=1, headers={**WRITER, "X-Pad": "p" * 14_900}
+    )
     assert ok.status_code == 201, ok.text
     # 4 MiB of headers that never end: refused after ~16 KiB, not buffered.
     sock = open_socket(server.port)
@@ -170,7 +176,9 @@ async def test_health_answers_with_more_slow_clients_than_file_descriptors(
             stalled.append(s)
         r = httpx.get(f"{server.base_url}/api/v1/health", timeout=GUARD)
         assert r.status_code == 200
-        r = httpx.post(f"{server.base_url}{URL.format(unique_log())}", json=1, timeout=GUARD)
+        r = httpx.post(
+            f"{server.base_url}{URL.format(unique_log())}", json=1, headers=WRITER, timeout=GUARD
+        )
         assert r.status_code == 201
     finally:
         for s in stalled:
@@ -204,7 +212,7 @@ async def test_draining_responses_carry_connection_close(
     server_factory: Any, database: str
 ) -> None:
     server = started(server_factory, database, DRAIN_SECONDS="5")
-    with httpx.Client(base_url=server.base_url) as http:
+    with httpx.Client(base_url=server.base_url, headers=WRITER) as http:
         assert "close" not in http.get("/api/v1/health").headers.get("connection", "")
         server.signal(signal.SIGTERM)
         deadline = time.monotonic() + GUARD

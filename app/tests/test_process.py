@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import fetch_records, interpreter_env, unique_log
+from tests.conftest import WRITER, WRITER_TOKEN, fetch_records, interpreter_env, unique_log
 
 URL = "/api/v1/logs/{}/records"
 
@@ -30,7 +30,7 @@ async def _load(
     """Append until ``stop`` (or max_requests per client); remember every 2xx LSN."""
 
     async def one(cid: int) -> None:
-        async with httpx.AsyncClient(base_url=base_url, timeout=5.0) as http:
+        async with httpx.AsyncClient(base_url=base_url, headers=WRITER, timeout=5.0) as http:
             for seq in range(max_requests):
                 if stop.is_set():
                     return
@@ -72,7 +72,7 @@ async def test_acknowledged_appends_survive_sigkill(server_factory: Any, databas
     restarted = server_factory(database)
     restarted.start()
     restarted.wait_ready()
-    async with httpx.AsyncClient(base_url=restarted.base_url, timeout=5.0) as http:
+    async with httpx.AsyncClient(base_url=restarted.base_url, headers=WRITER, timeout=5.0) as http:
         records: dict[int, Any] = {}
         next_lsn = 1
         for _ in range(1000):
@@ -105,6 +105,7 @@ async def test_sigterm_drains_then_stops(server_factory: Any, database: str) -> 
     slow = socket.create_connection(("127.0.0.1", server.port), timeout=10)
     slow.sendall(
         f"POST {URL.format(log)} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {WRITER_TOKEN}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
         + body[:5]
     )
@@ -117,7 +118,7 @@ async def test_sigterm_drains_then_stops(server_factory: Any, database: str) -> 
 
     t0 = time.monotonic()
     server.signal(signal.SIGTERM)
-    async with httpx.AsyncClient(base_url=server.base_url, timeout=2.0) as http:
+    async with httpx.AsyncClient(base_url=server.base_url, headers=WRITER, timeout=2.0) as http:
         ready_503_at = None
         for _ in range(100):
             r = await http.get("/api/v1/ready")
@@ -173,7 +174,7 @@ async def test_sigterm_bounds_stuck_requests(server_factory: Any, database: str)
     stuck = socket.create_connection(("127.0.0.1", server.port), timeout=10)
     stuck.sendall(
         f"POST {URL.format(unique_log())} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-        "Content-Length: 100\r\n\r\n[1,".encode()
+        f"Authorization: Bearer {WRITER_TOKEN}\r\nContent-Length: 100\r\n\r\n[1,".encode()
     )
     await asyncio.sleep(0.2)
     t0 = time.monotonic()

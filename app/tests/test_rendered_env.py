@@ -2,7 +2,8 @@
 
 Renders the Pulumi program (``python -m tools.render dev`` from the repository root),
 takes the Deployment's environment (ConfigMap data plus the Secret-backed names),
-points the DATABASE_* values at the local test PostgreSQL and checks readiness.
+points the DATABASE_* values at the local test PostgreSQL and the keys file at a local copy
+(the mounted Secret's stand-in), checks readiness and that the keys are required.
 """
 
 from __future__ import annotations
@@ -17,7 +18,17 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import PG_HOST, PG_PASSWORD, PG_PORT, PG_USER, SRC, free_port
+from tests.conftest import (
+    KEYS_FILE_TEXT,
+    PG_HOST,
+    PG_PASSWORD,
+    PG_PORT,
+    PG_USER,
+    SRC,
+    WRITER,
+    free_port,
+    unique_log,
+)
 
 yaml = pytest.importorskip("yaml")
 
@@ -79,7 +90,11 @@ def test_rendered_dev_environment_starts_a_ready_server(database: str, tmp_path:
         "DATABASE_USER",
         "DATABASE_PASSWORD",
     }
-    assert expected | {"DATABASE_SSLMODE", "PORT"} <= set(rendered), sorted(rendered)
+    expected |= {"DATABASE_SSLMODE", "PORT", "API_KEYS_FILE"}
+    assert expected <= set(rendered), sorted(rendered)
+    assert "AUTH" not in rendered, "the stack turns authentication off"
+    keys = tmp_path / "keys"
+    keys.write_text(KEYS_FILE_TEXT)
 
     port = free_port()
     local = {
@@ -90,6 +105,7 @@ def test_rendered_dev_environment_starts_a_ready_server(database: str, tmp_path:
         "DATABASE_PASSWORD": PG_PASSWORD,
         # The rendered port may be taken on this machine.
         "PORT": str(port),
+        "API_KEYS_FILE": str(keys),
     }
     env = {name: local.get(name, value) for name, value in rendered.items()}
     missing = sorted(name for name, value in env.items() if value is None)
@@ -121,6 +137,9 @@ def test_rendered_dev_environment_starts_a_ready_server(database: str, tmp_path:
         assert status == 200, (
             f"not ready (last status {status}):\n{log.read_text(errors='replace')[-3000:]}"
         )
+        url = f"http://127.0.0.1:{port}/api/v1/logs/{unique_log('rendered')}/records"
+        assert httpx.post(url, json=1, timeout=5.0).status_code == 401
+        assert httpx.post(url, json=1, headers=WRITER, timeout=5.0).status_code == 201
     finally:
         proc.kill()
         proc.wait(timeout=10)

@@ -1,4 +1,4 @@
-"""Credentials: never a literal value in a pod spec or a ConfigMap."""
+"""Credentials: never a literal value in a pod spec or a ConfigMap, and the service never without its keys."""
 
 from __future__ import annotations
 
@@ -52,4 +52,40 @@ no_plaintext_secrets = declare(
     url="https://kubernetes.io/docs/concepts/configuration/secret/",
     severity=Severity.CRITICAL,
     tags=["security", "secrets"],
+)
+
+
+def _disables_auth(value: Any) -> bool:
+    return isinstance(value, str) and value.strip().lower() == "disabled"
+
+
+def check_service_authentication(resource_type: str, props: Mapping[str, Any], report: Report) -> None:
+    why = (
+        "AUTH=disabled makes the WAL service serve every log, reads and appends, to anyone who reaches it, "
+        "whatever the stack's API keys. Remove it: clients authenticate with Bearer tokens of the stack's keys "
+        "(wal-service:generateApiKey, wal-service:apiKeys); AUTH=disabled is for local runs of the service only."
+    )
+    if resource_type == CONFIG_MAP:
+        if _disables_auth(as_map(props.get("data")).get("AUTH")):
+            report(f"ConfigMap sets AUTH=disabled. {why}")
+        return
+    template = pod_template(resource_type, props)
+    if template is None:
+        return
+    for where, container in containers(template.spec):
+        for env in as_seq(container.get("env")):
+            env = as_map(env)
+            if env.get("name") == "AUTH" and _disables_auth(env.get("value")):
+                report(f"{where} sets AUTH=disabled. {why}")
+
+
+service_authentication = declare(
+    "service-authentication",
+    on_each_resource(check_service_authentication),
+    description="The WAL service never runs with AUTH=disabled (in a ConfigMap or a container's env): every "
+    "request under /api/v1/logs/ must carry an API key, or whoever reaches the service reads and writes every log.",
+    remediation="Remove AUTH=disabled; give clients keys (wal-service:apiKeys) instead.",
+    url="https://owasp.org/API-Security/editions/2023/en/0xa2-broken-authentication/",
+    severity=Severity.CRITICAL,
+    tags=["security", "authentication"],
 )

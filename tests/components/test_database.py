@@ -18,12 +18,15 @@ import pytest
 from components.database import Connection, Database, DatabaseArgs, ExternalServer, InClusterServer
 from components.stack_config import SECRET_PLACEHOLDER
 from tests import schemas
+from tests.components.test_api_keys import generated_keys_checksum
+from tests.conftest import PROD_API_KEYS
 from tools.mockrun import SECRET_SIG, SIG_KEY, _unwrap
 from tools.render import run_stack
 
 PROD_SECRETS = (
     "wal-service:databasePassword={secure: v1:mock}",
     "wal-service:registryPassword={secure: v1:mock}",
+    f"wal-service:apiKeys={{secret: '{PROD_API_KEYS}'}}",
 )
 PROD_PASSWORD = SECRET_PLACEHOLDER.format(key="wal-service:databasePassword")
 DB_ENV = {"DATABASE_HOST", "DATABASE_PORT", "DATABASE_NAME", "DATABASE_USER", "DATABASE_SSLMODE"}
@@ -169,7 +172,7 @@ def test_service_reads_the_password_from_the_database_secret(stack: str) -> None
 
 
 def test_prod_without_password_names_the_command_to_fix_it() -> None:
-    rec = record("prod")
+    rec = record("prod", PROD_SECRETS[2:])
     assert rec["error"] is not None
     assert "pulumi config set --secret wal-service:databasePassword <password> -s prod" in rec["error"]
 
@@ -213,7 +216,7 @@ def test_external_mode_on_a_dev_stack_uses_the_configured_server() -> None:
 
 
 def test_external_password_in_plain_text_is_refused() -> None:
-    sets = ("wal-service:databasePassword=hunter2", "wal-service:registryPassword={secure: v1:mock}")
+    sets = ("wal-service:databasePassword=hunter2", *PROD_SECRETS[1:])
     rec = record("prod", sets)
     assert rec["error"] is not None and "stored in plain text" in rec["error"]
 
@@ -614,10 +617,11 @@ def test_a_new_external_password_changes_the_checksum(build_component: Any) -> N
 
 @pytest.mark.parametrize("stack", ["dev", "staging"])
 def test_service_pods_roll_with_the_database_secret(stack: str) -> None:
-    """The service reads DATABASE_PASSWORD from that Secret: its pod template follows the same digest."""
+    """The service reads DATABASE_PASSWORD from that Secret (and its keys file from another): its pod template
+    follows the same digest."""
     from components.checksums import combine
 
     rec = ok(stack)
     server = one(rec, "StatefulSet", "postgres")["spec"]["template"]["metadata"]["annotations"]["checksum/secret"]
     service = one(rec, "Deployment", "wal-service")["spec"]["template"]["metadata"]["annotations"]
-    assert service.get("checksum/secrets") == combine([server]), service
+    assert service.get("checksum/secrets") == combine([server, generated_keys_checksum(stack)]), service

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.conftest import PROD_API_KEYS
+
 if TYPE_CHECKING:
     from collections.abc import Callable
     from subprocess import CompletedProcess
@@ -284,14 +286,28 @@ def test_a_shared_stack_refuses_another_backend() -> None:
     assert "export PULUMI_BACKEND_URL=https://api.pulumi.com" in error, error
     assert '"resources": []' in proc.stdout, "resources registered before the error"
     ok = run_mockrun(
-        "prod", "--backend", "https://api.pulumi.com/", "--set", "wal-service:databasePassword={secure: x}", "--preview"
+        "prod",
+        "--backend",
+        "https://api.pulumi.com/",
+        "--set",
+        "wal-service:databasePassword={secure: x}",
+        "--set",
+        f"wal-service:apiKeys={{secret: '{PROD_API_KEYS}'}}",
+        "--preview",
     )
     assert ok.returncode == 0, ok.stderr
 
 
 def test_a_preview_of_a_stack_not_yet_promoted_shows_its_plan() -> None:
     """A pull request previews prod as committed (the all-zero imageRef): the plan shows, only `up` refuses it."""
-    proc = run_mockrun("prod", "--preview", "--set", "wal-service:databasePassword={secure: x}")
+    proc = run_mockrun(
+        "prod",
+        "--preview",
+        "--set",
+        "wal-service:databasePassword={secure: x}",
+        "--set",
+        f"wal-service:apiKeys={{secret: '{PROD_API_KEYS}'}}",
+    )
     assert proc.returncode == 0, proc.stderr
     images = {
         container["image"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import subprocess
@@ -9,12 +10,17 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from ops.httpcheck import http_get
+from ops.diagnose import PROBE_PATH, Ctx, check_anonymous_append, check_authenticated_read
+from ops.httpcheck import HttpResult, http_get, http_request
 
 PG = ("127.0.0.1", 5432)
+# The sample service's one key (a writer), as the platform's keys file holds it: name:role:sha256 of the token.
+TOKEN = "ops-check-" + "t" * 40
+KEYS_FILE = f"ops-check:writer:{hashlib.sha256(TOKEN.encode()).hexdigest()}\n"
 
 
 def free_port() -> int:
@@ -28,8 +34,10 @@ def _psql(sql: str) -> None:
     subprocess.run(["psql", "-h", PG[0], "-U", "postgres", "-qc", sql], check=True, capture_output=True, timeout=30)
 
 
-def _start(database: str) -> tuple[subprocess.Popen[bytes], int]:
+def _start(database: str, keys_dir: Path, **extra: str) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
+    keys = keys_dir / "api-keys"
+    keys.write_text(KEYS_FILE)
     env = {
         **os.environ,
         "DATABASE_HOST": PG[0],
@@ -38,7 +46,11 @@ def _start(database: str) -> tuple[subprocess.Popen[bytes], int]:
         "PORT": str(port),
         "LOG_LEVEL": "warning",
         "DRAIN_SECONDS": "0",
+        "API_KEYS_FILE": str(keys),
+        **extra,
     }
+    if extra.get("AUTH") == "disabled":
+        del env["API_KEYS_FILE"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "wal_service", "--host", "127.0.0.1"],
         env=env,
@@ -56,26 +68,44 @@ def _start(database: str) -> tuple[subprocess.Popen[bytes], int]:
 
 
 @pytest.fixture(scope="module")
-def service() -> Iterator[int]:
+def database() -> Iterator[str]:
     pytest.importorskip("wal_service")
     with socket.socket() as sock:
         if sock.connect_ex(PG) != 0:
             pytest.skip("PostgreSQL is not running on 127.0.0.1:5432")
-    database = f"ops_http_{uuid.uuid4().hex[:8]}"
-    _psql(f"CREATE DATABASE {database}")
-    proc, port = _start(database)
+    name = f"ops_http_{uuid.uuid4().hex[:8]}"
+    _psql(f"CREATE DATABASE {name}")
+    try:
+        yield name
+    finally:
+        _psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="module")
+def service(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    proc, port = _start(database, tmp_path_factory.mktemp("keys"))
     try:
         yield port
     finally:
         proc.terminate()
         proc.wait(timeout=20)
-        _psql(f"DROP DATABASE IF EXISTS {database}")
 
 
 @pytest.fixture(scope="module")
-def service_without_database() -> Iterator[int]:
+def open_service(database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """What verify must catch: the service run with AUTH=disabled."""
+    proc, port = _start(database, tmp_path_factory.mktemp("keys"), AUTH="disabled")
+    try:
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def service_without_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     pytest.importorskip("wal_service")
-    proc, port = _start("ops_http_no_such_database")
+    proc, port = _start("ops_http_no_such_database", tmp_path_factory.mktemp("keys"))
     try:
         yield port
     finally:
@@ -133,3 +163,54 @@ def test_ingress_statuses_are_worded_for_the_ingress() -> None:
         "the ingress controller has no rule for this Host and path (the answer is its default backend)",
     )
     assert classify(502, b"", via_ingress=True)[1].startswith("the ingress controller cannot reach the pods")
+
+
+# --- make verify's API-key checks against the real service ----------------------------------------------------
+
+CTX = Ctx(stack="dev", context="kind-wal-service-cluster", namespace="wal-service-dev", host="dev.wal-service.local")
+
+
+def _ready(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while not http_get(f"http://127.0.0.1:{port}/api/v1/ready").ok:
+        assert time.monotonic() < deadline, "the sample service never became ready"
+        time.sleep(0.2)
+
+
+def _anonymous_append(port: int) -> HttpResult:
+    url = f"http://127.0.0.1:{port}{PROBE_PATH}"
+    return http_request("POST", url, headers={"Content-Type": "application/json"}, body=b"")
+
+
+def test_verify_passes_a_service_that_refuses_anonymous_appends(service: int) -> None:
+    _ready(service)
+    result = _anonymous_append(service)
+    assert (result.status, result.detail) == (401, "unauthorized")
+    check = check_anonymous_append("url", result.status, result.summary, result.cause, result.detail, CTX)
+    assert check.ok, check.line()
+
+
+def test_verify_fails_a_service_that_takes_appends_from_anyone(open_service: int, database: str) -> None:
+    _ready(open_service)
+    result = _anonymous_append(open_service)
+    assert (result.status, result.detail) == (400, "empty_body"), result
+    check = check_anonymous_append("url", result.status, result.summary, result.cause, result.detail, CTX)
+    assert not check.ok and "takes appends from anyone" in check.detail, check.line()
+    # The probe itself wrote nothing, even here.
+    rows = subprocess.run(
+        ["psql", "-h", PG[0], "-U", "postgres", "-d", database, "-tAc", "SELECT count(*) FROM wal_records"],
+        check=True, capture_output=True, text=True, timeout=30,
+    ).stdout.strip()  # fmt: skip
+    assert rows == "0"
+
+
+def test_verify_reads_with_the_stacks_key_and_a_wrong_key_is_refused(service: int) -> None:
+    _ready(service)
+    url = f"http://127.0.0.1:{service}{PROBE_PATH}?limit=1"
+    good = http_request("GET", url, headers={"Authorization": f"Bearer {TOKEN}"})
+    check = check_authenticated_read(url, good.status, good.summary, good.cause, "WAL_API_TOKEN", CTX)
+    assert check.ok, check.line()
+    bad = http_request("GET", url, headers={"Authorization": "Bearer " + "x" * 40})
+    check = check_authenticated_read(url, bad.status, bad.summary, bad.cause, "WAL_API_TOKEN", CTX)
+    assert not check.ok and "the key is refused" in check.detail
+    assert "x" * 40 not in check.line(), "a token in a check line"

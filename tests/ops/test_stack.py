@@ -8,7 +8,7 @@ import pytest
 
 from components.settings import effective_backend, stack_settings
 from ops import stack as stack_mod
-from ops.proc import command_line
+from ops.proc import Result, UserError, command_line
 from tests.ops.conftest import Commands
 
 
@@ -71,3 +71,34 @@ def test_stack_files_commit_the_salt_of_the_public_passphrase() -> None:
         text = (root / f"Pulumi.{stack}.yaml").read_text()
         assert "\nencryptionsalt: v1:" in text, f"Pulumi.{stack}.yaml has no encryptionsalt"
     assert "encryptionsalt" not in (root / "Pulumi.prod.yaml").read_text(), "prod's secrets are its backend's"
+
+
+# --- the token make verify checks the API with ----------------------------------------------------------
+
+
+def test_verify_takes_the_stacks_token_from_its_secret_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    ran: list[list[str]] = []
+
+    def run(args: list[str], **_kwargs: object) -> Result:
+        ran.append(list(args))
+        return Result(0, "Gen3rAtedT0ken" * 3 + "\n", "")
+
+    monkeypatch.setattr(stack_mod, "run", run)
+    token, source = stack_mod.api_token("dev", {"apiToken": "[secret]", "namespace": "n"}, {})
+    assert (token, source) == ("Gen3rAtedT0ken" * 3, "the stack output apiToken")
+    assert ran == [["pulumi", "stack", "output", "apiToken", "--show-secrets", "--stack", "dev"]]
+    # WAL_API_TOKEN wins (a stack that generates no key, or another key on purpose); nothing is run then.
+    ran.clear()
+    assert stack_mod.api_token("dev", {"apiToken": "[secret]"}, {"WAL_API_TOKEN": " mine-" + "m" * 40 + "\n"}) == (
+        "mine-" + "m" * 40,
+        "WAL_API_TOKEN",
+    )
+    assert ran == []
+    assert stack_mod.api_token("prod", {"namespace": "n"}, {}) == ("", "")
+
+
+def test_a_token_that_is_no_bearer_token_is_refused_without_echoing_it() -> None:
+    with pytest.raises(UserError) as refused:
+        stack_mod.api_token("prod", {}, {"WAL_API_TOKEN": "two words-secretpart"})
+    assert "WAL_API_TOKEN is not a bearer token" in str(refused.value)
+    assert "secretpart" not in str(refused.value)

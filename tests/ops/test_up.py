@@ -27,3 +27,15 @@ def test_a_machine_without_docker_gets_every_problem_and_no_download(
     out = capsys.readouterr().out.splitlines()
     assert out[:3] == [NO_DOCKER.line(), NO_KIND.line(), BUSY.line()], out
     assert "make up stopped before changing anything" in out[3], out
+
+
+def test_up_ends_with_how_to_call_the_api_with_a_key() -> None:
+    from components.settings import stack_settings
+
+    dev = up.api_hint(stack_settings("dev"))
+    assert dev == (
+        'the API needs a key: curl -H "Authorization: Bearer $(pulumi stack output apiToken --show-secrets '
+        '--stack dev)" http://dev.wal-service.local/api/v1/logs/demo/records'
+    )
+    prod = up.api_hint(stack_settings("prod"))
+    assert "<a token of wal-service:apiKeys>" in prod and "apiToken" not in prod

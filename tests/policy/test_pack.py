@@ -62,6 +62,7 @@ EXPECTED_POLICIES = {
     "pod-security-restricted": "mandatory",
     "network-policy-coverage": "mandatory",
     "no-plaintext-secrets": "mandatory",
+    "service-authentication": "mandatory",
     "hpa-owns-replicas": "mandatory",
     "disruption-budget": "mandatory",
     "image-pinned-by-digest": "mandatory",
@@ -105,7 +106,7 @@ def test_violations_stand_alone_and_link_the_policy_docs(pack: Pack) -> None:
     bad = container(
         image="registry.example.com/app:latest",
         args=["--reload"],
-        env=[{"name": "API_TOKEN", "value": "x"}],
+        env=[{"name": "API_TOKEN", "value": "x"}, {"name": "AUTH", "value": "disabled"}],
         resources={},
         startupProbe={"httpGet": {"path": "/", "port": 80}, "initialDelaySeconds": 30},
         securityContext={"privileged": True},

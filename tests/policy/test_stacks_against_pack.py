@@ -128,6 +128,17 @@ MUTATIONS: dict[str, Mutation] = {
         lambda rs: container(rs).setdefault("env", []).append({"name": "DATABASE_PASSWORD", "value": "hunter2"}),
         "no-plaintext-secrets",
     ),
+    # A production ConfigMap told to skip the key check, in the ConfigMap or right in the pod spec.
+    "auth-disabled-configmap": Mutation(
+        "prod",
+        lambda rs: _one(rs, ":ConfigMap", "-workload-config").props["data"].update(AUTH="disabled"),
+        "service-authentication",
+    ),
+    "auth-disabled-env": Mutation(
+        "prod",
+        lambda rs: container(rs).setdefault("env", []).append({"name": "AUTH", "value": "disabled"}),
+        "service-authentication",
+    ),
     "replicas-with-hpa": Mutation("prod", lambda rs: app(rs)["spec"].update(replicas=5), "hpa-owns-replicas"),
     "pdb-removed": Mutation("staging", _remove_pdb, "disruption-budget"),
     "rewrite-annotation": Mutation("prod", _annotate_ingress, "ingress-no-path-rewrite"),

@@ -26,6 +26,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import __version__
+from .auth import REASONS, SCOPE_KEY, Authenticator, AuthMiddleware
 from .config import Settings
 from .jsonlog import request_id_var
 from .metrics import CONTENT_TYPE_LATEST, Metrics
@@ -99,6 +100,9 @@ class ServiceState:
         self.settings = settings
         self.metrics = Metrics()
         self.budget = ByteBudget(settings.max_inflight_bytes, self.metrics)
+        for reason in REASONS:
+            self.metrics.auth_failures.labels(reason)
+        self.authenticator = None if settings.auth_disabled else Authenticator(settings.api_keys)
         self.draining = False
         self.schema_ready = False
         self.pool: AsyncConnectionPool[AsyncConnection[TupleRow]] | None = None
@@ -404,6 +408,8 @@ class RequestContextMiddleware:
                         "path": scope["path"],
                         "status": status,
                         "duration_ms": round(elapsed * 1000, 2),
+                        # The key's name and any refusal reason (AuthMiddleware), never the token.
+                        **scope.get(SCOPE_KEY, {}),
                     },
                 )
             request_id_var.reset(token)
@@ -465,8 +471,14 @@ def create_app(settings: Settings) -> Starlette:
                 "app_env": settings.app_env,
                 "version": __version__,
                 "event_loop": type(asyncio.get_running_loop()).__module__,
+                "api_keys": [f"{key.name}:{key.role}" for key in settings.api_keys],
             },
         )
+        if settings.auth_disabled:
+            log.warning(
+                "authentication disabled (AUTH=disabled): anyone who reaches the service may read "
+                "and append to every log; for local runs and benchmarks only"
+            )
         try:
             yield
         finally:
@@ -489,7 +501,11 @@ def create_app(settings: Settings) -> Starlette:
             Route("/metrics", metrics, methods=["GET"]),
         ],
         exception_handlers={ApiError: _api_error_handler, HTTPException: _http_error_handler},
-        middleware=[Middleware(RequestContextMiddleware, state=state)],
+        middleware=[
+            Middleware(RequestContextMiddleware, state=state),
+            # Inside the request context: refusals are access-logged and counted like any response.
+            Middleware(AuthMiddleware, authenticator=state.authenticator, metrics=state.metrics),
+        ],
         lifespan=lifespan,
     )
     app.state.wal = state

@@ -1,14 +1,16 @@
 """Typed configuration read from environment variables, validated at start-up.
 
-Only the variables listed in ``FIELDS`` are read; every other variable is ignored.
+Only the variables listed in ``FIELDS`` and ``AUTH`` are read; every other variable is ignored.
 """
 
 from __future__ import annotations
 
 import resource
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+from .auth import ApiKey, parse_keys
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
@@ -40,6 +42,11 @@ class Settings:
     max_connections: int = 512
     header_read_timeout_seconds: float = 10.0
     body_read_timeout_seconds: float = 30.0
+    # Who may read and append (API_KEYS_FILE); no keys refuses every request under /api/v1/logs/.
+    api_keys_file: str = ""
+    api_keys: tuple[ApiKey, ...] = ()
+    # AUTH=disabled: serve /api/v1/logs/ without keys (local runs and benchmarks only).
+    auth_disabled: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -58,7 +65,7 @@ class Settings:
                 f"MAX_INFLIGHT_BYTES={settings.max_inflight_bytes} is invalid: must be at least "
                 f"MAX_BODY_BYTES ({settings.max_body_bytes}), or a largest body could never be read"
             )
-        return settings
+        return replace(settings, **_auth(env, settings.api_keys_file))
 
     def conninfo_kwargs(self) -> dict[str, Any]:
         return {
@@ -79,6 +86,40 @@ class Settings:
             "keepalives_interval": 5,
             "keepalives_count": 3,
         }
+
+
+def _auth(env: Mapping[str, str], path: str) -> dict[str, Any]:
+    """AUTH and the keys of API_KEYS_FILE: keys are required unless AUTH=disabled says otherwise."""
+    auth = env.get("AUTH", "required").strip().lower()
+    if auth not in ("required", "disabled"):
+        raise ConfigError(f"AUTH={env['AUTH']!r} is invalid: must be required or disabled")
+    if auth == "disabled":
+        if path:
+            raise ConfigError(
+                "AUTH='disabled' is invalid: API_KEYS_FILE is set too; keys are either checked or "
+                "not, unset one of them"
+            )
+        return {"auth_disabled": True}
+    if not path:
+        raise ConfigError(
+            "API_KEYS_FILE is not set: requests under /api/v1/logs/ need a key from it (one "
+            "<name>:<role>:<sha256 hex of the token> per line); set AUTH=disabled to run without "
+            "authentication (local runs and benchmarks only)"
+        )
+    return {"api_keys": load_keys_file(path)}
+
+
+def load_keys_file(path: str) -> tuple[ApiKey, ...]:
+    try:
+        with open(path, encoding="utf-8") as keys_file:
+            text = keys_file.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise ConfigError(f"API_KEYS_FILE={path!r} is unreadable: {reason}") from None
+    try:
+        return parse_keys(text)
+    except ValueError as exc:
+        raise ConfigError(f"API_KEYS_FILE={path!r} is invalid: {exc}") from None
 
 
 # File descriptors needed besides client connections and the pool (listener, probe
@@ -167,4 +208,5 @@ FIELDS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MAX_CONNECTIONS": ("max_connections", _int(1, 1_000_000)),
     "HEADER_READ_TIMEOUT_SECONDS": ("header_read_timeout_seconds", _seconds(0.1, 3600)),
     "BODY_READ_TIMEOUT_SECONDS": ("body_read_timeout_seconds", _seconds(0.1, 3600)),
+    "API_KEYS_FILE": ("api_keys_file", _string),
 }

@@ -55,6 +55,14 @@ class Metrics:
             " (at most MAX_INFLIGHT_BYTES).",
             registry=self.registry,
         )
+        # By reason only: which token was tried never becomes a label.
+        self.auth_failures = Counter(
+            "wal_auth_failures_total",
+            "Requests under /api/v1/logs/ refused for their API key: missing, malformed, unknown"
+            " (401) or forbidden (a reader appending, 403).",
+            ["reason"],
+            registry=self.registry,
+        )
         self.ready = Gauge(
             "wal_ready", "1 when the readiness check last succeeded.", registry=self.registry
         )
