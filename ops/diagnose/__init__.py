@@ -12,10 +12,9 @@ package re-exports what ops/verify.py and ops/status.py call.
 
 from ops.diagnose.api_keys import PROBE_PATH, check_anonymous_append, check_authenticated_read
 from ops.diagnose.checks import (
-    APP,
     CONTAINER,
     GATEWAY_GROUP,
-    GATEWAY_NAME_LABEL,
+    GATEWAY_VERSION,
     INGRESS_NAME,
     ROUTE_NAME,
     Check,
@@ -40,10 +39,9 @@ from ops.diagnose.route import (
 from ops.diagnose.service import check_endpoints, endpoint_pods
 
 __all__ = [
-    "APP",
     "CONTAINER",
     "GATEWAY_GROUP",
-    "GATEWAY_NAME_LABEL",
+    "GATEWAY_VERSION",
     "INGRESS_NAME",
     "PROBE_PATH",
     "ROUTE_NAME",

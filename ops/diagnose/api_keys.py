@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ops.diagnose.checks import APP, Check, Ctx
+from components.workload import APP_NAME
+from ops.diagnose.checks import CONFIG_MAP_NAME, Check, Ctx
 
 # The log the checks below touch: the anonymous append sends no body, so even a service that took it
 # would write nothing (400 empty_body), and the authenticated read only reads.
@@ -23,7 +24,7 @@ def check_anonymous_append(target: str, status: int | None, summary: str, cause:
             False,
             f"{line}: the service takes appends from anyone who reaches {ctx.host}",
             "the pods run without API keys (AUTH=disabled, or an image from before API keys)",
-            f"{ctx.kubectl} get configmap {APP}-config -o yaml | grep -E 'AUTH|API_KEYS_FILE'; "
+            f"{ctx.kubectl} get configmap {CONFIG_MAP_NAME} -o yaml | grep -E 'AUTH|API_KEYS_FILE'; "
             f"make up STACK={ctx.stack}",
         )
     return Check(
@@ -32,7 +33,7 @@ def check_anonymous_append(target: str, status: int | None, summary: str, cause:
         False,
         f"{line}: cannot tell whether keys are required",
         cause or "the answer is not the service's",
-        f"{ctx.kubectl} logs deploy/{APP} --tail=50",
+        f"{ctx.kubectl} logs deploy/{APP_NAME} --tail=50",
     )
 
 
@@ -59,6 +60,6 @@ def check_authenticated_read(
             False,
             f"{line}: the key is refused",
             "the pods know other keys: a rotation whose rollout has not finished, or a key removed from apiKeys",
-            f"{ctx.kubectl} rollout status deployment/{APP}; pulumi stack output apiKeys --stack {ctx.stack}",
+            f"{ctx.kubectl} rollout status deployment/{APP_NAME}; pulumi stack output apiKeys --stack {ctx.stack}",
         )
-    return Check(ctx.layer, "api-key", False, line, cause, f"{ctx.kubectl} logs deploy/{APP} --tail=50")
+    return Check(ctx.layer, "api-key", False, line, cause, f"{ctx.kubectl} logs deploy/{APP_NAME} --tail=50")

@@ -7,14 +7,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-APP = "wal-service"
-CONTAINER = APP
-INGRESS_NAME = f"{APP}-ingress"
-ROUTE_NAME = APP
-GATEWAY_GROUP = "gateway.networking.k8s.io"
-# GEP-1762: the controller labels the data-plane pods it provisions with their Gateway's name.
-GATEWAY_NAME_LABEL = f"{GATEWAY_GROUP}/gateway-name"
+from components.gateway import GATEWAY_API
+from components.workload import APP_NAME, GATEWAY_NAME_LABEL, instance_name
+
+# The names of what verify reads, as components/workload.py gives them: it writes them inline rather than
+# declaring them, so tests/ops/diagnose/test_checks.py ties each one to the objects the program creates.
+CONTAINER = APP_NAME
+INGRESS_NAME = f"{APP_NAME}-ingress"
+ROUTE_NAME = APP_NAME
+CONFIG_MAP_NAME = f"{APP_NAME}-config"
+PORT_NAME = "http"
+"""The container port's name, which NetworkPolicy rules may use instead of its number."""
 INSTANCE_LABEL = "app.kubernetes.io/instance"
+GATEWAY_GROUP, GATEWAY_VERSION = GATEWAY_API.split("/")
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,7 @@ class Ctx:
     @property
     def instance(self) -> str:
         """The stack's app.kubernetes.io/instance: objects carrying it are ours, whatever their namespace."""
-        return f"{APP}-{self.stack}"
+        return instance_name(self.stack)
 
     @property
     def traffic_source(self) -> str:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ops.diagnose.checks import GATEWAY_NAME_LABEL, Check, Ctx, selector_matches
+from components.workload import GATEWAY_NAME_LABEL, HTTP_PORT
+from ops.diagnose.checks import PORT_NAME, Check, Ctx, selector_matches
 
 
 def describe_selector(selector: Any) -> str:
@@ -60,7 +61,9 @@ def _peer_admits(peer: Any, ctx: Ctx) -> bool:
     return selector_matches(peer.pod_selector, {GATEWAY_NAME_LABEL: ctx.gateway_name})
 
 
-def check_network(policies: Sequence[Any], pod_labels: Mapping[str, str], ctx: Ctx, port: int = 8080) -> list[Check]:
+def check_network(
+    policies: Sequence[Any], pod_labels: Mapping[str, str], ctx: Ctx, port: int = HTTP_PORT
+) -> list[Check]:
     """What the namespace's policies allow for our pods: what routes traffic in, DNS out, nothing else."""
     applying = [p for p in policies if selector_matches(p.spec.pod_selector, pod_labels)]
     ingress_isolated = any("Ingress" in _types(p) for p in applying)
@@ -75,7 +78,7 @@ def check_network(policies: Sequence[Any], pod_labels: Mapping[str, str], ctx: C
             allowed_in.append(
                 f"from {' or '.join(describe_peer(p) for p in peers) or 'anywhere'} on {_ports(rule.ports)}"
             )
-            if _port_allows(rule.ports, port, "http") and (not peers or any(_peer_admits(p, ctx) for p in peers)):
+            if _port_allows(rule.ports, port, PORT_NAME) and (not peers or any(_peer_admits(p, ctx) for p in peers)):
                 controller_in = True
         for rule in (policy.spec.egress or []) if "Egress" in types else []:
             peers = rule.to or []

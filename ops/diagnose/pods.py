@@ -8,7 +8,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from ops.diagnose.checks import APP, CONTAINER, Check, Ctx, is_ready, restarts
+from components.image import IMAGE_REPOSITORY
+from components.registry import REGISTRY_PORT
+from components.workload import APP_NAME
+from ops.diagnose.checks import CONTAINER, Check, Ctx, is_ready, restarts
 
 
 def _event_time(event: Any) -> datetime:
@@ -44,7 +47,7 @@ def check_rollout(deployment: Any, ctx: Ctx) -> Check:
             "pods",
             "rollout",
             False,
-            f"no Deployment {APP} in {ctx.namespace}",
+            f"no Deployment {APP_NAME} in {ctx.namespace}",
             "the stack is not deployed",
             f"make up STACK={ctx.stack}",
         )
@@ -63,7 +66,7 @@ def check_rollout(deployment: Any, ctx: Ctx) -> Check:
         False,
         f"not complete ({detail})",
         "new pods are not becoming available; see the pod lines below",
-        f"{ctx.kubectl} rollout status deployment/{APP} --timeout=60s",
+        f"{ctx.kubectl} rollout status deployment/{APP_NAME} --timeout=60s",
     )
 
 
@@ -80,7 +83,7 @@ def pull_cause(message: str, ctx: Ctx) -> tuple[str, str]:
         )
     if "http response to https client" in text:
         return (
-            f"containerd tried HTTPS: the node has no /etc/containerd/certs.d/{reg}:5000/hosts.toml",
+            f"containerd tried HTTPS: the node has no /etc/containerd/certs.d/{reg}:{REGISTRY_PORT}/hosts.toml",
             f"docker exec {node} ls /etc/containerd/certs.d/; "
             + (ctx.rewrite_hosts or f"pulumi stack output recoveryCommands --stack {ctx.stack}"),
         )
@@ -94,7 +97,8 @@ def pull_cause(message: str, ctx: Ctx) -> tuple[str, str]:
     if "not found" in text or "manifest unknown" in text:
         return (
             "the registry does not have this image (push failed, or the registry was recreated empty)",
-            f"curl -s http://localhost:{ctx.registry_port}/v2/{APP}/tags/list; make up STACK={ctx.stack} pushes again"
+            f"curl -s http://localhost:{ctx.registry_port}/v2/{IMAGE_REPOSITORY}/tags/list; "
+            f"make up STACK={ctx.stack} pushes again"
             if reg
             else f"check the image exists in the registry; make up STACK={ctx.stack}",
         )

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ops.diagnose.checks import APP, INGRESS_NAME, INSTANCE_LABEL, ROUTE_NAME, Check, Ctx, is_ready
+from components.workload import APP_NAME, HTTP_PORT
+from ops.diagnose.checks import INGRESS_NAME, INSTANCE_LABEL, ROUTE_NAME, Check, Ctx, is_ready
 
 
 def check_controller(pods: Sequence[Any], ctx: Ctx) -> Check:
@@ -191,7 +192,7 @@ def check_route(route: Mapping[str, Any] | None, ctx: Ctx) -> Check:
             "route",
             False,
             f"accepted by {parent}, backend not resolved: ResolvedRefs={_state(resolved)}",
-            f"the Service {APP} or its port 8080 does not exist in {route_ns}",
+            f"the Service {APP_NAME} or its port {HTTP_PORT} does not exist in {route_ns}",
             describe,
         )
     return Check("gateway", "route", True, f"accepted by {parent}, backend resolved")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ops.diagnose.checks import APP, Check, Ctx, is_ready
+from components.workload import APP_NAME
+from ops.diagnose.checks import Check, Ctx, is_ready
 
 
 def endpoint_pods(slices: Sequence[Any], service: str) -> tuple[set[str], set[str]]:
@@ -32,7 +33,7 @@ def check_endpoints(service: Any, slices: Sequence[Any], pods: Sequence[Any], ct
             "service",
             "endpoints",
             False,
-            f"no Service {APP}",
+            f"no Service {APP_NAME}",
             "the stack is not deployed",
             f"make up STACK={ctx.stack}",
         )
@@ -60,7 +61,7 @@ def check_endpoints(service: Any, slices: Sequence[Any], pods: Sequence[Any], ct
             False,
             f"no ready endpoints ({len(not_ready)} not ready, {len(chosen)} selected pods)",
             "the selected pods are not Ready (see the pod checks)",
-            f"{ctx.kubectl} get endpointslices -l kubernetes.io/service-name={APP}",
+            f"{ctx.kubectl} get endpointslices -l kubernetes.io/service-name={APP_NAME}",
         )
     if ready != ready_pods:
         return Check(
