@@ -1,5 +1,5 @@
-"""What every layer of the diagnosis shares: the stack's Ctx, the Check it returns, and the pod and selector
-helpers more than one layer (and ops/verify.py) reads."""
+"""What every layer of the diagnosis shares: the names of the objects it reads, the stack's Ctx, the Check it
+returns, and the pod and selector helpers more than one layer (and ops/verify.py) needs."""
 
 from __future__ import annotations
 
@@ -42,9 +42,9 @@ class Ctx:
     gateway_namespace: str = ""
     gateway_name: str = ""
     rewrite_hosts: str = ""
+    """The command that writes the nodes' registry hosts.toml again (the stack's recoveryCommands output)."""
     kubectl_base: str = ""
     """kubectl aimed at the stack's cluster (Settings.kubectl); empty means `kubectl --context <context>`."""
-    """The command that writes the nodes' registry hosts.toml again (the stack's recoveryCommands output)."""
 
     @property
     def cluster_kubectl(self) -> str:
