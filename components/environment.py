@@ -22,7 +22,7 @@ from components.gateway import ServiceGateway, ServiceGatewayArgs
 from components.gateway_controller import GatewayController, GatewayControllerArgs
 from components.host_claim import HostClaimCheck, HostClaimCheckArgs, KubectlTarget
 from components.hpa_handover import HpaHandover, HpaHandoverArgs
-from components.image import ServiceImage, ServiceImageArgs, source_revision
+from components.image import BuildInputs, ServiceImage, ServiceImageArgs, source_revision
 from components.kind_cluster import KindClusterArgs
 from components.metrics_server import MetricsServer, MetricsServerArgs
 from components.namespace import AppNamespace, AppNamespaceArgs
@@ -257,10 +257,15 @@ class Environment(pulumi.ComponentResource):
             )
         child = docker_opts
         version = source_revision()
+        inputs = BuildInputs(
+            python_image=s.python_image, pip_index_url=s.pip_index_url, pip_extra_ca_pem=s.pip_extra_ca_pem
+        )
         if registry is not None and cluster.kind is not None:
             built = ServiceImage(
                 f"{name}-image",
-                ServiceImageArgs(push_host=registry.push_host, pull_host=registry.pull_host, revision=version),
+                ServiceImageArgs(
+                    push_host=registry.push_host, pull_host=registry.pull_host, revision=version, inputs=inputs
+                ),
                 opts=child,
             )
             checked = PullCheck(
@@ -288,6 +293,7 @@ class Environment(pulumi.ComponentResource):
                 registry=docker.RegistryArgs(
                     server=s.registry_server, username=s.registry_username or None, password=registry_password
                 ),
+                inputs=inputs,
             ),
             opts=child,
         )

@@ -48,6 +48,28 @@ def content_hash(app_dir: Path) -> str:
 
 
 @dataclass(frozen=True)
+class BuildInputs:
+    """What the build of app/ takes from stack config besides the source, each a build argument of app/Dockerfile;
+    all optional, for networks that reach neither Docker Hub nor PyPI directly."""
+
+    python_image: str = ""
+    """PYTHON_IMAGE: the base image; empty keeps the Dockerfile's pin."""
+    pip_index_url: str = ""
+    """PIP_INDEX_URL: the index pip installs from; empty is PyPI."""
+    pip_extra_ca_pem: str = ""
+    """PIP_EXTRA_CA_PEM: CA certificates (PEM text) pip trusts besides the base image's."""
+
+    def build_args(self) -> dict[str, str]:
+        # Only those set: a stack that sets none builds with the same inputs as before they existed.
+        args = {
+            "PYTHON_IMAGE": self.python_image,
+            "PIP_INDEX_URL": self.pip_index_url,
+            "PIP_EXTRA_CA_PEM": self.pip_extra_ca_pem,
+        }
+        return {name: value for name, value in args.items() if value}
+
+
+@dataclass(frozen=True)
 class ServiceImageArgs:
     push_host: pulumi.Input[str]
     """Registry address the host pushes to (localhost:6000 or an external registry)."""
@@ -57,6 +79,8 @@ class ServiceImageArgs:
     """Image tag and REVISION build argument: the source revision."""
     registry: docker.RegistryArgs | None = None
     """Credentials for an external registry; None for the local one."""
+    inputs: BuildInputs = BuildInputs()
+    """Base image, package index and CA certificates for the build."""
 
 
 class ServiceImage(pulumi.ComponentResource):
@@ -75,7 +99,7 @@ class ServiceImage(pulumi.ComponentResource):
                 dockerfile="app/Dockerfile",
                 # Production images everywhere, dev included: what dev tests is what prod runs.
                 target="production",
-                args={"REVISION": args.revision},
+                args={"REVISION": args.revision, **args.inputs.build_args()},
             ),
             registry=args.registry,
             skip_push=False,

@@ -209,6 +209,31 @@ def _image_ref(value: str) -> str:
     return value
 
 
+def _https_url_or_empty(value: str) -> str:
+    if value and not re.fullmatch(r"https://[^\s/]+(/\S*)?", value):
+        raise ValueError("must be an https:// URL such as https://pypi.example.com/simple (pip checks its certificate)")
+    return value
+
+
+_PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
+
+
+def pip_ca_path(value: str, root: Path = ROOT) -> Path:
+    """Where pipCaFile points: relative paths from the project directory, as `pulumi` runs the program there."""
+    return root / Path(value).expanduser()
+
+
+def _pem_file_or_empty(value: str) -> str:
+    if value:
+        try:
+            text = pip_ca_path(value).read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ValueError(f"must name a readable PEM file of CA certificates: {exc}") from None
+        if _PEM_CERTIFICATE not in text:
+            raise ValueError(f"must name a PEM file of CA certificates: it holds no {_PEM_CERTIFICATE} block")
+    return value
+
+
 def image_version(ref: str) -> str:
     """A label-safe version for an image reference: its tag, else the digest's first 12 hex digits."""
     match = _IMAGE_REF.match(ref)
@@ -306,6 +331,9 @@ class Settings(BaseModel):
     kubernetes_version: Annotated[str, AfterValidator(_minor_version)] = Field(alias="kubernetesVersion")
     # image
     image_ref: Annotated[str, AfterValidator(_image_ref)] = Field(alias="imageRef")
+    python_image: Annotated[str, AfterValidator(_image_ref)] = Field(alias="pythonImage")
+    pip_index_url: Annotated[str, AfterValidator(_https_url_or_empty)] = Field(alias="pipIndexUrl")
+    pip_ca_file: Annotated[str, AfterValidator(_pem_file_or_empty)] = Field(alias="pipCaFile")
     # workload
     namespace_override: Annotated[str, AfterValidator(_own_namespace)] = Field(alias="namespace")
     app_env: DnsLabel = Field(alias="appEnv")
@@ -498,6 +526,11 @@ class Settings(BaseModel):
         return self
 
     # -- derived values ------------------------------------------------------
+    @property
+    def pip_extra_ca_pem(self) -> str:
+        """pipCaFile's certificates, as the image build takes them; empty when unset."""
+        return pip_ca_path(self.pip_ca_file).read_text() if self.pip_ca_file else ""
+
     @property
     def namespace(self) -> str:
         return self.namespace_override or f"{PROJECT}-{self.stack}"

@@ -247,9 +247,34 @@ def test_image_is_production_target_tagged_by_revision(stack: str) -> None:
     assert build["context"] == "app" and build["dockerfile"] == "app/Dockerfile"
     revision = build["args"]["REVISION"]
     assert re.fullmatch(r"[0-9a-f]{7,40}(-dirty)?|src-[0-9a-f]{12}", revision), revision
+    # pythonImage, pipIndexUrl and pipCaFile unset: the build's inputs are what they were before those keys.
+    assert list(build["args"]) == ["REVISION"], build["args"]
     push = by_suffix(stack, "-registry-node-hosts")["inputs"]["environment"]["PUSH_HOST"]
     assert image["imageName"] == f"{push}/wal-service:{revision}"
     assert image["buildOnPreview"] is False and image["skipPush"] is False
+
+
+@pytest.mark.parametrize("stack", ("dev", "prod"))
+def test_air_gapped_build_inputs_reach_the_image_build(stack: str, tmp_path: Path) -> None:
+    """A base image from the user's registry, a PyPI mirror and its CA, as app/Dockerfile's build arguments."""
+    ca = tmp_path / "corp-ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\nMIIBcorp\n-----END CERTIFICATE-----\n")
+    sets = [
+        "wal-service:pythonImage=registry.example.com/python:3.12.14-slim-bookworm",
+        "wal-service:pipIndexUrl=https://pypi.example.com/simple",
+        f"wal-service:pipCaFile={ca}",
+    ]
+    if stack == "prod":
+        # prod deploys a promoted imageRef; without one it builds and pushes to its registry.
+        sets.append("wal-service:imageRef=")
+    result = run_stack(stack, sets=[*assumed_secrets(stack), *sets])
+    assert result["error"] is None, result["error"]
+    [image] = [r["inputs"] for r in result["resources"] if r["type"] == "docker:index/image:Image"]
+    args = image["build"]["args"]
+    assert args["PYTHON_IMAGE"] == "registry.example.com/python:3.12.14-slim-bookworm"
+    assert args["PIP_INDEX_URL"] == "https://pypi.example.com/simple"
+    assert args["PIP_EXTRA_CA_PEM"] == ca.read_text()
+    assert set(args) == {"REVISION", "PYTHON_IMAGE", "PIP_INDEX_URL", "PIP_EXTRA_CA_PEM"}
 
 
 @pytest.mark.parametrize("stack", KIND_STACKS)

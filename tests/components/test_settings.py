@@ -191,6 +191,27 @@ CASES = {
     "gc-after-up-without-local-registry": Bad(
         "prod", ("wal-service:registryGcAfterUp=true",), "registryGcAfterUp", None, "local registry only"
     ),
+    "python-image-latest": Bad(
+        "dev", ("wal-service:pythonImage=python:latest",), "pythonImage", "'python:latest'", "moves under you"
+    ),
+    "pip-index-plain-http": Bad(
+        "dev",
+        ("wal-service:pipIndexUrl=http://pypi.example.com/simple",),
+        "pipIndexUrl",
+        "'http://pypi.example.com/simple'",
+        "must be an https:// URL",
+    ),
+    "pip-ca-file-missing": Bad(
+        "staging",
+        ("wal-service:pipCaFile=/nonexistent/corp-ca.pem",),
+        "pipCaFile",
+        "'/nonexistent/corp-ca.pem'",
+        "must name a readable PEM file of CA certificates: [Errno 2]",
+    ),
+    # Relative to the project directory, where Pulumi.yaml is: found, but no certificate in it.
+    "pip-ca-file-not-pem": Bad(
+        "dev", ("wal-service:pipCaFile=Pulumi.yaml",), "pipCaFile", "'Pulumi.yaml'", "holds no -----BEGIN CERTIFICATE"
+    ),
     "monitoring-mode": Bad(
         "dev", ("wal-service:monitoring=prometheus",), "monitoring", "'prometheus'", "servicemonitor"
     ),
