@@ -37,10 +37,10 @@ from pulumi_kubernetes.networking.v1 import (
 )
 
 from components.checksums import secret_checksum
+from components.image_ref import image_version
 from components.ownership import owned
 from components.quota import Requirements, requirements_args
 from components.security import restricted_container, restricted_pod
-from components.settings import image_version
 from components.stack_config import PROJECT
 
 POSTGRES_NAME = "postgres"

@@ -23,6 +23,7 @@ from components.gateway_controller import GatewayController, GatewayControllerAr
 from components.host_claim import HostClaimCheck, HostClaimCheckArgs, KubectlTarget
 from components.hpa_handover import HpaHandover, HpaHandoverArgs
 from components.image import ServiceImage, ServiceImageArgs, source_revision
+from components.image_ref import image_digest, image_version
 from components.kind_cluster import KindClusterArgs
 from components.metrics_server import MetricsServer, MetricsServerArgs
 from components.namespace import AppNamespace, AppNamespaceArgs
@@ -39,17 +40,9 @@ from components.quota import (
     quota_hard,
 )
 from components.registry import REGISTRY_PORT, LocalRegistry, LocalRegistryArgs
-from components.settings import (
-    GENERATED_KEY_NAME,
-    ApiKeyEntry,
-    Settings,
-    amount,
-    image_digest,
-    image_version,
-    load_api_keys,
-    load_secret,
-)
+from components.settings import GENERATED_KEY_NAME, ApiKeyEntry, Settings, load_api_keys, load_secret
 from components.stack_config import PROJECT
+from components.validators import amount
 from components.workload import (
     APP_NAME,
     MAX_SURGE,

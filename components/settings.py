@@ -8,30 +8,20 @@ turns every problem into one `pulumi.RunError` line naming the key.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pulumi
 import yaml
-from kubernetes.utils.quantity import parse_quantity
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from components.image_ref import PLACEHOLDER_DIGEST
 from components.stack_config import (
     PROJECT,
     ROOT,
@@ -43,252 +33,35 @@ from components.stack_config import (
     project_values,
     stack_names,
 )
+from components.validators import (
+    Annotations,
+    BackendUrl,
+    CidrOrEmpty,
+    DnsLabel,
+    DnsLabelOrEmpty,
+    DnsSubdomain,
+    DnsSubdomainOrEmpty,
+    FeatureFlags,
+    Host,
+    HttpPath,
+    ImageRef,
+    Labels,
+    MinorVersion,
+    OwnNamespace,
+    PgIdentifier,
+    Port,
+    PositiveSeconds,
+    Quantity,
+    QuantityOrEmpty,
+    RegistryServer,
+    Seconds,
+    amount,
+)
 
 # Keys that hold credentials: they must arrive encrypted (`pulumi config set --secret`).
 SECRET_KEYS = frozenset({"databasePassword", "registryPassword", "apiKeys"})
-
-_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS_1123_LABEL = re.compile(rf"^{_DNS_LABEL}$")
-_DNS_1123_SUBDOMAIN = re.compile(rf"^{_DNS_LABEL}(\.{_DNS_LABEL})*$")
-_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
-_ANNOTATION_KEY = re.compile(r"^([a-z0-9.-]+/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
-_MINOR_VERSION = re.compile(r"^1\.(\d+)$")
-# Path rewriting hands the service other paths than the client sent (valid endpoints answer 404).
-_REWRITE_ANNOTATIONS = (
-    "nginx.ingress.kubernetes.io/rewrite-target",
-    "nginx.ingress.kubernetes.io/use-regex",
-)
 # libpq sslmodes that refuse a server without a certificate, such as the in-cluster PostgreSQL.
 TLS_ONLY_SSL_MODES = frozenset({"require", "verify-ca", "verify-full"})
-# ConfigMap keys the program owns; feature flags may not shadow them.
-BASE_CONFIG_KEYS = frozenset(
-    {
-        "APP_NAME",
-        "APP_ENV",
-        "LOG_LEVEL",
-        "PORT",
-        "DRAIN_SECONDS",
-        "SHUTDOWN_TIMEOUT_SECONDS",
-        "MAX_BODY_BYTES",
-        "MAX_JSON_DEPTH",
-        "MAX_HEADER_BYTES",
-        "MAX_INFLIGHT_BYTES",
-        "MAX_CONNECTIONS",
-        "HEADER_READ_TIMEOUT_SECONDS",
-        "BODY_READ_TIMEOUT_SECONDS",
-        "DATABASE_HOST",
-        "DATABASE_PORT",
-        "DATABASE_NAME",
-        "DATABASE_USER",
-        "DATABASE_SSLMODE",
-        "DATABASE_PASSWORD",
-        "API_KEYS_FILE",
-        "AUTH",
-    }
-)
-
-
-def amount(quantity: str) -> Decimal:
-    """The numeric value of a Kubernetes quantity (raises ValueError for a malformed one)."""
-    value: Decimal = parse_quantity(quantity)  # type: ignore[no-untyped-call]
-    return value
-
-
-def _dns_label(value: str) -> str:
-    if len(value) > 63 or not _DNS_1123_LABEL.match(value):
-        raise ValueError("must be a DNS-1123 label: lower-case letters, digits and '-', at most 63 characters")
-    return value
-
-
-def _dns_label_or_empty(value: str) -> str:
-    return value and _dns_label(value)
-
-
-# Namespaces Kubernetes itself uses: a default-deny policy and Pod Security labels there break the cluster.
-SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
-
-
-def _own_namespace(value: str) -> str:
-    _dns_label_or_empty(value)
-    if value in SYSTEM_NAMESPACES or value.startswith("kube-"):
-        raise ValueError(
-            "is a Kubernetes system namespace; the stack puts default-deny NetworkPolicies and Pod Security labels "
-            "on its namespace, which would cut off the cluster's own pods. Leave it empty (wal-service-<stack>) "
-            "or name one of your own (https://kubernetes.io/docs/concepts/overview/working-with-objects/namespaces/)"
-        )
-    return value
-
-
-def _backend_url(value: str) -> str:
-    if value and not re.fullmatch(r"(https?|file|s3|gs|azblob)://\S+", value):
-        raise ValueError(
-            "must be a backend URL as `pulumi login` takes it: https://api.pulumi.com, s3://<bucket>, gs://<bucket>, "
-            "azblob://<container> or file://<path> (https://www.pulumi.com/docs/iac/concepts/state-and-backends/)"
-        )
-    return value.rstrip("/")
-
-
-def _dns_subdomain(value: str) -> str:
-    if len(value) > 253 or not _DNS_1123_SUBDOMAIN.match(value):
-        raise ValueError("must be a DNS name (RFC 1123): lower-case labels of letters, digits and '-', joined by '.'")
-    return value
-
-
-def _host(value: str) -> str:
-    _dns_subdomain(value)
-    if "." not in value or re.fullmatch(r"[0-9.]+", value):
-        raise ValueError("must be a fully qualified host name such as dev.wal-service.local, not a bare label or IP")
-    return value
-
-
-def _quantity(value: str) -> str:
-    try:
-        parsed = amount(value)
-    except ValueError:
-        raise ValueError("must be a Kubernetes quantity such as 250m, 0.5, 256Mi or 1Gi") from None
-    if parsed <= 0:
-        raise ValueError("must be a positive Kubernetes quantity")
-    return value
-
-
-def _quantity_or_empty(value: str) -> str:
-    return value and _quantity(value)
-
-
-def _dns_subdomain_or_empty(value: str) -> str:
-    return value and _dns_subdomain(value)
-
-
-def _registry_server(value: str) -> str:
-    host, _, port = value.partition(":")
-    if value and (not _DNS_1123_SUBDOMAIN.match(host) or (port and not port.isdigit())):
-        raise ValueError("must be a registry host[:port] such as registry.example.com or localhost:5000")
-    return value
-
-
-def _cidr_or_empty(value: str) -> str:
-    if value:
-        try:
-            ipaddress.ip_network(value, strict=True)
-        except ValueError:
-            raise ValueError("must be a CIDR such as 10.20.0.0/16 or 10.20.0.5/32") from None
-    return value
-
-
-def _http_path(value: str) -> str:
-    if not re.fullmatch(r"/[A-Za-z0-9/._~-]*", value):
-        raise ValueError("must be an absolute HTTP path such as /api/v1/health")
-    return value
-
-
-def _minor_version(value: str) -> str:
-    match = _MINOR_VERSION.match(value)
-    if not match or not 25 <= int(match.group(1)) <= 37:
-        raise ValueError("must be a Kubernetes minor version between 1.25 and 1.37, such as 1.35")
-    return value
-
-
-# distribution/reference grammar, simplified: [host[:port]/]path[:tag][@sha256:digest]
-_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_IMAGE_REF = re.compile(
-    rf"^(?:(?P<domain>[A-Za-z0-9.-]+(?::[0-9]+)?)/)?(?P<path>{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
-    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
-)
-
-
-def _image_ref(value: str) -> str:
-    if not value:
-        return value
-    match = _IMAGE_REF.match(value)
-    if not match or not (match.group("tag") or match.group("digest")):
-        raise ValueError(
-            "must be an image reference with a tag or digest, such as registry.example.com/wal-service@sha256:<64 hex>"
-        )
-    if match.group("tag") == "latest" and not match.group("digest"):
-        raise ValueError("':latest' moves under you; deploy an immutable tag or, better, the digest")
-    return value
-
-
-def image_version(ref: str) -> str:
-    """A label-safe version for an image reference: its tag, else the digest's first 12 hex digits."""
-    match = _IMAGE_REF.match(ref)
-    if match and match.group("tag"):
-        return match.group("tag")[:63]
-    return match.group("digest")[7:19] if match and match.group("digest") else "unknown"
-
-
-def image_digest(ref: str) -> str:
-    """The sha256:... digest of a reference, or "" when it has only a tag."""
-    match = _IMAGE_REF.match(ref)
-    return (match.group("digest") or "") if match else ""
-
-
-def _json_list(value: Any) -> Any:
-    # Structured config reaches the program as a JSON string.
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            raise ValueError("must be a YAML list of strings") from None
-    return value
-
-
-def _feature_flags(values: list[str]) -> list[str]:
-    for entry in values:
-        name, sep, _ = entry.partition("=")
-        if not sep or not _ENV_NAME.match(name):
-            raise ValueError(f"entry {entry!r} must look like NAME=value with NAME in UPPER_SNAKE_CASE")
-        if name == "AUTH":
-            raise ValueError(
-                f"entry {entry!r}: every stack authenticates its clients, AUTH is the program's (AUTH=disabled "
-                "is for local runs of the service only); clients get keys from generateApiKey and apiKeys"
-            )
-        if name in BASE_CONFIG_KEYS:
-            raise ValueError(f"entry {entry!r} would override the program-owned key {name}")
-    return values
-
-
-def _annotations(values: list[str]) -> list[str]:
-    for entry in values:
-        key, sep, _ = entry.partition("=")
-        if not sep or not _ANNOTATION_KEY.match(key):
-            raise ValueError(f"entry {entry!r} must look like key=value with a valid annotation key")
-        if key.startswith("nginx.ingress.kubernetes.io/") and key.endswith("-snippet"):
-            raise ValueError(
-                f"{key} injects raw NGINX configuration into the shared controller, a known way to read every "
-                "Secret the controller can see (CVE-2021-25742); ingress-nginx refuses snippets by default. Use the "
-                "dedicated annotation for the setting instead "
-                "(https://kubernetes.github.io/ingress-nginx/user-guide/nginx-configuration/annotations/)"
-            )
-        if key in _REWRITE_ANNOTATIONS:
-            raise ValueError(
-                f"{key} rewrites request paths, so the service receives other paths than the client sent and "
-                "valid endpoints answer 404. Serve the app under / with pathType Prefix instead "
-                "(https://kubernetes.io/docs/concepts/services-networking/ingress/#path-types)"
-            )
-    return values
-
-
-def _labels(values: list[str]) -> list[str]:
-    for entry in values:
-        key, sep, value = entry.partition("=")
-        if (
-            not sep
-            or not _ANNOTATION_KEY.match(key)
-            or not re.fullmatch(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?", value)
-        ):
-            raise ValueError(f"entry {entry!r} must look like key=value with a valid label key and value")
-    return values
-
-
-DnsLabel = Annotated[str, AfterValidator(_dns_label)]
-Host = Annotated[str, AfterValidator(_host)]
-Quantity = Annotated[str, AfterValidator(_quantity)]
-HttpPath = Annotated[str, AfterValidator(_http_path)]
-StrList = Annotated[list[str], BeforeValidator(_json_list)]
-Seconds = Annotated[int, Field(ge=0, le=3600)]
-PositiveSeconds = Annotated[int, Field(ge=1, le=3600)]
-Port = Annotated[int, Field(ge=1, le=65535)]
 
 
 class Settings(BaseModel):
@@ -298,19 +71,19 @@ class Settings(BaseModel):
 
     stack: str = Field(exclude=True)
     # state
-    state_backend: Annotated[str, AfterValidator(_backend_url)] = Field(alias="stateBackend")
+    state_backend: BackendUrl = Field(alias="stateBackend")
     # cluster target
     cluster_mode: Literal["kind", "existing"] = Field(alias="clusterMode")
     kubeconfig: str = Field(alias="kubeconfig")
     kube_context: str = Field(alias="kubeContext")
-    kubernetes_version: Annotated[str, AfterValidator(_minor_version)] = Field(alias="kubernetesVersion")
+    kubernetes_version: MinorVersion = Field(alias="kubernetesVersion")
     # image
-    image_ref: Annotated[str, AfterValidator(_image_ref)] = Field(alias="imageRef")
+    image_ref: ImageRef = Field(alias="imageRef")
     # workload
-    namespace_override: Annotated[str, AfterValidator(_own_namespace)] = Field(alias="namespace")
+    namespace_override: OwnNamespace = Field(alias="namespace")
     app_env: DnsLabel = Field(alias="appEnv")
     log_level: Literal["debug", "info", "warning", "error"] = Field(alias="logLevel")
-    feature_flags: Annotated[StrList, AfterValidator(_feature_flags)] = Field(alias="featureFlags")
+    feature_flags: FeatureFlags = Field(alias="featureFlags")
     replicas: int = Field(alias="replicas", ge=1, le=100)
     autoscaling: bool = Field(alias="autoscaling")
     min_replicas: int = Field(alias="minReplicas", ge=1, le=100)
@@ -340,17 +113,17 @@ class Settings(BaseModel):
     # routing
     host: Host = Field(alias="host")
     routing: Literal["gateway", "ingress"] = Field(alias="routing")
-    gateway_class_name: Annotated[str, AfterValidator(_dns_subdomain_or_empty)] = Field(alias="gatewayClassName")
+    gateway_class_name: DnsSubdomainOrEmpty = Field(alias="gatewayClassName")
     gateway_api_crds: str = Field(alias="gatewayApiCrds", min_length=1)
-    gateway_name: Annotated[str, AfterValidator(_dns_subdomain)] = Field(alias="gatewayName")
+    gateway_name: DnsSubdomain = Field(alias="gatewayName")
     gateway_namespace: DnsLabel = Field(alias="gatewayNamespace")
     ingress_class_name: DnsLabel = Field(alias="ingressClassName")
-    ingress_annotations: Annotated[StrList, AfterValidator(_annotations)] = Field(alias="ingressAnnotations")
+    ingress_annotations: Annotations = Field(alias="ingressAnnotations")
     ingress_controller_namespace: DnsLabel = Field(alias="ingressControllerNamespace")
-    tls_secret_name: Annotated[str, AfterValidator(_dns_label_or_empty)] = Field(alias="tlsSecretName")
+    tls_secret_name: DnsLabelOrEmpty = Field(alias="tlsSecretName")
     # local platform
     kind_cluster_name: DnsLabel = Field(alias="kindClusterName")
-    kind_node_image: Annotated[str, AfterValidator(_image_ref)] = Field(alias="kindNodeImage")
+    kind_node_image: ImageRef = Field(alias="kindNodeImage")
     kind_workers: int = Field(alias="kindWorkers", ge=0, le=5)
     ingress_http_port: Port = Field(alias="ingressHttpPort")
     ingress_https_port: Port = Field(alias="ingressHttpsPort")
@@ -358,31 +131,31 @@ class Settings(BaseModel):
     registry_mode: Literal["local", "external"] = Field(alias="registryMode")
     registry_name: DnsLabel = Field(alias="registryName")
     registry_port: Port = Field(alias="registryPort")
-    registry_image: Annotated[str, AfterValidator(_image_ref)] = Field(alias="registryImage")
-    registry_server: Annotated[str, AfterValidator(_registry_server)] = Field(alias="registryServer")
+    registry_image: ImageRef = Field(alias="registryImage")
+    registry_server: RegistryServer = Field(alias="registryServer")
     registry_username: str = Field(alias="registryUsername", max_length=256)
     # database
     database_mode: Literal["in-cluster", "external"] = Field(alias="databaseMode")
-    database_image: Annotated[str, AfterValidator(_image_ref)] = Field(alias="databaseImage")
+    database_image: ImageRef = Field(alias="databaseImage")
     database_storage_size: Quantity = Field(alias="databaseStorageSize")
     database_retain_on_delete: bool = Field(alias="databaseRetainOnDelete")
-    database_host: Annotated[str, AfterValidator(_dns_subdomain_or_empty)] = Field(alias="databaseHost")
+    database_host: DnsSubdomainOrEmpty = Field(alias="databaseHost")
     database_port: Port = Field(alias="databasePort")
-    database_name: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = Field(alias="databaseName")
-    database_user: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = Field(alias="databaseUser")
+    database_name: PgIdentifier = Field(alias="databaseName")
+    database_user: PgIdentifier = Field(alias="databaseUser")
     database_ssl_mode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = Field(
         alias="databaseSslMode"
     )
-    database_cidr: Annotated[str, AfterValidator(_cidr_or_empty)] = Field(alias="databaseCidr")
+    database_cidr: CidrOrEmpty = Field(alias="databaseCidr")
     # namespace budget
     resource_quota: bool = Field(alias="resourceQuota")
     quota_headroom_percent: int = Field(alias="quotaHeadroomPercent", ge=0, le=400)
-    quota_cpu: Annotated[str, AfterValidator(_quantity_or_empty)] = Field(alias="quotaCpu")
-    quota_memory: Annotated[str, AfterValidator(_quantity_or_empty)] = Field(alias="quotaMemory")
+    quota_cpu: QuantityOrEmpty = Field(alias="quotaCpu")
+    quota_memory: QuantityOrEmpty = Field(alias="quotaMemory")
     # metrics
     monitoring: Literal["none", "annotations", "servicemonitor"] = Field(alias="monitoring")
     monitoring_namespace: DnsLabel = Field(alias="monitoringNamespace")
-    service_monitor_labels: Annotated[StrList, AfterValidator(_labels)] = Field(alias="serviceMonitorLabels")
+    service_monitor_labels: Labels = Field(alias="serviceMonitorLabels")
     # local registry clean-up
     registry_keep_revisions: int = Field(alias="registryKeepRevisions", ge=1, le=100)
     registry_gc_after_up: bool = Field(alias="registryGcAfterUp")
@@ -697,9 +470,6 @@ def _checked(settings: Settings, config: Mapping[str, str], root: Path, extra: l
     if problems:
         raise pulumi.RunError("; ".join(problems))
     return settings
-
-
-PLACEHOLDER_DIGEST = "@sha256:" + "0" * 64
 
 
 def promote_command(settings: Settings) -> str | None:

@@ -15,7 +15,8 @@ import pytest
 
 from components.environment import quota_hard_for, stack_pods
 from components.quota import cpu_quantity, memory_quantity, pod_footprint, quota_hard
-from components.settings import amount, stack_settings
+from components.settings import stack_settings
+from components.validators import amount
 from tests.dependencies import ancestors
 
 if TYPE_CHECKING:
