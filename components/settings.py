@@ -12,7 +12,7 @@ import json
 import os
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 import pulumi
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from components.image_ref import PLACEHOLDER_DIGEST
 from components.stack_config import (
@@ -60,6 +61,8 @@ from components.validators import (
 
 # Keys that hold credentials: they must arrive encrypted (`pulumi config set --secret`).
 SECRET_KEYS = frozenset({"databasePassword", "registryPassword", "apiKeys"})
+# The error type of a conflict between values (Settings.conflicts).
+CONFLICT = "conflict"
 # libpq sslmodes that refuse a server without a certificate, such as the in-cluster PostgreSQL.
 TLS_ONLY_SSL_MODES = frozenset({"require", "verify-ca", "verify-full"})
 
@@ -163,52 +166,57 @@ class Settings(BaseModel):
     generate_api_key: bool = Field(alias="generateApiKey")
 
     @model_validator(mode="after")
-    def _cross_checks(self) -> Settings:
-        def fail(key: str, message: str) -> None:
-            # Raised as ValueError so pydantic reports it; the key is re-attached below.
-            raise ValueError(f"@{key}@{message}")
+    def _no_conflict(self) -> Settings:
+        # pydantic stops at an error raised here: the first conflict is the one reported.
+        conflict = next(self.conflicts(), None)
+        if conflict:
+            key, message = conflict
+            raise PydanticCustomError(CONFLICT, "{message}", {"key": key, "message": message})
+        return self
 
+    def conflicts(self) -> Iterator[tuple[str, str]]:
+        """Values that are valid alone but not together: (config key, what is wrong) for each, in check order."""
         if amount(self.cpu_limit) < amount(self.cpu_request):
-            fail("cpuLimit", f"{self.cpu_limit!r} is below cpuRequest {self.cpu_request!r}; limits must be >= requests")
+            yield "cpuLimit", f"{self.cpu_limit!r} is below cpuRequest {self.cpu_request!r}; limits must be >= requests"
         if amount(self.memory_limit) < amount(self.memory_request):
-            fail(
+            yield (
                 "memoryLimit",
                 f"{self.memory_limit!r} is below memoryRequest {self.memory_request!r}; limits must be >= requests",
             )
         if amount(self.ephemeral_storage_limit) < amount(self.ephemeral_storage_request):
-            fail(
+            yield (
                 "ephemeralStorageLimit",
                 f"{self.ephemeral_storage_limit!r} is below ephemeralStorageRequest "
                 f"{self.ephemeral_storage_request!r}; limits must be >= requests",
             )
         if self.min_replicas > self.max_replicas:
-            fail(
+            yield (
                 "minReplicas",
                 f"{self.min_replicas} is above maxReplicas {self.max_replicas}; the HPA needs min <= max",
             )
         needed = self.pre_stop_seconds + self.drain_seconds + self.shutdown_timeout_seconds
         if self.termination_grace_period_seconds <= needed:
-            fail(
+            yield (
                 "terminationGracePeriodSeconds",
                 f"{self.termination_grace_period_seconds} must exceed preStopSeconds + drainSeconds + "
                 f"shutdownTimeoutSeconds = {needed}, or the kubelet kills pods mid-drain",
             )
         if self.max_inflight_bytes < self.max_body_bytes:
-            fail(
+            yield (
                 "maxInflightBytes",
                 f"{self.max_inflight_bytes} is below maxBodyBytes {self.max_body_bytes}; "
                 "the largest body could never be read",
             )
         if self.app_env == "production" and not self.tls_secret_name:
-            fail("tlsSecretName", "is empty but appEnv is production; production traffic must use TLS")
+            yield "tlsSecretName", "is empty but appEnv is production; production traffic must use TLS"
         if self.cluster_mode == "kind" and (self.kubeconfig or self.kube_context):
-            fail("kubeconfig", "applies to clusterMode existing only; a kind cluster brings its own kubeconfig")
+            yield "kubeconfig", "applies to clusterMode existing only; a kind cluster brings its own kubeconfig"
         if self.cluster_mode == "existing" and self.registry_mode == "local":
-            fail("registryMode", "is local but clusterMode is existing; a local registry serves kind clusters only")
+            yield "registryMode", "is local but clusterMode is existing; a local registry serves kind clusters only"
         if self.registry_mode == "external" and not self.registry_server and not self.image_ref:
-            fail("registryServer", "is empty but registryMode is external and no imageRef is given")
+            yield "registryServer", "is empty but registryMode is external and no imageRef is given"
         if self.cluster_mode == "kind" and self.routing == "ingress":
-            fail(
+            yield (
                 "routing",
                 "is ingress but clusterMode is kind; a kind stack routes through the Gateway API controller it "
                 "installs (ingress-nginx, the Ingress controller it used to install, was retired upstream in March "
@@ -216,31 +224,31 @@ class Settings(BaseModel):
                 "controller (https://kind.sigs.k8s.io/docs/user/ingress/)",
             )
         if self.cluster_mode == "kind" and not self.gateway_class_name:
-            fail(
+            yield (
                 "gatewayClassName",
                 "is empty but clusterMode is kind; a kind stack creates its own Gateway of the class its controller "
                 "serves (default nginx). A shared Gateway only exists on an existing cluster",
             )
         if self.routing == "gateway" and self.ingress_annotations:
-            fail(
+            yield (
                 "ingressAnnotations",
                 "is set but routing is gateway, where no Ingress exists for them to annotate; remove them "
                 "(an HTTPRoute has no annotations that change routing)",
             )
         gateway_ports = [port for key, port in self.kind_host_ports if key != "registryPort"]
         if self.cluster_mode == "kind" and self.https_listener and self.ingress_http_port == self.ingress_https_port:
-            fail("ingressHttpsPort", f"{self.ingress_https_port} is also ingressHttpPort; the two need distinct ports")
+            yield "ingressHttpsPort", f"{self.ingress_https_port} is also ingressHttpPort; the two need distinct ports"
         if self.registry_mode == "local" and self.registry_port in gateway_ports:
-            fail(
+            yield (
                 "registryPort",
                 f"{self.registry_port} is also the Gateway's host port (ingressHttpPort/ingressHttpsPort)",
             )
         if self.database_mode == "external":
             for key, value in (("databaseHost", self.database_host), ("databaseCidr", self.database_cidr)):
                 if not value:
-                    fail(key, "is empty but databaseMode is external; it is required there")
+                    yield key, "is empty but databaseMode is external; it is required there"
         if self.database_mode == "in-cluster" and self.database_ssl_mode in TLS_ONLY_SSL_MODES:
-            fail(
+            yield (
                 "databaseSslMode",
                 f"{self.database_ssl_mode!r} needs TLS, which the in-cluster PostgreSQL does not serve, so the "
                 "service could never connect; use disable, allow or prefer (or databaseMode external)",
@@ -252,23 +260,22 @@ class Settings(BaseModel):
             else ("ingressControllerNamespace", self.ingress_controller_namespace)
         )
         if self.namespace_override and self.namespace_override == router_namespace:
-            fail(
+            yield (
                 "namespace",
                 f"{self.namespace_override!r} is also {router_key}; the stack's default-deny policies would cut off "
                 "the pods that route traffic to the service. Give the service a namespace of its own",
             )
         if self.registry_gc_after_up and self.registry_mode != "local":
-            fail(
+            yield (
                 "registryGcAfterUp",
                 "is true but registryMode is external; the clean-up deletes from the stack's local registry only",
             )
         if self.cluster_mode == "existing" and not self.kube_context:
-            fail(
+            yield (
                 "kubeContext",
                 "is empty but clusterMode is existing; name the context explicitly so a stack never deploys "
                 "to whatever cluster kubectl currently points at",
             )
-        return self
 
     # -- derived values ------------------------------------------------------
     @property
@@ -328,20 +335,19 @@ class Settings(BaseModel):
         return f"{scheme}://{self.host}{port}/"
 
 
-def _describe(error: Mapping[str, Any]) -> str:
-    loc = error.get("loc") or ()
-    message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
-    if message.startswith("@"):
-        key, _, message = message[1:].partition("@")
-        return f"{PROJECT}:{key} {message}"
+def _describe(error: ErrorDetails) -> tuple[str, str]:
+    """(config key, what is wrong) for one error pydantic reports."""
+    if error["type"] == CONFLICT:
+        context = error.get("ctx") or {}
+        return str(context["key"]), str(context["message"])
+    loc = error["loc"]
     key = str(loc[0]) if loc else "?"
-    if error.get("type") == "extra_forbidden":
-        return (
-            f"{PROJECT}:{key} is not a known key (declared keys are listed in Pulumi.yaml); remove it or fix its name"
-        )
-    if error.get("type") == "missing":
-        return f"{PROJECT}:{key} is not set; set it in Pulumi.<stack>.yaml (it has no default on purpose)"
-    return f"{PROJECT}:{key} = {error.get('input')!r} is invalid: {message}"
+    if error["type"] == "extra_forbidden":
+        return key, "is not a known key (declared keys are listed in Pulumi.yaml); remove it or fix its name"
+    if error["type"] == "missing":
+        return key, "is not set; set it in Pulumi.<stack>.yaml (it has no default on purpose)"
+    message = error["msg"].removeprefix("Value error, ")
+    return key, f"= {error['input']!r} is invalid: {message}"
 
 
 def parse_settings(values: Mapping[str, Any], stack: str) -> Settings:
@@ -350,7 +356,7 @@ def parse_settings(values: Mapping[str, Any], stack: str) -> Settings:
     try:
         return Settings.model_validate({**plain, "stack": stack})
     except ValidationError as exc:
-        problems = sorted({_describe(error) for error in exc.errors()})
+        problems = sorted({f"{PROJECT}:{key} {message}" for key, message in map(_describe, exc.errors())})
         raise pulumi.RunError("; ".join(problems)) from None
 
 
