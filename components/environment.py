@@ -16,6 +16,7 @@ from components import gateway_api_crds
 from components.api_keys import ApiKey, ApiKeys, ApiKeysArgs
 from components.cluster import ClusterTarget, ClusterTargetArgs
 from components.crd_check import CrdCheck, CrdCheckArgs
+from components.credentials import GENERATED_KEY_NAME, ApiKeyEntry, load_api_keys, load_secret
 from components.database import Connection, Database, DatabaseArgs, ExternalServer, InClusterServer, server_pod
 from components.docker_host import DockerHost
 from components.gateway import ServiceGateway, ServiceGatewayArgs
@@ -40,7 +41,7 @@ from components.quota import (
     quota_hard,
 )
 from components.registry import REGISTRY_PORT, LocalRegistry, LocalRegistryArgs
-from components.settings import GENERATED_KEY_NAME, ApiKeyEntry, Settings, load_api_keys, load_secret
+from components.settings import Settings
 from components.stack_config import PROJECT
 from components.validators import amount
 from components.workload import (

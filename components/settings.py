@@ -1,39 +1,26 @@
-"""Stack configuration, read once at the edge into frozen, typed settings.
+"""The Settings model: one stack's config, read once at the edge into frozen, typed settings.
 
 Pulumi.yaml declares every key with its default; the CLI merges those defaults
 with the stack file and hands the program one flat map (PULUMI_CONFIG).
-`load_settings` validates that map completely before any resource exists and
-turns every problem into one `pulumi.RunError` line naming the key.
+`parse_settings` validates that map completely before any resource exists (each
+value by its field's type, components/validators.py, then the values against
+each other, Settings.conflicts) and turns every problem into one
+`pulumi.RunError` line naming the key. What needs the project's other stacks or
+the state backend is components/stack_checks.py, whose `load_settings` and
+`stack_settings` are how the program, ops and tools get a stack's settings.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import re
 import shlex
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pulumi
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails, PydanticCustomError
 
-from components.image_ref import PLACEHOLDER_DIGEST
-from components.stack_config import (
-    PROJECT,
-    ROOT,
-    ConfigError,
-    engine_config,
-    engine_values,
-    kind_kubeconfig_path,
-    load_stack_config,
-    project_values,
-    stack_names,
-)
+from components.stack_config import PROJECT, kind_kubeconfig_path
 from components.validators import (
     Annotations,
     BackendUrl,
@@ -358,249 +345,3 @@ def parse_settings(values: Mapping[str, Any], stack: str) -> Settings:
     except ValidationError as exc:
         problems = sorted({f"{PROJECT}:{key} {message}" for key, message in map(_describe, exc.errors())})
         raise pulumi.RunError("; ".join(problems)) from None
-
-
-# Where the program's explicit providers take their settings from, for the message about an inert provider key.
-PROVIDER_SOURCES = {
-    "kubernetes": "wal-service:* keys (kubeContext, kubeconfig)",
-    "docker": "the docker CLI's endpoint (DOCKER_HOST, or its current context: `docker context use` picks it)",
-}
-
-
-def inert_keys(config: Mapping[str, str]) -> list[str]:
-    """Config keys of a provider whose default provider is disabled: they configure nothing."""
-    try:
-        disabled = set(json.loads(config.get("pulumi:disable-default-providers") or "[]"))
-    except json.JSONDecodeError:
-        disabled = set()
-    problems = []
-    for key in sorted(config):
-        namespace = key.partition(":")[0]
-        if namespace in (PROJECT, "pulumi") or not (namespace in disabled or "*" in disabled):
-            continue
-        source = PROVIDER_SOURCES.get(namespace, "the program's own settings")
-        problems.append(
-            f"{key} has no effect: the default {namespace} provider is disabled (pulumi:disable-default-providers "
-            f"in Pulumi.yaml), every {namespace} resource uses the provider the program builds from {source}; "
-            f"remove it: pulumi config rm {key} --stack <stack>"
-        )
-    return problems
-
-
-def _host_claims(settings: Settings) -> dict[str, Any]:
-    """What a stack claims on the machine that runs it: names and 127.0.0.1 ports (kind stacks only)."""
-    if settings.cluster_mode != "kind":
-        return {}
-    claims: dict[str, Any] = {
-        "kindClusterName": settings.kind_cluster_name,
-        "ingressHttpPort": settings.ingress_http_port,
-        "ingressHttpsPort": settings.ingress_https_port,
-    }
-    if settings.registry_mode == "local":
-        claims |= {"registryName": settings.registry_name, "registryPort": settings.registry_port}
-    return claims
-
-
-_PORT_KEYS = frozenset({"ingressHttpPort", "ingressHttpsPort", "registryPort"})
-
-
-def collisions(settings: Settings, others: Mapping[str, Settings]) -> list[str]:
-    """Names, host ports and host names this stack shares with another stack of the project."""
-    problems = []
-    mine = _host_claims(settings)
-    for other_stack, other in sorted(others.items()):
-        theirs = _host_claims(other)
-        for key, value in mine.items():
-            clash = [
-                other_key
-                for other_key, other_value in theirs.items()
-                if other_value == value and (other_key == key or {key, other_key} <= _PORT_KEYS)
-            ]
-            if clash:
-                problems.append(
-                    f"{PROJECT}:{key} {value!r} is also stack {other_stack}'s {clash[0]} (Pulumi.{other_stack}.yaml); "
-                    "kind stacks run side by side on one Docker host and each needs its own: "
-                    f"pulumi config set {PROJECT}:{key} <another> --stack {settings.stack}"
-                )
-        if settings.host == other.host:
-            problems.append(
-                f"{PROJECT}:host {settings.host!r} is also stack {other_stack}'s (Pulumi.{other_stack}.yaml); one host "
-                f"name must lead to one stack: pulumi config set {PROJECT}:host <another> --stack {settings.stack}"
-            )
-    return problems
-
-
-def sibling_settings(stack: str, root: Path = ROOT) -> dict[str, Settings]:
-    """The project's other stacks, as their files say; a stack whose files are invalid reports that itself."""
-    siblings = {}
-    for name in stack_names(root):
-        if name == stack:
-            continue
-        try:
-            config, _ = load_stack_config(name, root=root)
-            siblings[name] = parse_settings(project_values(config), name)
-        except (ConfigError, pulumi.RunError):
-            continue
-    return siblings
-
-
-def project_backend(root: Path = ROOT) -> str:
-    """Pulumi.yaml's backend.url ("" when it names none)."""
-    doc = yaml.safe_load((root / "Pulumi.yaml").read_text()) or {}
-    return str((doc.get("backend") or {}).get("url") or "")
-
-
-def effective_backend(environ: Mapping[str, str], root: Path = ROOT) -> str:
-    """The backend the CLI runs against: PULUMI_BACKEND_URL, else Pulumi.yaml's backend.url.
-
-    The CLI's order (pkg/workspace/creds.go, GetCurrentCloudURLWithSource); the backend of `pulumi login`
-    comes last and so never applies while Pulumi.yaml names one.
-    """
-    return environ.get("PULUMI_BACKEND_URL") or project_backend(root)
-
-
-def backend_problem(settings: Settings, backend: str) -> str | None:
-    """One line when the stack's state must live elsewhere than `backend`."""
-    if not settings.state_backend or backend.rstrip("/") == settings.state_backend:
-        return None
-    return (
-        f"{PROJECT}:stateBackend: stack {settings.stack} keeps its state in {settings.state_backend}, but this run "
-        f"uses {backend or 'no backend'}, where it would be a second, empty stack; run it against the shared one: "
-        f"export PULUMI_BACKEND_URL={settings.state_backend} "
-        "(https://www.pulumi.com/docs/iac/concepts/state-and-backends/)"
-    )
-
-
-def _checked(settings: Settings, config: Mapping[str, str], root: Path, extra: list[str]) -> Settings:
-    problems = inert_keys(config) + collisions(settings, sibling_settings(settings.stack, root)) + extra
-    if problems:
-        raise pulumi.RunError("; ".join(problems))
-    return settings
-
-
-def promote_command(settings: Settings) -> str | None:
-    """When imageRef is the all-zero placeholder digest (a stack file before its first promotion), the command that
-    promotes what staging tested instead. No registry serves that digest: the pods would never pull it."""
-    if not settings.image_ref.endswith(PLACEHOLDER_DIGEST):
-        return None
-    repository = settings.image_ref.removesuffix(PLACEHOLDER_DIGEST)
-    return (
-        f'pulumi config set {PROJECT}:imageRef "{repository}@$(pulumi stack output imageDigest -s staging)" '
-        f"-s {settings.stack}"
-    )
-
-
-def load_settings(root: Path = ROOT, environ: Mapping[str, str] | None = None) -> Settings:
-    """The running program's settings, from the config the engine passed, checked against the other stacks
-    and the state backend this run uses."""
-    settings = parse_settings(engine_config(), pulumi.get_stack())
-    backend = backend_problem(settings, effective_backend(os.environ if environ is None else environ, root))
-    problems = [backend] if backend else []
-    promote = promote_command(settings)
-    if promote:
-        problem = f"{PROJECT}:imageRef is the all-zero placeholder digest, which no registry serves; run: {promote}"
-        # A pull request's preview of a stack not yet promoted still shows its plan; only `up` is refused.
-        if pulumi.runtime.is_dry_run():
-            pulumi.log.warn(problem)
-        else:
-            problems.append(problem)
-    return _checked(settings, engine_values(), root, problems)
-
-
-def stack_settings(stack: str, overrides: Mapping[str, Any] | None = None, root: Path = ROOT) -> Settings:
-    """A stack's settings read from its files (plus overrides), for code that runs without the engine.
-
-    Raises `stack_config.ConfigError` for unusable files and `pulumi.RunError` for invalid values.
-    """
-    config, _ = load_stack_config(stack, overrides, root=root)
-    return _checked(parse_settings(project_values(config), stack), config, root, [])
-
-
-def load_secret(key: str) -> pulumi.Output[str] | None:
-    """A credential from stack config; None when unset. Plain-text values are refused."""
-    full = f"{PROJECT}:{key}"
-    if not engine_config().get(key):
-        return None
-    if not pulumi.runtime.config.is_config_secret(full):
-        raise pulumi.RunError(
-            f"{full} is stored in plain text; remove it and run: pulumi config set --secret {full} <value>"
-        )
-    return pulumi.Config(PROJECT).require_secret(key)
-
-
-API_KEY_ROLES = ("reader", "writer")
-# The key stacks generate (generateApiKey) is called this; configured keys need other names.
-GENERATED_KEY_NAME = "generated"
-_KEY_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-# RFC 6750 bearer token characters (what the service accepts); 32 characters at least, so no guessable key.
-_TOKEN = re.compile(r"^[A-Za-z0-9._~+/-]{32,512}={0,2}$")
-NEW_TOKEN_COMMAND = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
-
-
-@dataclass(frozen=True)
-class ApiKeyEntry:
-    """One key of wal-service:apiKeys."""
-
-    name: str
-    role: str
-    token: str = field(repr=False)
-
-
-def parse_api_keys(raw: str) -> list[ApiKeyEntry]:
-    """`name:role:token` entries separated by commas or white space. A ValueError names the entry by its position
-    (and name, once that is valid), never by its text: it may hold a token."""
-    entries: list[ApiKeyEntry] = []
-    for position, text in enumerate((part for part in re.split(r"[,\s]+", raw) if part), start=1):
-        name, role, token = ([*text.split(":", 2), "", ""])[:3]
-        where = f"entry {position}"
-        if text.count(":") != 2 or not _KEY_NAME.match(name):
-            raise ValueError(
-                f"{where} must be name:role:token, the name a lower-case DNS label (letters, digits and '-', at "
-                "most 63 characters)"
-            )
-        where = f"entry {position} ({name})"
-        if role not in API_KEY_ROLES:
-            raise ValueError(f"{where} has role {role!r}; a key is a reader (GET) or a writer (GET and POST)")
-        if not _TOKEN.match(token):
-            raise ValueError(
-                f"{where} needs a token of 32-512 characters of A-Z a-z 0-9 - . _ ~ + / (RFC 6750), such as what "
-                f"{NEW_TOKEN_COMMAND} prints"
-            )
-        if name == GENERATED_KEY_NAME:
-            raise ValueError(f"{where}: the name {GENERATED_KEY_NAME!r} belongs to the key generateApiKey makes")
-        if any(entry.name == name for entry in entries):
-            raise ValueError(f"{where}: the name appears twice; each key needs its own")
-        if any(entry.token == token for entry in entries):
-            raise ValueError(f"{where} has the same token as another entry; each key needs its own")
-        entries.append(ApiKeyEntry(name, role, token))
-    return entries
-
-
-def load_api_keys(settings: Settings) -> list[ApiKeyEntry]:
-    """The keys of wal-service:apiKeys, refused in plain text, malformed, or missing where the stack needs them."""
-    full = f"{PROJECT}:apiKeys"
-    fix = (
-        f'pulumi config set --secret {full} "<name>:<reader|writer>:$({NEW_TOKEN_COMMAND})" -s {settings.stack} '
-        "(more keys: comma-separated)"
-    )
-    raw = engine_config().get("apiKeys", "")
-    if raw and not pulumi.runtime.config.is_config_secret(full):
-        raise pulumi.RunError(
-            f"{full} is stored in plain text, tokens included; remove it (pulumi config rm {full} -s "
-            f"{settings.stack}), treat its tokens as leaked, and set new ones: {fix}"
-        )
-    try:
-        entries = parse_api_keys(raw)
-    except ValueError as exc:
-        raise pulumi.RunError(f"{full}: {exc}; set it again: {fix}") from None
-    if not entries and settings.app_env == "production":
-        raise pulumi.RunError(
-            f"{full} is not set but appEnv is production, where every client holds a key of its own, named "
-            f"after it (the access log names the key behind each request); run: {fix}"
-        )
-    if not entries and not settings.generate_api_key:
-        raise pulumi.RunError(
-            f"{full} is empty and generateApiKey is false, so the service would know no key and refuse every "
-            f"request under /api/v1/logs/; set generateApiKey to true or run: {fix}"
-        )
-    return entries

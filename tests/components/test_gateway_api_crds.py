@@ -10,7 +10,7 @@ import pytest
 
 from components import gateway_api_crds as crds
 from components.environment import gateway_api_crd_files
-from components.settings import stack_settings
+from components.stack_checks import stack_settings
 from e2e.upstream_files import download
 
 
