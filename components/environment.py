@@ -14,6 +14,7 @@ import pulumi_docker as docker
 from components import docker_host as docker_daemon
 from components import gateway_api_crds
 from components.api_keys import ApiKey, ApiKeys, ApiKeysArgs
+from components.app_config import AppConfig, Limits, Shutdown
 from components.cluster import ClusterTarget, ClusterTargetArgs
 from components.crd_check import CrdCheck, CrdCheckArgs
 from components.database import Connection, Database, DatabaseArgs, ExternalServer, InClusterServer, server_pod
@@ -24,8 +25,11 @@ from components.host_claim import HostClaimCheck, HostClaimCheckArgs, KubectlTar
 from components.hpa_handover import HpaHandover, HpaHandoverArgs
 from components.image import ServiceImage, ServiceImageArgs, source_revision
 from components.kind_cluster import KindClusterArgs
+from components.labels import APP_NAME, instance_name, namespace_labels, selector_labels, stable_labels, standard_labels
 from components.metrics_server import MetricsServer, MetricsServerArgs
+from components.monitoring import Monitoring
 from components.namespace import AppNamespace, AppNamespaceArgs
+from components.pod_spec import Probes, Resources, SecretEnv, SecretFile
 from components.pull_check import PullCheck, PullCheckArgs
 from components.pull_secret import ImagePullSecret, ImagePullSecretArgs
 from components.quota import (
@@ -39,6 +43,7 @@ from components.quota import (
     quota_hard,
 )
 from components.registry import REGISTRY_PORT, LocalRegistry, LocalRegistryArgs
+from components.routes import GatewayRoute, IngressRoute, Routing
 from components.settings import (
     GENERATED_KEY_NAME,
     ApiKeyEntry,
@@ -50,29 +55,7 @@ from components.settings import (
     load_secret,
 )
 from components.stack_config import PROJECT
-from components.workload import (
-    APP_NAME,
-    MAX_SURGE,
-    AppConfig,
-    GatewayRoute,
-    IngressRoute,
-    Limits,
-    Monitoring,
-    Probes,
-    Resources,
-    Routing,
-    Scaling,
-    SecretEnv,
-    SecretFile,
-    ServiceWorkload,
-    ServiceWorkloadArgs,
-    Shutdown,
-    instance_name,
-    namespace_labels,
-    selector_labels,
-    stable_labels,
-    standard_labels,
-)
+from components.workload import MAX_SURGE, Scaling, ServiceWorkload, ServiceWorkloadArgs
 
 
 @dataclass(frozen=True)

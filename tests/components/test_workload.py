@@ -9,20 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from components.workload import (
-    AppConfig,
-    GatewayRoute,
-    IngressRoute,
-    Limits,
-    Probes,
-    Resources,
-    Routing,
-    Scaling,
-    SecretEnv,
-    ServiceWorkload,
-    ServiceWorkloadArgs,
-    Shutdown,
-)
+from components.app_config import AppConfig, Limits, Shutdown
+from components.pod_spec import Probes, Resources, SecretEnv
+from components.routes import GatewayRoute, IngressRoute, Routing
+from components.workload import Scaling, ServiceWorkload, ServiceWorkloadArgs
 
 if TYPE_CHECKING:
     from conftest import K8sObject, MockRuns, StackRun
