@@ -40,8 +40,8 @@ MUTATIONS = [
     # components/workload.py and the modules it builds from
     Mutation(
         "components/workload.py",
-        "max_unavailable=0, max_surge=1",
-        "max_unavailable=1, max_surge=1",
+        "max_unavailable=0, max_surge=MAX_SURGE",
+        "max_unavailable=1, max_surge=MAX_SURGE",
         "a rollout takes a serving pod down before its replacement is ready",
     ),
     Mutation(
