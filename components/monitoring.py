@@ -15,6 +15,8 @@ from components.labels import APP_NAME
 from components.ownership import owned
 
 METRICS_PATH = "/metrics"
+# The CustomResourceDefinition a ServiceMonitor needs; the Environment checks that it exists (CrdCheck) first.
+SERVICE_MONITOR_CRD = "servicemonitors.monitoring.coreos.com"
 SCRAPE_INTERVAL = "30s"
 
 

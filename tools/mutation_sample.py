@@ -235,7 +235,7 @@ MUTATIONS = [
         '(("", "baseline"),',
         "the namespace admits privileged-ish pods",
     ),
-    # components/settings.py and environment.py
+    # components/settings.py, environment.py and args_from_settings.py
     Mutation(
         "components/settings.py",
         "if self.termination_grace_period_seconds <= needed:",
@@ -267,7 +267,7 @@ MUTATIONS = [
         "prod keeps a namespace nothing needs",
     ),
     Mutation(
-        "components/environment.py",
+        "components/args_from_settings.py",
         'instance=f"{instance}-database"',
         "instance=instance",
         "the debug commands list the database pods as the service's",
