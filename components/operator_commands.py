@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import pulumi
 
+from components.app_config import HTTP_PORT
 from components.cluster import ClusterTarget
-from components.labels import instance_name
+from components.labels import APP_NAME, GATEWAY_NAME_LABEL, instance_name
 from components.registry import LocalRegistry
+from components.routes import INGRESS_NAME
 from components.settings import Settings
 
 
@@ -34,7 +36,10 @@ def debug_commands(s: Settings, namespace: str) -> dict[str, str]:
     selector = f"app.kubernetes.io/instance={instance_name(s.stack)}"
     return {
         "1-pods": f"{kubectl} get pods -l {selector} -o wide && {kubectl} logs -l {selector} --tail=100",
-        "2-service": f"{kubectl} port-forward svc/wal-service 8080:8080 & sleep 2; curl -fsS http://127.0.0.1:8080{s.health_path}",
+        "2-service": (
+            f"{kubectl} port-forward svc/{APP_NAME} {HTTP_PORT}:{HTTP_PORT} & sleep 2; "
+            f"curl -fsS http://127.0.0.1:{HTTP_PORT}{s.health_path}"
+        ),
         "3-route": route_debug(s, kubectl),
         "4-dns": f"getent hosts {s.host} || echo '127.0.0.1 {s.host}' needs to be in /etc/hosts",
         "5-network": f"{kubectl} get networkpolicy -o wide",
@@ -46,10 +51,10 @@ def route_debug(s: Settings, kubectl: str) -> str:
     if s.routing == "gateway":
         gateway = f"{s.kubectl} -n {s.gateway_namespace}"
         return (
-            f"{kubectl} describe httproute wal-service && {gateway} describe gateway {s.gateway_name} && "
-            f"{gateway} logs -l gateway.networking.k8s.io/gateway-name={s.gateway_name} --tail=100"
+            f"{kubectl} describe httproute {APP_NAME} && {gateway} describe gateway {s.gateway_name} && "
+            f"{gateway} logs -l {GATEWAY_NAME_LABEL}={s.gateway_name} --tail=100"
         )
     return (
-        f"{kubectl} describe ingress wal-service-ingress && {s.kubectl} "
+        f"{kubectl} describe ingress {INGRESS_NAME} && {s.kubectl} "
         f"-n {s.ingress_controller_namespace} logs -l app.kubernetes.io/component=controller --tail=100"
     )

@@ -25,6 +25,10 @@ from components.app_config import HTTP_PORT
 from components.gateway import AWAIT_TIMEOUTS, GATEWAY_API
 from components.labels import APP_NAME
 
+# The Ingress's object name (an HTTPRoute is named APP_NAME, like the Service it routes to); the operator's
+# debug commands and make verify name it too.
+INGRESS_NAME = f"{APP_NAME}-ingress"
+
 
 @dataclass(frozen=True)
 class GatewayRoute:
@@ -98,7 +102,7 @@ def ingress(
     """One host, `/` with pathType Prefix, no rewriting."""
     return k8s.networking.v1.Ingress(
         name,
-        metadata=meta(f"{APP_NAME}-ingress", annotations=dict(via.annotations) or None),
+        metadata=meta(INGRESS_NAME, annotations=dict(via.annotations) or None),
         spec=IngressSpecArgs(
             ingress_class_name=via.class_name,
             tls=[IngressTLSArgs(hosts=[host], secret_name=via.tls_secret_name)] if via.tls_secret_name else None,
