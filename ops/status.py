@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from components.settings import Settings
+from components.workload import APP_NAME
 from ops import diagnose as d
 from ops import stack as stack_mod
 from ops.kube import TIMEOUT, api_client, get_or_none
@@ -41,13 +42,13 @@ def route_rows(settings: Settings, api: Any, namespace: str) -> list[str]:
     gateway = get_or_none(
         custom.get_namespaced_custom_object,
         d.GATEWAY_GROUP,
-        "v1",
+        d.GATEWAY_VERSION,
         settings.gateway_namespace,
         "gateways",
         settings.gateway_name,
     )
     route = get_or_none(
-        custom.get_namespaced_custom_object, d.GATEWAY_GROUP, "v1", namespace, "httproutes", d.ROUTE_NAME
+        custom.get_namespaced_custom_object, d.GATEWAY_GROUP, d.GATEWAY_VERSION, namespace, "httproutes", d.ROUTE_NAME
     )
     ctx = d.Ctx(
         stack=settings.stack,
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'reach it':<12} {stack_mod.resolve_hint(settings)[-1]}")
     api = api_client(settings, str(outputs["kubeContext"]))
     ns = str(outputs["namespace"])
-    deployment = get_or_none(client.AppsV1Api(api).read_namespaced_deployment, d.APP, ns)
+    deployment = get_or_none(client.AppsV1Api(api).read_namespaced_deployment, APP_NAME, ns)
     if deployment is not None:
         st = deployment.status
         print(f"deployment   {st.ready_replicas or 0}/{st.replicas or 0} ready, {st.updated_replicas or 0} up to date")

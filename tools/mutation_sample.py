@@ -332,19 +332,19 @@ MUTATIONS = [
         "a truncated digest is accepted for a rollback",
     ),
     Mutation(
-        "ops/diagnose.py",
+        "ops/diagnose/service.py",
         "up = endpoint.conditions is None or endpoint.conditions.ready is not False",
         "up = endpoint.conditions is not None and endpoint.conditions.ready is True",
         "endpoints with unknown readiness count as down",
     ),
     Mutation(
-        "ops/diagnose.py",
+        "ops/diagnose/service.py",
         "if ready != ready_pods:",
         "if not ready <= ready_pods:",
         "a Ready pod missing from the endpoints goes unnoticed",
     ),
     Mutation(
-        "ops/diagnose.py",
+        "ops/diagnose/dns.py",
         'if addr == "localhost":',
         'if addr == "127.0.0.1":',
         "kind's published localhost status never matches the hosts-file line",
