@@ -12,9 +12,14 @@ from dataclasses import dataclass, field
 
 from components.labels import APP_NAME
 
-# The port the service listens on (its PORT entry): the container's port "http", the Service's port, the
+# The port the service listens on (its PORT entry): the container's port HTTP_PORT_NAME, the Service's port, the
 # HTTPRoute's backend port and the scrape port.
 HTTP_PORT = 8080
+# The name of that port on the container and the Service: the Ingress backend, the ServiceMonitor, the probes and
+# the NetworkPolicy refer to it by name.
+HTTP_PORT_NAME = "http"
+# The ConfigMap the service reads its environment from (make verify reads it too).
+CONFIG_MAP_NAME = f"{APP_NAME}-config"
 
 
 @dataclass(frozen=True)

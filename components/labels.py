@@ -11,6 +11,8 @@ from components.stack_config import PROJECT
 APP_NAME = PROJECT
 # GEP-1762: a Gateway's controller labels the data-plane pods it provisions with the Gateway's name.
 GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
+# The label that tells one stack's objects from another's (the pods are selected by it, among others).
+INSTANCE_LABEL = "app.kubernetes.io/instance"
 
 
 def instance_name(stack: str) -> str:
@@ -21,7 +23,7 @@ def instance_name(stack: str) -> str:
 def standard_labels(instance: str, version: str) -> dict[str, str]:
     return {
         "app.kubernetes.io/name": APP_NAME,
-        "app.kubernetes.io/instance": instance,
+        INSTANCE_LABEL: instance,
         "app.kubernetes.io/version": version,
         "app.kubernetes.io/component": "api",
         "app.kubernetes.io/part-of": APP_NAME,
@@ -45,4 +47,4 @@ def namespace_labels(instance: str) -> dict[str, str]:
 
 def selector_labels(instance: str) -> dict[str, str]:
     """The immutable subset of the labels that selects the service's pods."""
-    return {"app.kubernetes.io/name": APP_NAME, "app.kubernetes.io/instance": instance}
+    return {"app.kubernetes.io/name": APP_NAME, INSTANCE_LABEL: instance}

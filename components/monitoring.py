@@ -10,7 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 
-from components.app_config import HTTP_PORT
+from components.app_config import HTTP_PORT, HTTP_PORT_NAME
 from components.labels import APP_NAME
 from components.ownership import owned
 
@@ -62,9 +62,11 @@ def service_monitor(
             annotations=owned(),
         ),
         spec={
-            # Matches our Service (it carries these labels), whose port "http" serves /metrics.
+            # Matches our Service (it carries these labels), whose port HTTP_PORT_NAME serves /metrics.
             "selector": {"matchLabels": selector},
-            "endpoints": [{"port": "http", "path": METRICS_PATH, "interval": SCRAPE_INTERVAL, "scheme": "http"}],
+            "endpoints": [
+                {"port": HTTP_PORT_NAME, "path": METRICS_PATH, "interval": SCRAPE_INTERVAL, "scheme": "http"}
+            ],
         },
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(monitoring.ready))),
     )

@@ -16,6 +16,7 @@ from pulumi_kubernetes.networking.v1 import (
     NetworkPolicySpecArgs,
 )
 
+from components.app_config import HTTP_PORT_NAME
 from components.labels import GATEWAY_NAME_LABEL, namespace_labels
 from components.monitoring import Monitoring
 from components.ownership import owned
@@ -104,7 +105,7 @@ def service_policies(
                 policy_types=["Ingress"],
                 ingress=[
                     NetworkPolicyIngressRuleArgs(
-                        from_=[source], ports=[NetworkPolicyPortArgs(protocol="TCP", port="http")]
+                        from_=[source], ports=[NetworkPolicyPortArgs(protocol="TCP", port=HTTP_PORT_NAME)]
                     )
                 ],
             ),

@@ -7,9 +7,9 @@ import pulumi
 
 from components.app_config import HTTP_PORT
 from components.cluster import ClusterTarget
-from components.labels import APP_NAME, GATEWAY_NAME_LABEL, instance_name
+from components.labels import APP_NAME, GATEWAY_NAME_LABEL, INSTANCE_LABEL, instance_name
 from components.registry import LocalRegistry
-from components.routes import INGRESS_NAME
+from components.routes import HTTP_ROUTE_NAME, INGRESS_NAME
 from components.settings import Settings
 
 
@@ -33,7 +33,7 @@ def recovery_commands(
 def debug_commands(s: Settings, namespace: str) -> dict[str, str]:
     """Debugging layer by layer (pods, service, route, DNS, network), filled in for this stack."""
     kubectl = f"{s.kubectl} -n {namespace}"
-    selector = f"app.kubernetes.io/instance={instance_name(s.stack)}"
+    selector = f"{INSTANCE_LABEL}={instance_name(s.stack)}"
     return {
         "1-pods": f"{kubectl} get pods -l {selector} -o wide && {kubectl} logs -l {selector} --tail=100",
         "2-service": (
@@ -51,7 +51,7 @@ def route_debug(s: Settings, kubectl: str) -> str:
     if s.routing == "gateway":
         gateway = f"{s.kubectl} -n {s.gateway_namespace}"
         return (
-            f"{kubectl} describe httproute {APP_NAME} && {gateway} describe gateway {s.gateway_name} && "
+            f"{kubectl} describe httproute {HTTP_ROUTE_NAME} && {gateway} describe gateway {s.gateway_name} && "
             f"{gateway} logs -l {GATEWAY_NAME_LABEL}={s.gateway_name} --tail=100"
         )
     return (

@@ -30,7 +30,7 @@ from pulumi_kubernetes.core.v1 import (
 )
 from pulumi_kubernetes.meta.v1 import LabelSelectorArgs
 
-from components.app_config import HTTP_PORT, Shutdown
+from components.app_config import HTTP_PORT, HTTP_PORT_NAME, Shutdown
 from components.labels import APP_NAME
 from components.quota import requirements_args
 from components.security import restricted_container, restricted_pod
@@ -38,6 +38,8 @@ from components.security import restricted_container, restricted_pod
 # The production image runs as this numeric UID/GID (app/Dockerfile).
 APP_UID = 10001
 STARTUP_PERIOD_SECONDS = 2
+# The service's one container (make verify reads its logs by this name).
+CONTAINER_NAME = APP_NAME
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,7 @@ def service_pod_spec(
 
     def http_probe(path: str, period: int, failures: int) -> ProbeArgs:
         return ProbeArgs(
-            http_get=HTTPGetActionArgs(path=path, port="http"),
+            http_get=HTTPGetActionArgs(path=path, port=HTTP_PORT_NAME),
             period_seconds=period,
             timeout_seconds=2,
             failure_threshold=failures,
@@ -163,10 +165,10 @@ def service_pod_spec(
     ]
 
     container = ContainerArgs(
-        name=APP_NAME,
+        name=CONTAINER_NAME,
         image=image,
         image_pull_policy="IfNotPresent",
-        ports=[ContainerPortArgs(name="http", container_port=HTTP_PORT, protocol="TCP")],
+        ports=[ContainerPortArgs(name=HTTP_PORT_NAME, container_port=HTTP_PORT, protocol="TCP")],
         env_from=[EnvFromSourceArgs(config_map_ref=ConfigMapEnvSourceArgs(name=config_map))],
         env=[
             EnvVarArgs(

@@ -21,12 +21,13 @@ from pulumi_kubernetes.networking.v1 import (
     ServiceBackendPortArgs,
 )
 
-from components.app_config import HTTP_PORT
+from components.app_config import HTTP_PORT, HTTP_PORT_NAME
 from components.gateway import AWAIT_TIMEOUTS, GATEWAY_API
 from components.labels import APP_NAME
 
-# The Ingress's object name (an HTTPRoute is named APP_NAME, like the Service it routes to); the operator's
-# debug commands and make verify name it too.
+# The route objects' names (the operator's debug commands and make verify read them): the HTTPRoute is named
+# like the Service it routes to.
+HTTP_ROUTE_NAME = APP_NAME
 INGRESS_NAME = f"{APP_NAME}-ingress"
 
 
@@ -116,7 +117,7 @@ def ingress(
                                 path_type="Prefix",
                                 backend=IngressBackendArgs(
                                     service=IngressServiceBackendArgs(
-                                        name=service.metadata.name, port=ServiceBackendPortArgs(name="http")
+                                        name=service.metadata.name, port=ServiceBackendPortArgs(name=HTTP_PORT_NAME)
                                     )
                                 ),
                             )
@@ -143,7 +144,7 @@ def http_route(
         name,
         api_version=GATEWAY_API,
         kind="HTTPRoute",
-        metadata=meta(APP_NAME, annotations={"pulumi.com/waitFor": route_ready(via)}),
+        metadata=meta(HTTP_ROUTE_NAME, annotations={"pulumi.com/waitFor": route_ready(via)}),
         spec={
             "parentRefs": [
                 {

@@ -22,7 +22,7 @@ from pulumi_kubernetes.networking.v1 import NetworkPolicyEgressRuleArgs
 from pulumi_kubernetes.policy.v1 import PodDisruptionBudgetSpecArgs
 
 from components import network_policies, routes
-from components.app_config import HTTP_PORT, AppConfig, Limits, Shutdown, base_config
+from components.app_config import CONFIG_MAP_NAME, HTTP_PORT, HTTP_PORT_NAME, AppConfig, Limits, Shutdown, base_config
 from components.checksums import combine, config_checksum
 from components.labels import APP_NAME, selector_labels, standard_labels
 from components.monitoring import Monitoring, scrape_annotations, service_monitor
@@ -128,9 +128,7 @@ class ServiceWorkload(pulumi.ComponentResource):
             **args.extra_config,
             **{env_name: secret_file_mount(env_name, ref)[1] for env_name, ref in args.secret_files.items()},
         }
-        config = k8s.core.v1.ConfigMap(
-            f"{name}-config", metadata=meta(f"{APP_NAME}-config"), data=config_data, opts=child
-        )
+        config = k8s.core.v1.ConfigMap(f"{name}-config", metadata=meta(CONFIG_MAP_NAME), data=config_data, opts=child)
         # Changed ConfigMap or Secret data does not restart pods by itself; checksums in the pod template do.
         checksums: dict[str, pulumi.Input[str]] = {
             "checksum/config": pulumi.Output.all(config_data).apply(lambda resolved: config_checksum(resolved[0]))
@@ -192,7 +190,9 @@ class ServiceWorkload(pulumi.ComponentResource):
             spec=ServiceSpecArgs(
                 type="ClusterIP",
                 selector=selector,
-                ports=[ServicePortArgs(name="http", port=HTTP_PORT, target_port="http", protocol="TCP")],
+                ports=[
+                    ServicePortArgs(name=HTTP_PORT_NAME, port=HTTP_PORT, target_port=HTTP_PORT_NAME, protocol="TCP")
+                ],
             ),
             opts=child,
         )
