@@ -52,13 +52,20 @@ GROUPS = (
     Group("conformance", (conformance.cel_rules, conformance.render_matches, conformance.no_changes), needs=DEPLOYED),
     Group(
         "changes",
-        (changes.log_level_rolls, changes.rename_namespace, changes.rotate_password, changes.kubeconfig_path),
+        (
+            changes.log_level_rolls,
+            changes.rename_namespace,
+            changes.rotate_password,
+            changes.rotate_api_key,
+            changes.kubeconfig_path,
+        ),
         needs=DEPLOYED,
     ),
     Group(
         "refusals",
         (
             refusals.bad_value,
+            refusals.plain_api_keys,
             refusals.default_provider_key,
             refusals.placeholder_image,
             refusals.state_backend,

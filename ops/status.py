@@ -10,6 +10,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from components.labels import APP_NAME
+from components.routes import HTTP_ROUTE_NAME, INGRESS_NAME
 from components.settings import Settings
 from ops import diagnose as d
 from ops import stack as stack_mod
@@ -35,19 +37,24 @@ def route_rows(settings: Settings, api: Any, namespace: str) -> list[str]:
     from kubernetes import client
 
     if settings.routing != "gateway":
-        ingress = get_or_none(client.NetworkingV1Api(api).read_namespaced_ingress, d.INGRESS_NAME, namespace)
+        ingress = get_or_none(client.NetworkingV1Api(api).read_namespaced_ingress, INGRESS_NAME, namespace)
         return [f"{'ingress':<12} {', '.join(d.ingress_addresses(ingress)) or 'no address'}"]
     custom = client.CustomObjectsApi(api)
     gateway = get_or_none(
         custom.get_namespaced_custom_object,
         d.GATEWAY_GROUP,
-        "v1",
+        d.GATEWAY_VERSION,
         settings.gateway_namespace,
         "gateways",
         settings.gateway_name,
     )
     route = get_or_none(
-        custom.get_namespaced_custom_object, d.GATEWAY_GROUP, "v1", namespace, "httproutes", d.ROUTE_NAME
+        custom.get_namespaced_custom_object,
+        d.GATEWAY_GROUP,
+        d.GATEWAY_VERSION,
+        namespace,
+        "httproutes",
+        HTTP_ROUTE_NAME,
     )
     ctx = d.Ctx(
         stack=settings.stack,
@@ -78,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'reach it':<12} {stack_mod.resolve_hint(settings)[-1]}")
     api = api_client(settings, str(outputs["kubeContext"]))
     ns = str(outputs["namespace"])
-    deployment = get_or_none(client.AppsV1Api(api).read_namespaced_deployment, d.APP, ns)
+    deployment = get_or_none(client.AppsV1Api(api).read_namespaced_deployment, APP_NAME, ns)
     if deployment is not None:
         st = deployment.status
         print(f"deployment   {st.ready_replicas or 0}/{st.replicas or 0} ready, {st.updated_replicas or 0} up to date")

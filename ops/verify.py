@@ -13,6 +13,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from components.app_config import HTTP_PORT
+from components.labels import APP_NAME, GATEWAY_NAME_LABEL
+from components.pod_spec import CONTAINER_NAME
+from components.routes import HTTP_ROUTE_NAME, INGRESS_NAME
 from ops import diagnose as d
 from ops import stack as stack_mod
 from ops.httpcheck import http_get, http_request
@@ -24,17 +28,19 @@ PORT_FORWARD_TIMEOUT = 10.0
 
 
 def _port_forward_get(core: Any, pod: str, namespace: str, path: str) -> tuple[bool, str, str]:
-    """GET path on the pod's port 8080 through the API server's port-forward."""
+    """GET path on the pod's HTTP port through the API server's port-forward."""
     from kubernetes.stream import portforward
 
     from ops.httpcheck import http_get as get
 
     try:
-        forward = portforward(core.connect_get_namespaced_pod_portforward, pod, namespace, ports="8080")
+        forward = portforward(core.connect_get_namespaced_pod_portforward, pod, namespace, ports=str(HTTP_PORT))
     except Exception as exc:  # noqa: BLE001 - any failure to open the stream is one diagnosis
         return False, f"port-forward failed: {exc}", "the API server could not open a stream to the pod"
     try:
-        result = get(f"http://127.0.0.1:8080{path}", timeout=PORT_FORWARD_TIMEOUT, sock=forward.socket(8080))
+        result = get(
+            f"http://127.0.0.1:{HTTP_PORT}{path}", timeout=PORT_FORWARD_TIMEOUT, sock=forward.socket(HTTP_PORT)
+        )
     finally:
         forward.close()
     return result.ok, result.summary, result.cause
@@ -69,7 +75,7 @@ def run_checks(stack: str) -> list[d.Check]:
     checks: list[d.Check] = []
 
     # 1. pods
-    deployment = get_or_none(apps.read_namespaced_deployment, d.APP, ns)
+    deployment = get_or_none(apps.read_namespaced_deployment, APP_NAME, ns)
     all_pods: list[Any] = core.list_namespaced_pod(ns, _request_timeout=TIMEOUT).items
     selector = deployment.spec.selector if deployment is not None else None
     pods = [p for p in all_pods if selector is not None and d.selector_matches(selector, p.metadata.labels)]
@@ -82,7 +88,7 @@ def run_checks(stack: str) -> list[d.Check]:
                     core.read_namespaced_pod_log,
                     pod.metadata.name,
                     ns,
-                    container=d.CONTAINER,
+                    container=CONTAINER_NAME,
                     previous=True,
                     tail_lines=20,
                 )
@@ -92,13 +98,13 @@ def run_checks(stack: str) -> list[d.Check]:
     checks.extend(d.check_pods(pods, events, logs, ctx))
 
     # 2. service
-    service = get_or_none(core.read_namespaced_service, d.APP, ns)
+    service = get_or_none(core.read_namespaced_service, APP_NAME, ns)
     slices = discovery.list_namespaced_endpoint_slice(
-        ns, label_selector=f"kubernetes.io/service-name={d.APP}", _request_timeout=TIMEOUT
+        ns, label_selector=f"kubernetes.io/service-name={APP_NAME}", _request_timeout=TIMEOUT
     ).items
     endpoints = d.check_endpoints(service, slices, all_pods, ctx)
     checks.append(endpoints)
-    ready_pods, _ = d.endpoint_pods(slices, d.APP)
+    ready_pods, _ = d.endpoint_pods(slices, APP_NAME)
     if ready_pods:
         target = sorted(ready_pods)[0]
         ok, summary, cause = _port_forward_get(core, target, ns, settings.health_path)
@@ -106,11 +112,12 @@ def run_checks(stack: str) -> list[d.Check]:
             d.check_http(
                 "service",
                 "port-forward",
-                f"pod/{target}:8080{settings.health_path}",
+                f"pod/{target}:{HTTP_PORT}{settings.health_path}",
                 ok,
                 summary,
                 cause,
-                f"{ctx.kubectl} port-forward pod/{target} 8080:8080 & curl -sv localhost:8080{settings.health_path}",
+                f"{ctx.kubectl} port-forward pod/{target} {HTTP_PORT}:{HTTP_PORT} & "
+                f"curl -sv localhost:{HTTP_PORT}{settings.health_path}",
             )
         )
 
@@ -121,20 +128,22 @@ def run_checks(stack: str) -> list[d.Check]:
         gateway = get_or_none(
             custom.get_namespaced_custom_object,
             d.GATEWAY_GROUP,
-            "v1",
+            d.GATEWAY_VERSION,
             settings.gateway_namespace,
             "gateways",
             settings.gateway_name,
         )
         checks.append(d.check_gateway(gateway, ctx))
-        route = get_or_none(custom.get_namespaced_custom_object, d.GATEWAY_GROUP, "v1", ns, "httproutes", d.ROUTE_NAME)
+        route = get_or_none(
+            custom.get_namespaced_custom_object, d.GATEWAY_GROUP, d.GATEWAY_VERSION, ns, "httproutes", HTTP_ROUTE_NAME
+        )
         checks.append(d.check_route(route, ctx))
-        listed = get_or_none(custom.list_cluster_custom_object, d.GATEWAY_GROUP, "v1", "httproutes")
+        listed = get_or_none(custom.list_cluster_custom_object, d.GATEWAY_GROUP, d.GATEWAY_VERSION, "httproutes")
         checks.append(d.check_host_claims(all_ingresses, (listed or {}).get("items", []), ctx))
         addresses = d.gateway_addresses(gateway)
         route_logs = (
             f"{settings.kubectl} -n {settings.gateway_namespace} logs "
-            f"-l {d.GATEWAY_NAME_LABEL}={settings.gateway_name} --tail=50"
+            f"-l {GATEWAY_NAME_LABEL}={settings.gateway_name} --tail=50"
         )
     else:
         controller_pods = core.list_namespaced_pod(
@@ -143,7 +152,7 @@ def run_checks(stack: str) -> list[d.Check]:
             _request_timeout=TIMEOUT,
         ).items
         checks.append(d.check_controller(controller_pods, ctx))
-        ours = get_or_none(net.read_namespaced_ingress, d.INGRESS_NAME, ns)
+        ours = get_or_none(net.read_namespaced_ingress, INGRESS_NAME, ns)
         checks.append(d.check_ingress_address(ours, ctx))
         checks.append(d.check_host_claims(all_ingresses, [], ctx))
         addresses = d.ingress_addresses(ours)

@@ -86,7 +86,13 @@ def test_dockerfile_passes_hadolint() -> None:
 
 
 SHELL_SCRIPTS = sorted(
-    [ROOT / ".ci" / "run", ROOT / "tools" / "kube-score" / "build.sh", *(ROOT / "scripts").glob("*.sh")]
+    [
+        ROOT / ".ci" / "run",
+        ROOT / "tools" / "kube-score" / "build.sh",
+        ROOT / "tools" / "go-tool.sh",
+        ROOT / "e2e" / "registry" / "build.sh",
+        *(ROOT / "scripts").glob("*.sh"),
+    ]
 )
 
 

@@ -21,6 +21,12 @@ def bad_value(run: Run) -> None:
     run.expect_refused(f"{PROJECT}:logLevel", "LOUD")
 
 
+@step("API keys in plain text (no --secret) fail the real preview with one line, the token not in it")
+def plain_api_keys(run: Run) -> None:
+    token = "P" * 40
+    run.expect_refused(f"{PROJECT}:apiKeys", f"e2e-plain:writer:{token}")
+
+
 @step("a key of the disabled default Kubernetes provider is refused, not silently ignored")
 def default_provider_key(run: Run) -> None:
     run.expect_refused("kubernetes:context", "some-other-cluster")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from components.environment import quota_hard_for, stack_pods
+from components.args_from_settings import quota_hard_for, stack_pods
 from components.quota import cpu_quantity, memory_quantity, pod_footprint, quota_hard
 from components.stack_checks import stack_settings
 from components.validators import amount

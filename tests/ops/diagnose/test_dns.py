@@ -1,0 +1,19 @@
+"""Layer 4, DNS: the host resolves to the route's address (loopback for kind)."""
+
+from __future__ import annotations
+
+from ops.diagnose import dns as d
+from tests.ops.diagnose.builders import CTX
+
+
+def test_a_localhost_ingress_address_means_loopback() -> None:
+    """kind publishes `localhost` as the ingress address: both loopback addresses match it."""
+    assert d.expected_addresses(["localhost", "198.51.100.4"]) == {"127.0.0.1", "::1", "198.51.100.4"}
+    assert d.check_dns(["::1"], ["localhost"], CTX, local=False).ok
+
+
+def test_dns_loopback_for_kind_and_stale_record() -> None:
+    assert d.check_dns(["127.0.0.1"], ["localhost"], CTX, local=True).ok
+    assert not d.check_dns(None, ["localhost"], CTX, local=True).ok
+    stale = d.check_dns(["203.0.113.9"], ["198.51.100.4"], CTX, local=False)
+    assert stale.detail == "dev.wal-service.local -> 203.0.113.9, not the ingress address 198.51.100.4"
