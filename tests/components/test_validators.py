@@ -6,8 +6,18 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from components.validators import SYSTEM_NAMESPACES, amount, feature_flag_entries, own_namespace, registry_server
+from components.stack_checks import stack_settings
+from components.validators import (
+    BASE_CONFIG_KEYS,
+    SYSTEM_NAMESPACES,
+    amount,
+    feature_flag_entries,
+    own_namespace,
+    registry_server,
+)
+from tests.components.workload_objects import config_data, container
 from tests.config_cases import Bad, assert_refused_before_any_resource, prefetch
+from tests.conftest import STACKS
 
 if TYPE_CHECKING:
     from conftest import MockRuns
@@ -93,6 +103,20 @@ def test_no_stack_turns_authentication_off_or_moves_the_keys(mockruns: MockRuns,
     expected = "every stack authenticates its clients" if flag.startswith("AUTH") else "program-owned key"
     assert expected in result.error, result.error
     assert result.registrations == []
+
+
+def test_the_keys_a_feature_flag_may_not_set_are_the_ones_the_program_sets(mockruns: MockRuns) -> None:
+    """BASE_CONFIG_KEYS repeats the names the workload puts in the service's environment: a name the program
+    starts to set and the list lacks could be overridden by a stack's featureFlags without a word."""
+    program_sets: set[str] = set()
+    for stack in STACKS:
+        run = mockruns.get(stack)
+        flags = {entry.partition("=")[0] for entry in stack_settings(stack).feature_flags}
+        env = {variable["name"] for variable in container(run).get("env", [])}
+        program_sets |= set(config_data(run)) - flags | env
+    assert program_sets <= BASE_CONFIG_KEYS, f"not refused as feature flags: {sorted(program_sets - BASE_CONFIG_KEYS)}"
+    # AUTH is never set (the service requires keys by default); it is refused as a flag with its own reason.
+    assert BASE_CONFIG_KEYS - program_sets == {"AUTH"}, f"set by no stack: {sorted(BASE_CONFIG_KEYS - program_sets)}"
 
 
 def test_a_feature_flag_of_the_services_own_may_be_set() -> None:
