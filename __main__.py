@@ -3,7 +3,7 @@
 import pulumi
 
 from components.environment import Environment, EnvironmentArgs
-from components.settings import load_settings
+from components.stack_checks import load_settings
 
 settings = load_settings()
 env = Environment(f"wal-{settings.stack}", EnvironmentArgs(settings=settings))

@@ -1,4 +1,9 @@
-"""Database: the PostgreSQL the service talks to, in the cluster (dev, staging) or outside it (prod)."""
+"""Database: the PostgreSQL the service talks to, in the cluster (dev, staging) or outside it (prod).
+
+Above ~400 lines: one component, most of it the in-cluster server's StatefulSet (`_in_cluster`), whose
+container, probes, password-sync init container and volumes share the names, mounts and sizes declared at the
+top; a separate pod-spec module would take those from here for its one caller and give nothing back.
+"""
 
 from __future__ import annotations
 
@@ -37,10 +42,11 @@ from pulumi_kubernetes.networking.v1 import (
 )
 
 from components.checksums import secret_checksum
+from components.image_ref import image_version
+from components.labels import INSTANCE_LABEL
 from components.ownership import owned
 from components.quota import Requirements, requirements_args
 from components.security import restricted_container, restricted_pod
-from components.settings import image_version
 from components.stack_config import PROJECT
 
 POSTGRES_NAME = "postgres"
@@ -419,4 +425,4 @@ def server_pod() -> tuple[tuple[Requirements, ...], tuple[Requirements, ...]]:
 
 def database_selector(instance: str) -> dict[str, str]:
     """The labels that select the in-cluster PostgreSQL pods; disjoint from the service's selector."""
-    return {"app.kubernetes.io/name": "postgresql", "app.kubernetes.io/instance": instance}
+    return {"app.kubernetes.io/name": "postgresql", INSTANCE_LABEL: instance}

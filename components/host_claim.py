@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import pulumi
 from pulumi_command import local
 
+from components.labels import INSTANCE_LABEL
+
 # Leaves the kubectl arguments that reach the stack's cluster in "$@" (see KubectlTarget.environment).
 KUBECTL_TARGET = """\
 set -eu
@@ -63,7 +65,10 @@ elif [ "$ROUTING" = gateway ]; then
 fi
 # One line per route: kind<TAB>namespace/name<TAB>instance label<TAB>host host ...
 template='{range .items[*]}{.kind}{"\\t"}{.metadata.namespace}/{.metadata.name}{"\\t"}'
-template="$template"'{.metadata.labels.app\\.kubernetes\\.io/instance}{"\\t"}'
+template="$template"'{.metadata.labels."""
+    # kubectl's JSONPath escapes the dots of a label key.
+    + INSTANCE_LABEL.replace(".", "\\.")
+    + """}{"\\t"}'
 template="$template"'{range .spec.hostnames[*]}{@}{" "}{end}{range .spec.rules[*]}{.host}{" "}{end}{"\\n"}{end}'
 claims=$(kubectl "$@" get "$kinds" --all-namespaces -o "jsonpath=$template")
 conflicts=$(printf '%s\\n' "$claims" | awk -F '\\t' -v host="$HOST" -v instance="$INSTANCE" '

@@ -26,7 +26,7 @@ from pulumi_kubernetes.core.v1 import (
 from pulumi_kubernetes.meta.v1 import ObjectMetaArgs
 
 from components.ownership import owned
-from components.settings import amount
+from components.validators import amount
 
 # {"requests": {"cpu": "100m", "memory": "256Mi", "ephemeral-storage": "128Mi"}, "limits": {...}}: a container's
 # `resources` field.

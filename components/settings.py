@@ -1,319 +1,60 @@
-"""Stack configuration, read once at the edge into frozen, typed settings.
+"""The Settings model: one stack's config, read once at the edge into frozen, typed settings.
 
 Pulumi.yaml declares every key with its default; the CLI merges those defaults
 with the stack file and hands the program one flat map (PULUMI_CONFIG).
-`load_settings` validates that map completely before any resource exists and
-turns every problem into one `pulumi.RunError` line naming the key.
+`parse_settings` validates that map completely before any resource exists (each
+value by its field's type, components/validators.py, then the values against
+each other, Settings.conflicts) and turns every problem into one
+`pulumi.RunError` line naming the key. What needs the project's other stacks or
+the state backend is components/stack_checks.py, whose `load_settings` and
+`stack_settings` are how the program, ops and tools get a stack's settings.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import json
-import os
-import re
 import shlex
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from decimal import Decimal
-from pathlib import Path
+from collections.abc import Iterator, Mapping
 from typing import Annotated, Any, Literal
 
 import pulumi
-import yaml
-from kubernetes.utils.quantity import parse_quantity
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    ValidationError,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import ErrorDetails, PydanticCustomError
 
-from components.stack_config import (
-    PROJECT,
-    ROOT,
-    ConfigError,
-    engine_config,
-    engine_values,
-    kind_kubeconfig_path,
-    load_stack_config,
-    project_values,
-    stack_names,
+from components.stack_config import PROJECT, kind_kubeconfig_path
+from components.validators import (
+    Annotations,
+    BackendUrl,
+    CidrOrEmpty,
+    DnsLabel,
+    DnsLabelOrEmpty,
+    DnsSubdomain,
+    DnsSubdomainOrEmpty,
+    FeatureFlags,
+    Host,
+    HttpPath,
+    HttpsUrlOrEmpty,
+    ImageRef,
+    Labels,
+    MinorVersion,
+    OwnNamespace,
+    PemFileOrEmpty,
+    PgIdentifier,
+    Port,
+    PositiveSeconds,
+    Quantity,
+    QuantityOrEmpty,
+    RegistryServer,
+    Seconds,
+    amount,
+    pip_ca_path,
 )
 
 # Keys that hold credentials: they must arrive encrypted (`pulumi config set --secret`).
 SECRET_KEYS = frozenset({"databasePassword", "registryPassword", "apiKeys"})
-
-_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-_DNS_1123_LABEL = re.compile(rf"^{_DNS_LABEL}$")
-_DNS_1123_SUBDOMAIN = re.compile(rf"^{_DNS_LABEL}(\.{_DNS_LABEL})*$")
-_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
-_ANNOTATION_KEY = re.compile(r"^([a-z0-9.-]+/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
-_MINOR_VERSION = re.compile(r"^1\.(\d+)$")
-# Path rewriting hands the service other paths than the client sent (valid endpoints answer 404).
-_REWRITE_ANNOTATIONS = (
-    "nginx.ingress.kubernetes.io/rewrite-target",
-    "nginx.ingress.kubernetes.io/use-regex",
-)
+# The error type of a conflict between values (Settings.conflicts).
+CONFLICT = "conflict"
 # libpq sslmodes that refuse a server without a certificate, such as the in-cluster PostgreSQL.
 TLS_ONLY_SSL_MODES = frozenset({"require", "verify-ca", "verify-full"})
-# ConfigMap keys the program owns; feature flags may not shadow them.
-BASE_CONFIG_KEYS = frozenset(
-    {
-        "APP_NAME",
-        "APP_ENV",
-        "LOG_LEVEL",
-        "PORT",
-        "DRAIN_SECONDS",
-        "SHUTDOWN_TIMEOUT_SECONDS",
-        "MAX_BODY_BYTES",
-        "MAX_JSON_DEPTH",
-        "MAX_HEADER_BYTES",
-        "MAX_INFLIGHT_BYTES",
-        "MAX_CONNECTIONS",
-        "HEADER_READ_TIMEOUT_SECONDS",
-        "BODY_READ_TIMEOUT_SECONDS",
-        "DATABASE_HOST",
-        "DATABASE_PORT",
-        "DATABASE_NAME",
-        "DATABASE_USER",
-        "DATABASE_SSLMODE",
-        "DATABASE_PASSWORD",
-        "API_KEYS_FILE",
-        "AUTH",
-    }
-)
-
-
-def amount(quantity: str) -> Decimal:
-    """The numeric value of a Kubernetes quantity (raises ValueError for a malformed one)."""
-    value: Decimal = parse_quantity(quantity)  # type: ignore[no-untyped-call]
-    return value
-
-
-def _dns_label(value: str) -> str:
-    if len(value) > 63 or not _DNS_1123_LABEL.match(value):
-        raise ValueError("must be a DNS-1123 label: lower-case letters, digits and '-', at most 63 characters")
-    return value
-
-
-def _dns_label_or_empty(value: str) -> str:
-    return value and _dns_label(value)
-
-
-# Namespaces Kubernetes itself uses: a default-deny policy and Pod Security labels there break the cluster.
-SYSTEM_NAMESPACES = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
-
-
-def _own_namespace(value: str) -> str:
-    _dns_label_or_empty(value)
-    if value in SYSTEM_NAMESPACES or value.startswith("kube-"):
-        raise ValueError(
-            "is a Kubernetes system namespace; the stack puts default-deny NetworkPolicies and Pod Security labels "
-            "on its namespace, which would cut off the cluster's own pods. Leave it empty (wal-service-<stack>) "
-            "or name one of your own (https://kubernetes.io/docs/concepts/overview/working-with-objects/namespaces/)"
-        )
-    return value
-
-
-def _backend_url(value: str) -> str:
-    if value and not re.fullmatch(r"(https?|file|s3|gs|azblob)://\S+", value):
-        raise ValueError(
-            "must be a backend URL as `pulumi login` takes it: https://api.pulumi.com, s3://<bucket>, gs://<bucket>, "
-            "azblob://<container> or file://<path> (https://www.pulumi.com/docs/iac/concepts/state-and-backends/)"
-        )
-    return value.rstrip("/")
-
-
-def _dns_subdomain(value: str) -> str:
-    if len(value) > 253 or not _DNS_1123_SUBDOMAIN.match(value):
-        raise ValueError("must be a DNS name (RFC 1123): lower-case labels of letters, digits and '-', joined by '.'")
-    return value
-
-
-def _host(value: str) -> str:
-    _dns_subdomain(value)
-    if "." not in value or re.fullmatch(r"[0-9.]+", value):
-        raise ValueError("must be a fully qualified host name such as dev.wal-service.local, not a bare label or IP")
-    return value
-
-
-def _quantity(value: str) -> str:
-    try:
-        parsed = amount(value)
-    except ValueError:
-        raise ValueError("must be a Kubernetes quantity such as 250m, 0.5, 256Mi or 1Gi") from None
-    if parsed <= 0:
-        raise ValueError("must be a positive Kubernetes quantity")
-    return value
-
-
-def _quantity_or_empty(value: str) -> str:
-    return value and _quantity(value)
-
-
-def _dns_subdomain_or_empty(value: str) -> str:
-    return value and _dns_subdomain(value)
-
-
-def _registry_server(value: str) -> str:
-    host, _, port = value.partition(":")
-    if value and (not _DNS_1123_SUBDOMAIN.match(host) or (port and not port.isdigit())):
-        raise ValueError("must be a registry host[:port] such as registry.example.com or localhost:5000")
-    return value
-
-
-def _cidr_or_empty(value: str) -> str:
-    if value:
-        try:
-            ipaddress.ip_network(value, strict=True)
-        except ValueError:
-            raise ValueError("must be a CIDR such as 10.20.0.0/16 or 10.20.0.5/32") from None
-    return value
-
-
-def _http_path(value: str) -> str:
-    if not re.fullmatch(r"/[A-Za-z0-9/._~-]*", value):
-        raise ValueError("must be an absolute HTTP path such as /api/v1/health")
-    return value
-
-
-def _minor_version(value: str) -> str:
-    match = _MINOR_VERSION.match(value)
-    if not match or not 25 <= int(match.group(1)) <= 37:
-        raise ValueError("must be a Kubernetes minor version between 1.25 and 1.37, such as 1.35")
-    return value
-
-
-# distribution/reference grammar, simplified: [host[:port]/]path[:tag][@sha256:digest]
-_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_IMAGE_REF = re.compile(
-    rf"^(?:(?P<domain>[A-Za-z0-9.-]+(?::[0-9]+)?)/)?(?P<path>{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
-    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
-)
-
-
-def _image_ref(value: str) -> str:
-    if not value:
-        return value
-    match = _IMAGE_REF.match(value)
-    if not match or not (match.group("tag") or match.group("digest")):
-        raise ValueError(
-            "must be an image reference with a tag or digest, such as registry.example.com/wal-service@sha256:<64 hex>"
-        )
-    if match.group("tag") == "latest" and not match.group("digest"):
-        raise ValueError("':latest' moves under you; deploy an immutable tag or, better, the digest")
-    return value
-
-
-def _https_url_or_empty(value: str) -> str:
-    if value and not re.fullmatch(r"https://[^\s/]+(/\S*)?", value):
-        raise ValueError("must be an https:// URL such as https://pypi.example.com/simple (pip checks its certificate)")
-    return value
-
-
-_PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
-
-
-def pip_ca_path(value: str, root: Path = ROOT) -> Path:
-    """Where pipCaFile points: relative paths from the project directory, as `pulumi` runs the program there."""
-    return root / Path(value).expanduser()
-
-
-def _pem_file_or_empty(value: str) -> str:
-    if value:
-        try:
-            text = pip_ca_path(value).read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ValueError(f"must name a readable PEM file of CA certificates: {exc}") from None
-        if _PEM_CERTIFICATE not in text:
-            raise ValueError(f"must name a PEM file of CA certificates: it holds no {_PEM_CERTIFICATE} block")
-    return value
-
-
-def image_version(ref: str) -> str:
-    """A label-safe version for an image reference: its tag, else the digest's first 12 hex digits."""
-    match = _IMAGE_REF.match(ref)
-    if match and match.group("tag"):
-        return match.group("tag")[:63]
-    return match.group("digest")[7:19] if match and match.group("digest") else "unknown"
-
-
-def image_digest(ref: str) -> str:
-    """The sha256:... digest of a reference, or "" when it has only a tag."""
-    match = _IMAGE_REF.match(ref)
-    return (match.group("digest") or "") if match else ""
-
-
-def _json_list(value: Any) -> Any:
-    # Structured config reaches the program as a JSON string.
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            raise ValueError("must be a YAML list of strings") from None
-    return value
-
-
-def _feature_flags(values: list[str]) -> list[str]:
-    for entry in values:
-        name, sep, _ = entry.partition("=")
-        if not sep or not _ENV_NAME.match(name):
-            raise ValueError(f"entry {entry!r} must look like NAME=value with NAME in UPPER_SNAKE_CASE")
-        if name == "AUTH":
-            raise ValueError(
-                f"entry {entry!r}: every stack authenticates its clients, AUTH is the program's (AUTH=disabled "
-                "is for local runs of the service only); clients get keys from generateApiKey and apiKeys"
-            )
-        if name in BASE_CONFIG_KEYS:
-            raise ValueError(f"entry {entry!r} would override the program-owned key {name}")
-    return values
-
-
-def _annotations(values: list[str]) -> list[str]:
-    for entry in values:
-        key, sep, _ = entry.partition("=")
-        if not sep or not _ANNOTATION_KEY.match(key):
-            raise ValueError(f"entry {entry!r} must look like key=value with a valid annotation key")
-        if key.startswith("nginx.ingress.kubernetes.io/") and key.endswith("-snippet"):
-            raise ValueError(
-                f"{key} injects raw NGINX configuration into the shared controller, a known way to read every "
-                "Secret the controller can see (CVE-2021-25742); ingress-nginx refuses snippets by default. Use the "
-                "dedicated annotation for the setting instead "
-                "(https://kubernetes.github.io/ingress-nginx/user-guide/nginx-configuration/annotations/)"
-            )
-        if key in _REWRITE_ANNOTATIONS:
-            raise ValueError(
-                f"{key} rewrites request paths, so the service receives other paths than the client sent and "
-                "valid endpoints answer 404. Serve the app under / with pathType Prefix instead "
-                "(https://kubernetes.io/docs/concepts/services-networking/ingress/#path-types)"
-            )
-    return values
-
-
-def _labels(values: list[str]) -> list[str]:
-    for entry in values:
-        key, sep, value = entry.partition("=")
-        if (
-            not sep
-            or not _ANNOTATION_KEY.match(key)
-            or not re.fullmatch(r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?", value)
-        ):
-            raise ValueError(f"entry {entry!r} must look like key=value with a valid label key and value")
-    return values
-
-
-DnsLabel = Annotated[str, AfterValidator(_dns_label)]
-Host = Annotated[str, AfterValidator(_host)]
-Quantity = Annotated[str, AfterValidator(_quantity)]
-HttpPath = Annotated[str, AfterValidator(_http_path)]
-StrList = Annotated[list[str], BeforeValidator(_json_list)]
-Seconds = Annotated[int, Field(ge=0, le=3600)]
-PositiveSeconds = Annotated[int, Field(ge=1, le=3600)]
-Port = Annotated[int, Field(ge=1, le=65535)]
 
 
 class Settings(BaseModel):
@@ -323,22 +64,22 @@ class Settings(BaseModel):
 
     stack: str = Field(exclude=True)
     # state
-    state_backend: Annotated[str, AfterValidator(_backend_url)] = Field(alias="stateBackend")
+    state_backend: BackendUrl = Field(alias="stateBackend")
     # cluster target
     cluster_mode: Literal["kind", "existing"] = Field(alias="clusterMode")
     kubeconfig: str = Field(alias="kubeconfig")
     kube_context: str = Field(alias="kubeContext")
-    kubernetes_version: Annotated[str, AfterValidator(_minor_version)] = Field(alias="kubernetesVersion")
+    kubernetes_version: MinorVersion = Field(alias="kubernetesVersion")
     # image
-    image_ref: Annotated[str, AfterValidator(_image_ref)] = Field(alias="imageRef")
-    python_image: Annotated[str, AfterValidator(_image_ref)] = Field(alias="pythonImage")
-    pip_index_url: Annotated[str, AfterValidator(_https_url_or_empty)] = Field(alias="pipIndexUrl")
-    pip_ca_file: Annotated[str, AfterValidator(_pem_file_or_empty)] = Field(alias="pipCaFile")
+    image_ref: ImageRef = Field(alias="imageRef")
+    python_image: ImageRef = Field(alias="pythonImage")
+    pip_index_url: HttpsUrlOrEmpty = Field(alias="pipIndexUrl")
+    pip_ca_file: PemFileOrEmpty = Field(alias="pipCaFile")
     # workload
-    namespace_override: Annotated[str, AfterValidator(_own_namespace)] = Field(alias="namespace")
+    namespace_override: OwnNamespace = Field(alias="namespace")
     app_env: DnsLabel = Field(alias="appEnv")
     log_level: Literal["debug", "info", "warning", "error"] = Field(alias="logLevel")
-    feature_flags: Annotated[StrList, AfterValidator(_feature_flags)] = Field(alias="featureFlags")
+    feature_flags: FeatureFlags = Field(alias="featureFlags")
     replicas: int = Field(alias="replicas", ge=1, le=100)
     autoscaling: bool = Field(alias="autoscaling")
     min_replicas: int = Field(alias="minReplicas", ge=1, le=100)
@@ -368,17 +109,17 @@ class Settings(BaseModel):
     # routing
     host: Host = Field(alias="host")
     routing: Literal["gateway", "ingress"] = Field(alias="routing")
-    gateway_class_name: Annotated[str, AfterValidator(_dns_subdomain_or_empty)] = Field(alias="gatewayClassName")
+    gateway_class_name: DnsSubdomainOrEmpty = Field(alias="gatewayClassName")
     gateway_api_crds: str = Field(alias="gatewayApiCrds", min_length=1)
-    gateway_name: Annotated[str, AfterValidator(_dns_subdomain)] = Field(alias="gatewayName")
+    gateway_name: DnsSubdomain = Field(alias="gatewayName")
     gateway_namespace: DnsLabel = Field(alias="gatewayNamespace")
     ingress_class_name: DnsLabel = Field(alias="ingressClassName")
-    ingress_annotations: Annotated[StrList, AfterValidator(_annotations)] = Field(alias="ingressAnnotations")
+    ingress_annotations: Annotations = Field(alias="ingressAnnotations")
     ingress_controller_namespace: DnsLabel = Field(alias="ingressControllerNamespace")
-    tls_secret_name: Annotated[str, AfterValidator(_dns_label_or_empty)] = Field(alias="tlsSecretName")
+    tls_secret_name: DnsLabelOrEmpty = Field(alias="tlsSecretName")
     # local platform
     kind_cluster_name: DnsLabel = Field(alias="kindClusterName")
-    kind_node_image: Annotated[str, AfterValidator(_image_ref)] = Field(alias="kindNodeImage")
+    kind_node_image: ImageRef = Field(alias="kindNodeImage")
     kind_workers: int = Field(alias="kindWorkers", ge=0, le=5)
     ingress_http_port: Port = Field(alias="ingressHttpPort")
     ingress_https_port: Port = Field(alias="ingressHttpsPort")
@@ -386,31 +127,31 @@ class Settings(BaseModel):
     registry_mode: Literal["local", "external"] = Field(alias="registryMode")
     registry_name: DnsLabel = Field(alias="registryName")
     registry_port: Port = Field(alias="registryPort")
-    registry_image: Annotated[str, AfterValidator(_image_ref)] = Field(alias="registryImage")
-    registry_server: Annotated[str, AfterValidator(_registry_server)] = Field(alias="registryServer")
+    registry_image: ImageRef = Field(alias="registryImage")
+    registry_server: RegistryServer = Field(alias="registryServer")
     registry_username: str = Field(alias="registryUsername", max_length=256)
     # database
     database_mode: Literal["in-cluster", "external"] = Field(alias="databaseMode")
-    database_image: Annotated[str, AfterValidator(_image_ref)] = Field(alias="databaseImage")
+    database_image: ImageRef = Field(alias="databaseImage")
     database_storage_size: Quantity = Field(alias="databaseStorageSize")
     database_retain_on_delete: bool = Field(alias="databaseRetainOnDelete")
-    database_host: Annotated[str, AfterValidator(_dns_subdomain_or_empty)] = Field(alias="databaseHost")
+    database_host: DnsSubdomainOrEmpty = Field(alias="databaseHost")
     database_port: Port = Field(alias="databasePort")
-    database_name: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = Field(alias="databaseName")
-    database_user: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")] = Field(alias="databaseUser")
+    database_name: PgIdentifier = Field(alias="databaseName")
+    database_user: PgIdentifier = Field(alias="databaseUser")
     database_ssl_mode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = Field(
         alias="databaseSslMode"
     )
-    database_cidr: Annotated[str, AfterValidator(_cidr_or_empty)] = Field(alias="databaseCidr")
+    database_cidr: CidrOrEmpty = Field(alias="databaseCidr")
     # namespace budget
     resource_quota: bool = Field(alias="resourceQuota")
     quota_headroom_percent: int = Field(alias="quotaHeadroomPercent", ge=0, le=400)
-    quota_cpu: Annotated[str, AfterValidator(_quantity_or_empty)] = Field(alias="quotaCpu")
-    quota_memory: Annotated[str, AfterValidator(_quantity_or_empty)] = Field(alias="quotaMemory")
+    quota_cpu: QuantityOrEmpty = Field(alias="quotaCpu")
+    quota_memory: QuantityOrEmpty = Field(alias="quotaMemory")
     # metrics
     monitoring: Literal["none", "annotations", "servicemonitor"] = Field(alias="monitoring")
     monitoring_namespace: DnsLabel = Field(alias="monitoringNamespace")
-    service_monitor_labels: Annotated[StrList, AfterValidator(_labels)] = Field(alias="serviceMonitorLabels")
+    service_monitor_labels: Labels = Field(alias="serviceMonitorLabels")
     # local registry clean-up
     registry_keep_revisions: int = Field(alias="registryKeepRevisions", ge=1, le=100)
     registry_gc_after_up: bool = Field(alias="registryGcAfterUp")
@@ -418,52 +159,57 @@ class Settings(BaseModel):
     generate_api_key: bool = Field(alias="generateApiKey")
 
     @model_validator(mode="after")
-    def _cross_checks(self) -> Settings:
-        def fail(key: str, message: str) -> None:
-            # Raised as ValueError so pydantic reports it; the key is re-attached below.
-            raise ValueError(f"@{key}@{message}")
+    def _no_conflict(self) -> Settings:
+        # pydantic stops at an error raised here: the first conflict is the one reported.
+        conflict = next(self.conflicts(), None)
+        if conflict:
+            key, message = conflict
+            raise PydanticCustomError(CONFLICT, "{message}", {"key": key, "message": message})
+        return self
 
+    def conflicts(self) -> Iterator[tuple[str, str]]:
+        """Values that are valid alone but not together: (config key, what is wrong) for each, in check order."""
         if amount(self.cpu_limit) < amount(self.cpu_request):
-            fail("cpuLimit", f"{self.cpu_limit!r} is below cpuRequest {self.cpu_request!r}; limits must be >= requests")
+            yield "cpuLimit", f"{self.cpu_limit!r} is below cpuRequest {self.cpu_request!r}; limits must be >= requests"
         if amount(self.memory_limit) < amount(self.memory_request):
-            fail(
+            yield (
                 "memoryLimit",
                 f"{self.memory_limit!r} is below memoryRequest {self.memory_request!r}; limits must be >= requests",
             )
         if amount(self.ephemeral_storage_limit) < amount(self.ephemeral_storage_request):
-            fail(
+            yield (
                 "ephemeralStorageLimit",
                 f"{self.ephemeral_storage_limit!r} is below ephemeralStorageRequest "
                 f"{self.ephemeral_storage_request!r}; limits must be >= requests",
             )
         if self.min_replicas > self.max_replicas:
-            fail(
+            yield (
                 "minReplicas",
                 f"{self.min_replicas} is above maxReplicas {self.max_replicas}; the HPA needs min <= max",
             )
         needed = self.pre_stop_seconds + self.drain_seconds + self.shutdown_timeout_seconds
         if self.termination_grace_period_seconds <= needed:
-            fail(
+            yield (
                 "terminationGracePeriodSeconds",
                 f"{self.termination_grace_period_seconds} must exceed preStopSeconds + drainSeconds + "
                 f"shutdownTimeoutSeconds = {needed}, or the kubelet kills pods mid-drain",
             )
         if self.max_inflight_bytes < self.max_body_bytes:
-            fail(
+            yield (
                 "maxInflightBytes",
                 f"{self.max_inflight_bytes} is below maxBodyBytes {self.max_body_bytes}; "
                 "the largest body could never be read",
             )
         if self.app_env == "production" and not self.tls_secret_name:
-            fail("tlsSecretName", "is empty but appEnv is production; production traffic must use TLS")
+            yield "tlsSecretName", "is empty but appEnv is production; production traffic must use TLS"
         if self.cluster_mode == "kind" and (self.kubeconfig or self.kube_context):
-            fail("kubeconfig", "applies to clusterMode existing only; a kind cluster brings its own kubeconfig")
+            yield "kubeconfig", "applies to clusterMode existing only; a kind cluster brings its own kubeconfig"
         if self.cluster_mode == "existing" and self.registry_mode == "local":
-            fail("registryMode", "is local but clusterMode is existing; a local registry serves kind clusters only")
+            yield "registryMode", "is local but clusterMode is existing; a local registry serves kind clusters only"
         if self.registry_mode == "external" and not self.registry_server and not self.image_ref:
-            fail("registryServer", "is empty but registryMode is external and no imageRef is given")
+            yield "registryServer", "is empty but registryMode is external and no imageRef is given"
         if self.cluster_mode == "kind" and self.routing == "ingress":
-            fail(
+            yield (
                 "routing",
                 "is ingress but clusterMode is kind; a kind stack routes through the Gateway API controller it "
                 "installs (ingress-nginx, the Ingress controller it used to install, was retired upstream in March "
@@ -471,31 +217,31 @@ class Settings(BaseModel):
                 "controller (https://kind.sigs.k8s.io/docs/user/ingress/)",
             )
         if self.cluster_mode == "kind" and not self.gateway_class_name:
-            fail(
+            yield (
                 "gatewayClassName",
                 "is empty but clusterMode is kind; a kind stack creates its own Gateway of the class its controller "
                 "serves (default nginx). A shared Gateway only exists on an existing cluster",
             )
         if self.routing == "gateway" and self.ingress_annotations:
-            fail(
+            yield (
                 "ingressAnnotations",
                 "is set but routing is gateway, where no Ingress exists for them to annotate; remove them "
                 "(an HTTPRoute has no annotations that change routing)",
             )
         gateway_ports = [port for key, port in self.kind_host_ports if key != "registryPort"]
         if self.cluster_mode == "kind" and self.https_listener and self.ingress_http_port == self.ingress_https_port:
-            fail("ingressHttpsPort", f"{self.ingress_https_port} is also ingressHttpPort; the two need distinct ports")
+            yield "ingressHttpsPort", f"{self.ingress_https_port} is also ingressHttpPort; the two need distinct ports"
         if self.registry_mode == "local" and self.registry_port in gateway_ports:
-            fail(
+            yield (
                 "registryPort",
                 f"{self.registry_port} is also the Gateway's host port (ingressHttpPort/ingressHttpsPort)",
             )
         if self.database_mode == "external":
             for key, value in (("databaseHost", self.database_host), ("databaseCidr", self.database_cidr)):
                 if not value:
-                    fail(key, "is empty but databaseMode is external; it is required there")
+                    yield key, "is empty but databaseMode is external; it is required there"
         if self.database_mode == "in-cluster" and self.database_ssl_mode in TLS_ONLY_SSL_MODES:
-            fail(
+            yield (
                 "databaseSslMode",
                 f"{self.database_ssl_mode!r} needs TLS, which the in-cluster PostgreSQL does not serve, so the "
                 "service could never connect; use disable, allow or prefer (or databaseMode external)",
@@ -507,23 +253,22 @@ class Settings(BaseModel):
             else ("ingressControllerNamespace", self.ingress_controller_namespace)
         )
         if self.namespace_override and self.namespace_override == router_namespace:
-            fail(
+            yield (
                 "namespace",
                 f"{self.namespace_override!r} is also {router_key}; the stack's default-deny policies would cut off "
                 "the pods that route traffic to the service. Give the service a namespace of its own",
             )
         if self.registry_gc_after_up and self.registry_mode != "local":
-            fail(
+            yield (
                 "registryGcAfterUp",
                 "is true but registryMode is external; the clean-up deletes from the stack's local registry only",
             )
         if self.cluster_mode == "existing" and not self.kube_context:
-            fail(
+            yield (
                 "kubeContext",
                 "is empty but clusterMode is existing; name the context explicitly so a stack never deploys "
                 "to whatever cluster kubectl currently points at",
             )
-        return self
 
     # -- derived values ------------------------------------------------------
     @property
@@ -588,20 +333,19 @@ class Settings(BaseModel):
         return f"{scheme}://{self.host}{port}/"
 
 
-def _describe(error: Mapping[str, Any]) -> str:
-    loc = error.get("loc") or ()
-    message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
-    if message.startswith("@"):
-        key, _, message = message[1:].partition("@")
-        return f"{PROJECT}:{key} {message}"
+def _describe(error: ErrorDetails) -> tuple[str, str]:
+    """(config key, what is wrong) for one error pydantic reports."""
+    if error["type"] == CONFLICT:
+        context = error.get("ctx") or {}
+        return str(context["key"]), str(context["message"])
+    loc = error["loc"]
     key = str(loc[0]) if loc else "?"
-    if error.get("type") == "extra_forbidden":
-        return (
-            f"{PROJECT}:{key} is not a known key (declared keys are listed in Pulumi.yaml); remove it or fix its name"
-        )
-    if error.get("type") == "missing":
-        return f"{PROJECT}:{key} is not set; set it in Pulumi.<stack>.yaml (it has no default on purpose)"
-    return f"{PROJECT}:{key} = {error.get('input')!r} is invalid: {message}"
+    if error["type"] == "extra_forbidden":
+        return key, "is not a known key (declared keys are listed in Pulumi.yaml); remove it or fix its name"
+    if error["type"] == "missing":
+        return key, "is not set; set it in Pulumi.<stack>.yaml (it has no default on purpose)"
+    message = error["msg"].removeprefix("Value error, ")
+    return key, f"= {error['input']!r} is invalid: {message}"
 
 
 def parse_settings(values: Mapping[str, Any], stack: str) -> Settings:
@@ -610,254 +354,5 @@ def parse_settings(values: Mapping[str, Any], stack: str) -> Settings:
     try:
         return Settings.model_validate({**plain, "stack": stack})
     except ValidationError as exc:
-        problems = sorted({_describe(error) for error in exc.errors()})
+        problems = sorted({f"{PROJECT}:{key} {message}" for key, message in map(_describe, exc.errors())})
         raise pulumi.RunError("; ".join(problems)) from None
-
-
-# Where the program's explicit providers take their settings from, for the message about an inert provider key.
-PROVIDER_SOURCES = {
-    "kubernetes": "wal-service:* keys (kubeContext, kubeconfig)",
-    "docker": "the docker CLI's endpoint (DOCKER_HOST, or its current context: `docker context use` picks it)",
-}
-
-
-def inert_keys(config: Mapping[str, str]) -> list[str]:
-    """Config keys of a provider whose default provider is disabled: they configure nothing."""
-    try:
-        disabled = set(json.loads(config.get("pulumi:disable-default-providers") or "[]"))
-    except json.JSONDecodeError:
-        disabled = set()
-    problems = []
-    for key in sorted(config):
-        namespace = key.partition(":")[0]
-        if namespace in (PROJECT, "pulumi") or not (namespace in disabled or "*" in disabled):
-            continue
-        source = PROVIDER_SOURCES.get(namespace, "the program's own settings")
-        problems.append(
-            f"{key} has no effect: the default {namespace} provider is disabled (pulumi:disable-default-providers "
-            f"in Pulumi.yaml), every {namespace} resource uses the provider the program builds from {source}; "
-            f"remove it: pulumi config rm {key} --stack <stack>"
-        )
-    return problems
-
-
-def _host_claims(settings: Settings) -> dict[str, Any]:
-    """What a stack claims on the machine that runs it: names and 127.0.0.1 ports (kind stacks only)."""
-    if settings.cluster_mode != "kind":
-        return {}
-    claims: dict[str, Any] = {
-        "kindClusterName": settings.kind_cluster_name,
-        "ingressHttpPort": settings.ingress_http_port,
-        "ingressHttpsPort": settings.ingress_https_port,
-    }
-    if settings.registry_mode == "local":
-        claims |= {"registryName": settings.registry_name, "registryPort": settings.registry_port}
-    return claims
-
-
-_PORT_KEYS = frozenset({"ingressHttpPort", "ingressHttpsPort", "registryPort"})
-
-
-def collisions(settings: Settings, others: Mapping[str, Settings]) -> list[str]:
-    """Names, host ports and host names this stack shares with another stack of the project."""
-    problems = []
-    mine = _host_claims(settings)
-    for other_stack, other in sorted(others.items()):
-        theirs = _host_claims(other)
-        for key, value in mine.items():
-            clash = [
-                other_key
-                for other_key, other_value in theirs.items()
-                if other_value == value and (other_key == key or {key, other_key} <= _PORT_KEYS)
-            ]
-            if clash:
-                problems.append(
-                    f"{PROJECT}:{key} {value!r} is also stack {other_stack}'s {clash[0]} (Pulumi.{other_stack}.yaml); "
-                    "kind stacks run side by side on one Docker host and each needs its own: "
-                    f"pulumi config set {PROJECT}:{key} <another> --stack {settings.stack}"
-                )
-        if settings.host == other.host:
-            problems.append(
-                f"{PROJECT}:host {settings.host!r} is also stack {other_stack}'s (Pulumi.{other_stack}.yaml); one host "
-                f"name must lead to one stack: pulumi config set {PROJECT}:host <another> --stack {settings.stack}"
-            )
-    return problems
-
-
-def sibling_settings(stack: str, root: Path = ROOT) -> dict[str, Settings]:
-    """The project's other stacks, as their files say; a stack whose files are invalid reports that itself."""
-    siblings = {}
-    for name in stack_names(root):
-        if name == stack:
-            continue
-        try:
-            config, _ = load_stack_config(name, root=root)
-            siblings[name] = parse_settings(project_values(config), name)
-        except (ConfigError, pulumi.RunError):
-            continue
-    return siblings
-
-
-def project_backend(root: Path = ROOT) -> str:
-    """Pulumi.yaml's backend.url ("" when it names none)."""
-    doc = yaml.safe_load((root / "Pulumi.yaml").read_text()) or {}
-    return str((doc.get("backend") or {}).get("url") or "")
-
-
-def effective_backend(environ: Mapping[str, str], root: Path = ROOT) -> str:
-    """The backend the CLI runs against: PULUMI_BACKEND_URL, else Pulumi.yaml's backend.url.
-
-    The CLI's order (pkg/workspace/creds.go, GetCurrentCloudURLWithSource); the backend of `pulumi login`
-    comes last and so never applies while Pulumi.yaml names one.
-    """
-    return environ.get("PULUMI_BACKEND_URL") or project_backend(root)
-
-
-def backend_problem(settings: Settings, backend: str) -> str | None:
-    """One line when the stack's state must live elsewhere than `backend`."""
-    if not settings.state_backend or backend.rstrip("/") == settings.state_backend:
-        return None
-    return (
-        f"{PROJECT}:stateBackend: stack {settings.stack} keeps its state in {settings.state_backend}, but this run "
-        f"uses {backend or 'no backend'}, where it would be a second, empty stack; run it against the shared one: "
-        f"export PULUMI_BACKEND_URL={settings.state_backend} "
-        "(https://www.pulumi.com/docs/iac/concepts/state-and-backends/)"
-    )
-
-
-def _checked(settings: Settings, config: Mapping[str, str], root: Path, extra: list[str]) -> Settings:
-    problems = inert_keys(config) + collisions(settings, sibling_settings(settings.stack, root)) + extra
-    if problems:
-        raise pulumi.RunError("; ".join(problems))
-    return settings
-
-
-PLACEHOLDER_DIGEST = "@sha256:" + "0" * 64
-
-
-def promote_command(settings: Settings) -> str | None:
-    """When imageRef is the all-zero placeholder digest (a stack file before its first promotion), the command that
-    promotes what staging tested instead. No registry serves that digest: the pods would never pull it."""
-    if not settings.image_ref.endswith(PLACEHOLDER_DIGEST):
-        return None
-    repository = settings.image_ref.removesuffix(PLACEHOLDER_DIGEST)
-    return (
-        f'pulumi config set {PROJECT}:imageRef "{repository}@$(pulumi stack output imageDigest -s staging)" '
-        f"-s {settings.stack}"
-    )
-
-
-def load_settings(root: Path = ROOT, environ: Mapping[str, str] | None = None) -> Settings:
-    """The running program's settings, from the config the engine passed, checked against the other stacks
-    and the state backend this run uses."""
-    settings = parse_settings(engine_config(), pulumi.get_stack())
-    backend = backend_problem(settings, effective_backend(os.environ if environ is None else environ, root))
-    problems = [backend] if backend else []
-    promote = promote_command(settings)
-    if promote:
-        problem = f"{PROJECT}:imageRef is the all-zero placeholder digest, which no registry serves; run: {promote}"
-        # A pull request's preview of a stack not yet promoted still shows its plan; only `up` is refused.
-        if pulumi.runtime.is_dry_run():
-            pulumi.log.warn(problem)
-        else:
-            problems.append(problem)
-    return _checked(settings, engine_values(), root, problems)
-
-
-def stack_settings(stack: str, overrides: Mapping[str, Any] | None = None, root: Path = ROOT) -> Settings:
-    """A stack's settings read from its files (plus overrides), for code that runs without the engine.
-
-    Raises `stack_config.ConfigError` for unusable files and `pulumi.RunError` for invalid values.
-    """
-    config, _ = load_stack_config(stack, overrides, root=root)
-    return _checked(parse_settings(project_values(config), stack), config, root, [])
-
-
-def load_secret(key: str) -> pulumi.Output[str] | None:
-    """A credential from stack config; None when unset. Plain-text values are refused."""
-    full = f"{PROJECT}:{key}"
-    if not engine_config().get(key):
-        return None
-    if not pulumi.runtime.config.is_config_secret(full):
-        raise pulumi.RunError(
-            f"{full} is stored in plain text; remove it and run: pulumi config set --secret {full} <value>"
-        )
-    return pulumi.Config(PROJECT).require_secret(key)
-
-
-API_KEY_ROLES = ("reader", "writer")
-# The key stacks generate (generateApiKey) is called this; configured keys need other names.
-GENERATED_KEY_NAME = "generated"
-_KEY_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-# RFC 6750 bearer token characters (what the service accepts); 32 characters at least, so no guessable key.
-_TOKEN = re.compile(r"^[A-Za-z0-9._~+/-]{32,512}={0,2}$")
-NEW_TOKEN_COMMAND = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
-
-
-@dataclass(frozen=True)
-class ApiKeyEntry:
-    """One key of wal-service:apiKeys."""
-
-    name: str
-    role: str
-    token: str = field(repr=False)
-
-
-def parse_api_keys(raw: str) -> list[ApiKeyEntry]:
-    """`name:role:token` entries separated by commas or white space. A ValueError names the entry by its position
-    (and name, once that is valid), never by its text: it may hold a token."""
-    entries: list[ApiKeyEntry] = []
-    for position, text in enumerate((part for part in re.split(r"[,\s]+", raw) if part), start=1):
-        name, role, token = ([*text.split(":", 2), "", ""])[:3]
-        where = f"entry {position}"
-        if text.count(":") != 2 or not _KEY_NAME.match(name):
-            raise ValueError(
-                f"{where} must be name:role:token, the name a lower-case DNS label (letters, digits and '-', at "
-                "most 63 characters)"
-            )
-        where = f"entry {position} ({name})"
-        if role not in API_KEY_ROLES:
-            raise ValueError(f"{where} has role {role!r}; a key is a reader (GET) or a writer (GET and POST)")
-        if not _TOKEN.match(token):
-            raise ValueError(
-                f"{where} needs a token of 32-512 characters of A-Z a-z 0-9 - . _ ~ + / (RFC 6750), such as what "
-                f"{NEW_TOKEN_COMMAND} prints"
-            )
-        if name == GENERATED_KEY_NAME:
-            raise ValueError(f"{where}: the name {GENERATED_KEY_NAME!r} belongs to the key generateApiKey makes")
-        if any(entry.name == name for entry in entries):
-            raise ValueError(f"{where}: the name appears twice; each key needs its own")
-        if any(entry.token == token for entry in entries):
-            raise ValueError(f"{where} has the same token as another entry; each key needs its own")
-        entries.append(ApiKeyEntry(name, role, token))
-    return entries
-
-
-def load_api_keys(settings: Settings) -> list[ApiKeyEntry]:
-    """The keys of wal-service:apiKeys, refused in plain text, malformed, or missing where the stack needs them."""
-    full = f"{PROJECT}:apiKeys"
-    fix = (
-        f'pulumi config set --secret {full} "<name>:<reader|writer>:$({NEW_TOKEN_COMMAND})" -s {settings.stack} '
-        "(more keys: comma-separated)"
-    )
-    raw = engine_config().get("apiKeys", "")
-    if raw and not pulumi.runtime.config.is_config_secret(full):
-        raise pulumi.RunError(
-            f"{full} is stored in plain text, tokens included; remove it (pulumi config rm {full} -s "
-            f"{settings.stack}), treat its tokens as leaked, and set new ones: {fix}"
-        )
-    try:
-        entries = parse_api_keys(raw)
-    except ValueError as exc:
-        raise pulumi.RunError(f"{full}: {exc}; set it again: {fix}") from None
-    if not entries and settings.app_env == "production":
-        raise pulumi.RunError(
-            f"{full} is not set but appEnv is production, where every client holds a key of its own, named "
-            f"after it (the access log names the key behind each request); run: {fix}"
-        )
-    if not entries and not settings.generate_api_key:
-        raise pulumi.RunError(
-            f"{full} is empty and generateApiKey is false, so the service would know no key and refuse every "
-            f"request under /api/v1/logs/; set generateApiKey to true or run: {fix}"
-        )
-    return entries

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from components.settings import image_digest, image_version
+from components.image_ref import image_digest, image_version
 from ops.proc import UserError, run
 
 IMAGE_REF_KEY = "wal-service:imageRef"

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from components.docker_host import DockerHost, probe
-from components.settings import Settings, backend_problem, effective_backend, promote_command
+from components.settings import Settings
+from components.stack_checks import backend_problem, effective_backend, promote_command
 from ops import stack as stack_mod
 from ops.proc import Result, UserError, cli, run, tool_env
 from ops.tools import MINIMUM, PINNED, ToolStatus, check_tool, show

@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from components.image import IMAGE_REPOSITORY
+from components.image_ref import image_digest
 from components.registry import NO_BLOB_DESCRIPTOR_CACHE, REGISTRY_PORT
-from components.settings import Settings, image_digest
+from components.settings import Settings
 from ops import stack as stack_mod
 from ops.history import read_history, successful_updates, update_image
 from ops.proc import ROOT, Result, UserError, cli, run

@@ -11,7 +11,8 @@ from typing import Any
 import pulumi
 
 from components.registry import REGISTRY_PORT
-from components.settings import Settings, stack_settings
+from components.settings import Settings
+from components.stack_checks import stack_settings
 from components.stack_config import ConfigError
 from ops.proc import ROOT, UserError, command_line, run, tool_env
 

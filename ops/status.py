@@ -10,8 +10,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from components.labels import APP_NAME
+from components.routes import HTTP_ROUTE_NAME, INGRESS_NAME
 from components.settings import Settings
-from components.workload import APP_NAME
 from ops import diagnose as d
 from ops import stack as stack_mod
 from ops.kube import TIMEOUT, api_client, get_or_none
@@ -36,7 +37,7 @@ def route_rows(settings: Settings, api: Any, namespace: str) -> list[str]:
     from kubernetes import client
 
     if settings.routing != "gateway":
-        ingress = get_or_none(client.NetworkingV1Api(api).read_namespaced_ingress, d.INGRESS_NAME, namespace)
+        ingress = get_or_none(client.NetworkingV1Api(api).read_namespaced_ingress, INGRESS_NAME, namespace)
         return [f"{'ingress':<12} {', '.join(d.ingress_addresses(ingress)) or 'no address'}"]
     custom = client.CustomObjectsApi(api)
     gateway = get_or_none(
@@ -48,7 +49,12 @@ def route_rows(settings: Settings, api: Any, namespace: str) -> list[str]:
         settings.gateway_name,
     )
     route = get_or_none(
-        custom.get_namespaced_custom_object, d.GATEWAY_GROUP, d.GATEWAY_VERSION, namespace, "httproutes", d.ROUTE_NAME
+        custom.get_namespaced_custom_object,
+        d.GATEWAY_GROUP,
+        d.GATEWAY_VERSION,
+        namespace,
+        "httproutes",
+        HTTP_ROUTE_NAME,
     )
     ctx = d.Ctx(
         stack=settings.stack,

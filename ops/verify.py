@@ -13,7 +13,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from components.workload import APP_NAME, GATEWAY_NAME_LABEL, HTTP_PORT
+from components.app_config import HTTP_PORT
+from components.labels import APP_NAME, GATEWAY_NAME_LABEL
+from components.pod_spec import CONTAINER_NAME
+from components.routes import HTTP_ROUTE_NAME, INGRESS_NAME
 from ops import diagnose as d
 from ops import stack as stack_mod
 from ops.httpcheck import http_get, http_request
@@ -85,7 +88,7 @@ def run_checks(stack: str) -> list[d.Check]:
                     core.read_namespaced_pod_log,
                     pod.metadata.name,
                     ns,
-                    container=d.CONTAINER,
+                    container=CONTAINER_NAME,
                     previous=True,
                     tail_lines=20,
                 )
@@ -132,7 +135,7 @@ def run_checks(stack: str) -> list[d.Check]:
         )
         checks.append(d.check_gateway(gateway, ctx))
         route = get_or_none(
-            custom.get_namespaced_custom_object, d.GATEWAY_GROUP, d.GATEWAY_VERSION, ns, "httproutes", d.ROUTE_NAME
+            custom.get_namespaced_custom_object, d.GATEWAY_GROUP, d.GATEWAY_VERSION, ns, "httproutes", HTTP_ROUTE_NAME
         )
         checks.append(d.check_route(route, ctx))
         listed = get_or_none(custom.list_cluster_custom_object, d.GATEWAY_GROUP, d.GATEWAY_VERSION, "httproutes")
@@ -149,7 +152,7 @@ def run_checks(stack: str) -> list[d.Check]:
             _request_timeout=TIMEOUT,
         ).items
         checks.append(d.check_controller(controller_pods, ctx))
-        ours = get_or_none(net.read_namespaced_ingress, d.INGRESS_NAME, ns)
+        ours = get_or_none(net.read_namespaced_ingress, INGRESS_NAME, ns)
         checks.append(d.check_ingress_address(ours, ctx))
         checks.append(d.check_host_claims(all_ingresses, [], ctx))
         addresses = d.ingress_addresses(ours)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from components.settings import project_backend
+from components.stack_checks import project_backend
 from ops.stack import DEV_PASSPHRASE
 from tools import config_doc, policy_doc
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from components.settings import stack_settings
+from components.stack_checks import stack_settings
 from components.stack_config import ROOT
 
 STACKS = ("dev", "staging", "prod")

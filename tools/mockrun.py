@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         if key not in args.unset:
             config[full_key(key)] = str(value)
             secret_keys = sorted({*secret_keys, full_key(key)})
-    # The program checks the backend it runs against (components.settings.effective_backend).
+    # The program checks the backend it runs against (components.stack_checks.effective_backend).
     backend = config.get(f"{PROJECT}:stateBackend", "") if args.backend is None else args.backend
     if backend:
         os.environ["PULUMI_BACKEND_URL"] = backend

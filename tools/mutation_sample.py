@@ -37,33 +37,33 @@ class Mutation:
 
 
 MUTATIONS = [
-    # components/workload.py
+    # components/workload.py and the modules it builds from
     Mutation(
         "components/workload.py",
-        "max_unavailable=0, max_surge=1",
-        "max_unavailable=1, max_surge=1",
+        "max_unavailable=0, max_surge=MAX_SURGE",
+        "max_unavailable=1, max_surge=MAX_SURGE",
         "a rollout takes a serving pod down before its replacement is ready",
     ),
     Mutation(
-        "components/workload.py",
+        "components/pod_spec.py",
         'when_unsatisfiable="ScheduleAnyway"',
         'when_unsatisfiable="DoNotSchedule"',
         "kind nodes have no zone label: every pod stays Pending",
     ),
     Mutation(
-        "components/workload.py",
+        "components/pod_spec.py",
         'match_label_keys=["pod-template-hash"]',
         "match_label_keys=None",
         "old and new ReplicaSets skew each other's spread during a rollout",
     ),
     Mutation(
-        "components/workload.py",
+        "components/pod_spec.py",
         "readiness_probe=http_probe(probes.ready_path, 5, 2)",
         "readiness_probe=http_probe(probes.health_path, 5, 2)",
         "readiness ignores the database: traffic reaches pods that cannot serve it",
     ),
     Mutation(
-        "components/workload.py",
+        "components/pod_spec.py",
         "-(-probes.startup_budget_seconds // STARTUP_PERIOD_SECONDS)",
         "probes.startup_budget_seconds // STARTUP_PERIOD_SECONDS",
         "an odd startup budget is cut short by one period",
@@ -81,19 +81,19 @@ MUTATIONS = [
         "unhealthy pods block node drains",
     ),
     Mutation(
-        "components/workload.py",
+        "components/network_policies.py",
         'pod_selector=LabelSelectorArgs(), policy_types=["Ingress", "Egress"]',
         'pod_selector=LabelSelectorArgs(), policy_types=["Ingress"]',
         "egress is not denied by default",
     ),
     Mutation(
-        "components/workload.py",
+        "components/network_policies.py",
         'NetworkPolicyPortArgs(protocol="TCP", port=53),',
         'NetworkPolicyPortArgs(protocol="UDP", port=53),',
         "DNS over TCP (large answers) is blocked",
     ),
     Mutation(
-        "components/workload.py",
+        "components/app_config.py",
         '"DRAIN_SECONDS": str(shutdown.drain_seconds)',
         '"DRAIN_SECONDS": str(shutdown.shutdown_timeout_seconds)',
         "the service drains for the wrong time",
@@ -111,19 +111,19 @@ MUTATIONS = [
         "the service account hands every pod an API token",
     ),
     Mutation(
-        "components/workload.py",
+        "components/pod_spec.py",
         "enable_service_links=False,",
         "enable_service_links=True,",
         "every Service in the namespace is injected as environment variables",
     ),
     Mutation(
-        "components/workload.py",
+        "components/pod_spec.py",
         'image_pull_policy="IfNotPresent"',
         'image_pull_policy="Always"',
         "every restart pulls again: a registry outage stops restarts",
     ),
     Mutation(
-        "components/workload.py", "timeout_seconds=2,", "timeout_seconds=1,", "a slow health answer counts as a failure"
+        "components/pod_spec.py", "timeout_seconds=2,", "timeout_seconds=1,", "a slow health answer counts as a failure"
     ),
     Mutation(
         "components/workload.py",
@@ -235,7 +235,7 @@ MUTATIONS = [
         '(("", "baseline"),',
         "the namespace admits privileged-ish pods",
     ),
-    # components/settings.py and environment.py
+    # components/settings.py, environment.py and args_from_settings.py
     Mutation(
         "components/settings.py",
         "if self.termination_grace_period_seconds <= needed:",
@@ -267,7 +267,7 @@ MUTATIONS = [
         "prod keeps a namespace nothing needs",
     ),
     Mutation(
-        "components/environment.py",
+        "components/args_from_settings.py",
         'instance=f"{instance}-database"',
         "instance=instance",
         "the debug commands list the database pods as the service's",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sys
 
-from components.settings import amount
+from components.validators import amount
 from e2e.harness import NAMESPACE, STACK, E2EFailure, Run
 from e2e.plan import step
 

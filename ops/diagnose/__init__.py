@@ -12,11 +12,8 @@ package re-exports what ops/verify.py and ops/status.py call.
 
 from ops.diagnose.api_keys import PROBE_PATH, check_anonymous_append, check_authenticated_read
 from ops.diagnose.checks import (
-    CONTAINER,
     GATEWAY_GROUP,
     GATEWAY_VERSION,
-    INGRESS_NAME,
-    ROUTE_NAME,
     Check,
     Ctx,
     check_http,
@@ -39,12 +36,9 @@ from ops.diagnose.route import (
 from ops.diagnose.service import check_endpoints, endpoint_pods
 
 __all__ = [
-    "CONTAINER",
     "GATEWAY_GROUP",
     "GATEWAY_VERSION",
-    "INGRESS_NAME",
     "PROBE_PATH",
-    "ROUTE_NAME",
     "Check",
     "Ctx",
     "check_anonymous_append",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from components.workload import APP_NAME
-from ops.diagnose.checks import CONFIG_MAP_NAME, Check, Ctx
+from components.app_config import CONFIG_MAP_NAME
+from components.labels import APP_NAME
+from ops.diagnose.checks import Check, Ctx
 
 # The log the checks below touch: the anonymous append sends no body, so even a service that took it
 # would write nothing (400 empty_body), and the authenticated read only reads.

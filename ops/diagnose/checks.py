@@ -1,4 +1,4 @@
-"""What every layer of the diagnosis shares: the names of the objects it reads, the stack's Ctx, the Check it
+"""What every layer of the diagnosis shares: the Gateway API group and version it reads, the stack's Ctx, the Check it
 returns, and the pod and selector helpers more than one layer (and ops/verify.py) needs."""
 
 from __future__ import annotations
@@ -8,17 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.gateway import GATEWAY_API
-from components.workload import APP_NAME, GATEWAY_NAME_LABEL, instance_name
+from components.labels import GATEWAY_NAME_LABEL, instance_name
 
-# The names of what verify reads, as components/workload.py gives them: it writes them inline rather than
-# declaring them, so tests/ops/diagnose/test_checks.py ties each one to the objects the program creates.
-CONTAINER = APP_NAME
-INGRESS_NAME = f"{APP_NAME}-ingress"
-ROUTE_NAME = APP_NAME
-CONFIG_MAP_NAME = f"{APP_NAME}-config"
-PORT_NAME = "http"
-"""The container port's name, which NetworkPolicy rules may use instead of its number."""
-INSTANCE_LABEL = "app.kubernetes.io/instance"
+# The layers import the names of what verify reads (APP_NAME, CONTAINER_NAME, INGRESS_NAME, ...) from the
+# components that declare them; tests/ops/diagnose/test_checks.py checks them against the objects the program
+# creates.
 GATEWAY_GROUP, GATEWAY_VERSION = GATEWAY_API.split("/")
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from components.workload import GATEWAY_NAME_LABEL, HTTP_PORT
-from ops.diagnose.checks import PORT_NAME, Check, Ctx, selector_matches
+from components.app_config import HTTP_PORT, HTTP_PORT_NAME
+from components.labels import GATEWAY_NAME_LABEL
+from ops.diagnose.checks import Check, Ctx, selector_matches
 
 
 def describe_selector(selector: Any) -> str:
@@ -78,7 +79,9 @@ def check_network(
             allowed_in.append(
                 f"from {' or '.join(describe_peer(p) for p in peers) or 'anywhere'} on {_ports(rule.ports)}"
             )
-            if _port_allows(rule.ports, port, PORT_NAME) and (not peers or any(_peer_admits(p, ctx) for p in peers)):
+            if _port_allows(rule.ports, port, HTTP_PORT_NAME) and (
+                not peers or any(_peer_admits(p, ctx) for p in peers)
+            ):
                 controller_in = True
         for rule in (policy.spec.egress or []) if "Egress" in types else []:
             peers = rule.to or []

@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from components.image import IMAGE_REPOSITORY
+from components.labels import APP_NAME
+from components.pod_spec import CONTAINER_NAME
 from components.registry import REGISTRY_PORT
-from components.workload import APP_NAME
-from ops.diagnose.checks import CONTAINER, Check, Ctx, is_ready, restarts
+from ops.diagnose.checks import Check, Ctx, is_ready, restarts
 
 
 def _event_time(event: Any) -> datetime:
@@ -33,7 +34,7 @@ def events_for(events: Iterable[Any], kind: str, name: str) -> list[Any]:
 
 def _container(pod: Any) -> Any:
     containers = pod.spec.containers if pod.spec else []
-    return next((c for c in containers if c.name == CONTAINER), containers[0] if containers else None)
+    return next((c for c in containers if c.name == CONTAINER_NAME), containers[0] if containers else None)
 
 
 def last_lines(text: str, count: int = 3) -> str:

@@ -6,8 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from components.workload import APP_NAME, HTTP_PORT
-from ops.diagnose.checks import INGRESS_NAME, INSTANCE_LABEL, ROUTE_NAME, Check, Ctx, is_ready
+from components.app_config import HTTP_PORT
+from components.labels import APP_NAME, INSTANCE_LABEL
+from components.routes import HTTP_ROUTE_NAME, INGRESS_NAME
+from ops.diagnose.checks import Check, Ctx, is_ready
 
 
 def check_controller(pods: Sequence[Any], ctx: Ctx) -> Check:
@@ -148,13 +150,13 @@ def check_gateway(gateway: Mapping[str, Any] | None, ctx: Ctx) -> Check:
 
 def check_route(route: Mapping[str, Any] | None, ctx: Ctx) -> Check:
     """Accepted by our parent Gateway, with its backend resolved (route status is per parent)."""
-    describe = f"{ctx.kubectl} describe httproute {ROUTE_NAME}"
+    describe = f"{ctx.kubectl} describe httproute {HTTP_ROUTE_NAME}"
     if route is None:
         return Check(
             "gateway",
             "route",
             False,
-            f"no HTTPRoute {ROUTE_NAME}",
+            f"no HTTPRoute {HTTP_ROUTE_NAME}",
             "the stack is not deployed",
             f"make up STACK={ctx.stack}",
         )

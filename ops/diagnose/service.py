@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from components.workload import APP_NAME
+from components.labels import APP_NAME
 from ops.diagnose.checks import Check, Ctx, is_ready
 
 

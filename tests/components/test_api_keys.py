@@ -1,4 +1,7 @@
-"""API keys: the keys file Secret, its mount, the apiToken output, rotation and the refusals."""
+"""API keys: the keys file Secret, its mount, the apiToken output and rotation.
+
+The refusals of wal-service:apiKeys are in test_credentials.py, those of featureFlags in test_validators.py.
+"""
 
 from __future__ import annotations
 
@@ -224,63 +227,3 @@ def test_rotation_overlaps_then_the_old_key_goes_and_each_step_rolls_the_pods(mo
     annotations = [r.one("Deployment").spec["template"]["metadata"]["annotations"]["checksum/secrets"] for r in runs]
     assert len(set(annotations)) == 3, f"a key change did not roll the pods: {annotations}"
     assert keys_file(keys_secret(runs[1])).count(":writer:") == 2
-
-
-# --- refusals -------------------------------------------------------------------------------------------
-
-
-def api_keys(value: str) -> str:
-    return f"wal-service:apiKeys={{secret: '{value}'}}"
-
-
-GOOD = "Y" * 40
-REFUSED: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], str]] = {
-    # name: (stack, sets, unsets, a fragment the one-line error must hold)
-    "plain-text": ("prod", (f"wal-service:apiKeys=ci:writer:{GOOD}",), (), "stored in plain text"),
-    "production-without-keys": ("prod", (), ("wal-service:apiKeys",), "appEnv is production"),
-    "no-key-at-all": ("dev", ("wal-service:generateApiKey=false",), (), "generateApiKey is false"),
-    "bad-role": ("dev", (api_keys(f"ci:admin:{GOOD}"),), (), "entry 1 (ci) has role 'admin'"),
-    "short-token": ("dev", (api_keys("ci:writer:tooshort"),), (), "entry 1 (ci) needs a token of 32-512"),
-    "token-in-the-name-place": ("dev", (api_keys(f"{GOOD}:writer:ci"),), (), "entry 1 must be name:role:token"),
-    "two-fields": ("dev", (api_keys(f"ci:{GOOD}"),), (), "entry 1 must be name:role:token"),
-    "reserved-name": ("dev", (api_keys(f"generated:writer:{GOOD}"),), (), "belongs to the key generateApiKey"),
-    "same-name": (
-        "dev",
-        (api_keys(f"ci:writer:{GOOD}, ci:reader:{'Z' * 40}"),),
-        (),
-        "entry 2 (ci): the name appears twice",
-    ),
-    "same-token": ("dev", (api_keys(f"ci:writer:{GOOD},dash:reader:{GOOD}"),), (), "entry 2 (dash) has the same token"),
-}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _prefetch(mockruns: MockRuns) -> None:
-    mockruns.prefetch(mockruns.scenario(stack, sets, unsets) for stack, sets, unsets, _ in REFUSED.values())
-
-
-@pytest.mark.parametrize("case", REFUSED.values(), ids=REFUSED.keys())
-def test_bad_api_keys_are_refused_in_one_line_naming_the_key_never_the_token(
-    mockruns: MockRuns, case: tuple[str, tuple[str, ...], tuple[str, ...], str]
-) -> None:
-    stack, sets, unsets, fragment = case
-    result = mockruns.get(stack, sets, unsets)
-    assert result.returncode == 2 and result.error, f"stack {stack} with {sets}: accepted"
-    assert "\n" not in result.error and "Traceback" not in result.stderr, result.stderr
-    assert result.error.startswith("wal-service:apiKeys"), result.error
-    assert fragment in result.error, result.error
-    assert "pulumi config set --secret wal-service:apiKeys" in result.error, result.error
-    for token in (GOOD, "tooshort", "Z" * 40):
-        assert token not in result.error + result.stderr, "the error echoes a token"
-    assert result.registrations == [], f"{len(result.registrations)} resources registered before the error"
-
-
-@pytest.mark.parametrize("stack", ["dev", "prod"])
-@pytest.mark.parametrize("flag", ["AUTH=disabled", "API_KEYS_FILE=/tmp/keys"])
-def test_no_stack_turns_authentication_off_or_moves_the_keys(mockruns: MockRuns, stack: str, flag: str) -> None:
-    result = mockruns.get(stack, (f'wal-service:featureFlags=["{flag}"]',))
-    assert result.returncode == 2 and result.error, f"stack {stack} accepted featureFlags {flag}"
-    assert result.error.startswith("wal-service:featureFlags"), result.error
-    expected = "every stack authenticates its clients" if flag.startswith("AUTH") else "program-owned key"
-    assert expected in result.error, result.error
-    assert result.registrations == []

@@ -13,8 +13,9 @@ import jsonschema
 import pytest
 import yaml
 
+from components.app_config import HTTP_PORT
 from components.crd_check import CHECK_SCRIPT
-from components.workload import HTTP_PORT, METRICS_PATH
+from components.monitoring import METRICS_PATH
 from e2e.upstream_files import service_monitor_crd
 
 if TYPE_CHECKING:

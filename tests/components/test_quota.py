@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from components.environment import quota_hard_for, stack_pods
+from components.args_from_settings import quota_hard_for, stack_pods
 from components.quota import cpu_quantity, memory_quantity, pod_footprint, quota_hard
-from components.settings import amount, stack_settings
+from components.stack_checks import stack_settings
+from components.validators import amount
+from tests.config_cases import Bad, assert_refused_before_any_resource, prefetch
 from tests.dependencies import ancestors
 
 if TYPE_CHECKING:
@@ -248,3 +250,31 @@ def test_quota_can_be_left_to_the_cluster(mockruns: MockRuns) -> None:
     result = mockruns.get("prod", ["wal-service:resourceQuota=false"])
     assert result.returncode == 0, result.error
     assert not result.objects("ResourceQuota") and not result.objects("LimitRange")
+
+
+# A namespace budget the stack cannot fit in at its worst moment (every pod at its limits) is refused.
+TOO_SMALL = {
+    "quota-cpu-autoscaling": Bad(
+        "staging", ("wal-service:quotaCpu=2",), "quotaCpu", "'2'", "maxReplicas 4 + rollout surge 1) x cpuLimit 500m"
+    ),
+    "quota-cpu-fixed-replicas": Bad(
+        "dev",
+        ("wal-service:replicas=5", "wal-service:quotaCpu=2"),
+        "quotaCpu",
+        "'2'",
+        "6 service pods (replicas 5 + rollout surge 1) x cpuLimit 500m + database pod 1 (the larger of its containers' "
+        "sum and its init container); set quotaCpu to at least 4, unset it",
+    ),
+    "quota-memory-external-database": Bad(
+        "prod", ("wal-service:quotaMemory=4Gi",), "quotaMemory", "'4Gi'", "limits.memory 4400Mi = 11 service pods"
+    ),
+    "quota-memory-counts-the-database": Bad(
+        "dev", ("wal-service:quotaMemory=1Gi",), "quotaMemory", "'1Gi'", "+ database pod 512Mi"
+    ),
+}
+
+
+@pytest.mark.parametrize("case", TOO_SMALL.values(), ids=TOO_SMALL.keys())
+def test_a_budget_below_the_need_is_refused_before_any_resource(mockruns: MockRuns, case: Bad) -> None:
+    prefetch(mockruns, TOO_SMALL)
+    assert_refused_before_any_resource(mockruns, case)

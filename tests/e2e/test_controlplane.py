@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from components.settings import amount
+from components.validators import amount
 from e2e import controlplane
 from e2e.controlplane import ControlPlane, free_ports, make_pki, node_manifest
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from components import stack_config
-from components.settings import stack_settings
+from components.stack_checks import stack_settings
 from ops.kube import api_client
 
 

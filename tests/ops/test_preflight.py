@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from components.settings import Settings, stack_settings
+from components.settings import Settings
+from components.stack_checks import stack_settings
 from ops import preflight as pf
 from tests.ops.conftest import MakeTools
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from components.settings import Settings, stack_settings
+from components.settings import Settings
+from components.stack_checks import stack_settings
 from ops import history, rollback
 from ops.proc import UserError
 from tests.ops.conftest import Commands

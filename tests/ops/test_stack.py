@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from components.settings import effective_backend, stack_settings
+from components.stack_checks import effective_backend, stack_settings
 from ops import stack as stack_mod
 from ops.proc import Result, UserError, command_line
 from tests.ops.conftest import Commands

@@ -30,7 +30,7 @@ def test_a_machine_without_docker_gets_every_problem_and_no_download(
 
 
 def test_up_ends_with_how_to_call_the_api_with_a_key() -> None:
-    from components.settings import stack_settings
+    from components.stack_checks import stack_settings
 
     dev = up.api_hint(stack_settings("dev"))
     assert dev == (
