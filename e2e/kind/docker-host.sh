@@ -41,23 +41,27 @@ cat >"$wrapper" <<'WRAP'
 #!/usr/bin/env bash
 # runc, minus the capabilities this host cannot grant (see e2e/kind/docker-host.sh).
 set -euo pipefail
+# `create`/`run` read the capabilities from <bundle>/config.json, `exec` (docker exec) from its --process file.
 bundle=""
+process=""
 args=("$@")
 for ((i = 0; i < ${#args[@]}; i++)); do
   case "${args[i]}" in
     --bundle|-b) bundle="${args[i+1]}" ;;
     --bundle=*) bundle="${args[i]#--bundle=}" ;;
+    --process|-p) process="${args[i+1]}" ;;
+    --process=*) process="${args[i]#--process=}" ;;
   esac
 done
-if [[ -n "$bundle" && -f "$bundle/config.json" ]]; then
-  allowed="$(cat /usr/local/libexec/wal-e2e-runc.caps)"
-  tmp="$bundle/config.json.wal-e2e"
-  jq --argjson allowed "$allowed" '
-    if .process.capabilities then
-      .process.capabilities |= with_entries(.value |= map(select(. as $c | $allowed | index($c))))
-    else . end' "$bundle/config.json" >"$tmp"
-  mv "$tmp" "$bundle/config.json"
-fi
+allowed="$(cat /usr/local/libexec/wal-e2e-runc.caps)"
+# filter FILE PATH: keep only the held capabilities in the capability sets at PATH of the JSON file.
+filter() {
+  jq --argjson allowed "$allowed" "if $2 then $2 |= with_entries(.value |= map(select(. as \$c | \$allowed | index(\$c)))) else . end" \
+    "$1" >"$1.wal-e2e"
+  mv "$1.wal-e2e" "$1"
+}
+if [[ -n "$bundle" && -f "$bundle/config.json" ]]; then filter "$bundle/config.json" .process.capabilities; fi
+if [[ -n "$process" && -f "$process" ]]; then filter "$process" .capabilities; fi
 exec /usr/sbin/runc "$@"
 WRAP
 chmod 0755 "$wrapper"

@@ -11,6 +11,14 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 export GOFLAGS="-mod=readonly" GOTOOLCHAIN=local GOPROXY="${GOPROXY:-https://proxy.golang.org}"
 step() { printf '==> %s (%s)\n' "$1" "$(date -u +%H:%M:%S)" >&2; }
+# quiet COMMAND...: its output only when it fails (docker build's legacy-builder notice, ctr's progress).
+quiet() {
+  local out
+  if ! out="$("$@" 2>&1)"; then
+    printf '%s\n' "$out" >&2
+    return 1
+  fi
+}
 stand_in=org.wal-service.e2e.stand-in
 
 bin="$(bash "$here/build-bins.sh" | tail -n1)"
@@ -74,7 +82,7 @@ image() {
     printf '%s\n' "$@"
     echo "LABEL $stand_in=\"$what\""
   } > "$ctx/Dockerfile"
-  docker build -q -t "$name" "$ctx" >/dev/null
+  quiet docker build -q -t "$name" "$ctx"
   echo "$name"
 }
 
@@ -120,8 +128,9 @@ python3 - "$kind_dir/pkg/build/nodeimage/const_storage.go" "$work/default-storag
 import re, sys
 src = open(sys.argv[1]).read()
 consts = dict(re.findall(r'^const (\w+) = "([^"]+)"', src, re.M))
-manifest = re.search(r"^const defaultStorageManifest = `(.*?)`$", src, re.M | re.S).group(1)
+manifest = re.search(r"^const defaultStorageManifest = `(.*?)^`$", src, re.M | re.S).group(1)
 manifest = re.sub(r"` \+ (\w+) \+ `", lambda m: consts[m.group(1)], manifest)
+assert "` +" not in manifest and "kind: StorageClass" in manifest, "kind's storage manifest changed shape"
 open(sys.argv[2], "w").write(manifest)
 open(sys.argv[3], "w").write(f"{consts['storageProvisionerImage']}\n{consts['storageHelperImage']}\n")
 EOF
@@ -141,7 +150,7 @@ echo "$kube_version" > "$ctx/kind-version"
 cp "$here/node/default-cni.yaml" "$ctx/manifests/"
 cp "$work/default-storage.yaml" "$ctx/manifests/"
 cp "$here/node/Dockerfile" "$ctx/"
-docker build -q -t wal-e2e.local/kind-base:"$key" "$ctx" >/dev/null
+quiet docker build -q -t wal-e2e.local/kind-base:"$key" "$ctx"
 
 # As kind's node-image build does (pkg/build/nodeimage/imageimporter.go): run containerd in the image, import every
 # image unpacked later by the node, and commit the result with the entrypoint restored.
@@ -151,9 +160,10 @@ container="$(docker run -d --privileged --entrypoint sleep wal-e2e.local/kind-ba
 docker cp "$work/images.tar" "$container:/kind/images.tar"
 docker exec "$container" bash -c 'nohup containerd >/dev/null 2>&1 &
 for i in $(seq 1 30); do ctr version >/dev/null 2>&1 && break; sleep 1; done
-ctr --namespace=k8s.io images import --label=io.cri-containerd.pinned=pinned --all-platforms --no-unpack --digests /kind/images.tar
-rm /kind/images.tar
-ctr --namespace=k8s.io images list -q
+ctr --namespace=k8s.io images import --label=io.cri-containerd.pinned=pinned --all-platforms --no-unpack --digests \
+  /kind/images.tar >/kind/import.log 2>&1 || { cat /kind/import.log; exit 1; }
+rm /kind/images.tar /kind/import.log
+ctr --namespace=k8s.io images list -q | grep -v "^sha256:"
 pkill containerd
 for i in $(seq 1 30); do pgrep -x containerd >/dev/null || break; sleep 1; done' >&2
 docker commit --change 'ENTRYPOINT [ "/usr/local/bin/entrypoint", "/sbin/init" ]' --change 'CMD []' \

@@ -1,0 +1,147 @@
+"""The dev stack's workload on real pods: the second slice of `make e2e-kind`.
+
+On the kind cluster `cluster_check --keep` leaves (the product's kind config, its registry wiring), it deploys the
+dev stack as `make e2e` does (real Pulumi CLI and Kubernetes provider, clusterMode existing, the policy pack),
+with the app image built from app/ on the Python stand-in and pushed to the local registry, and PostgreSQL from
+its stand-in. Then what only real pods show: PostgreSQL Ready on a bound volume, the service's pods Ready by their
+own probes under the restricted profile, records appended and read back through the Service from a pod the
+NetworkPolicy admits (one labelled as the Gateway's data plane), and refused from any other pod.
+NGINX Gateway Fabric cannot be built here: the harness writes the Gateway's status, and nothing proxies the host.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.labels import GATEWAY_NAME_LABEL
+from e2e.harness import PROJECT, ROOT, Run, default_root, toolchain_bin
+from e2e.kind.cluster_check import CLIENT_IMAGE, CLUSTER, REGISTRY_HOST_PORT, CheckFailure, pod_manifest, sh, step, wait
+
+HERE = Path(__file__).resolve().parent
+IMAGE_REPO = f"localhost:{REGISTRY_HOST_PORT}/wal-service"
+
+
+def kind_kubeconfig(context: str) -> str:
+    """kind's kubeconfig for the cluster, its context renamed to the one the e2e stack is configured with."""
+    config = yaml.safe_load(sh(["kind", "get", "kubeconfig", "--name", CLUSTER]).stdout)
+    config["contexts"][0]["name"] = context
+    config["current-context"] = context
+    return yaml.safe_dump(config)
+
+
+def build_app(images: dict[str, str]) -> str:
+    """The production image of app/, pushed; its reference by digest."""
+    ca = "".join(p.read_text() for p in sorted(Path("/usr/local/share/ca-certificates").glob("*.crt")))
+    tag = f"{IMAGE_REPO}:e2e-kind"
+    sh(
+        ["docker", "build", "-q", "--target", "production", "-t", tag,
+         "--build-arg", f"PYTHON_IMAGE={images['wal-service:pythonImage']}", "--build-arg", f"PIP_EXTRA_CA_PEM={ca}",
+         str(ROOT / "app")],
+        env={"DOCKER_BUILDKIT": "1"}, timeout=1200,
+    )  # fmt: skip
+    sh(["docker", "push", tag])
+    digests = json.loads(sh(["docker", "image", "inspect", tag, "--format", "{{json .RepoDigests}}"]).stdout)
+    return str(next(d for d in digests if d.startswith(IMAGE_REPO + "@")))
+
+
+def main() -> int:
+    proc = subprocess.run(["bash", str(HERE / "workload-images.sh")], stdout=subprocess.PIPE, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit("workload-images.sh failed; its log is above")
+    images = dict(line.split("=", 1) for line in proc.stdout.splitlines() if line.startswith("wal-service:"))
+    run = Run(default_root().with_name(default_root().name + "-kind"), toolchain_bin())
+    try:
+        with step("app image from app/ on the Python stand-in, pushed to the local registry"):
+            image_ref = build_app(images)
+            print(f"    {image_ref}")
+        with step("PostgreSQL stand-in loaded into the node (no registry serves it)"):
+            sh(["kind", "load", "docker-image", "--name", CLUSTER, images["wal-service:databaseImage"]])
+        with step("the dev stack's working copy, pointed at the kind cluster"):
+            run.prepare()
+            run.cluster.root.mkdir(parents=True, exist_ok=True)
+            run.cluster.kubeconfig.write_text(kind_kubeconfig("wal-e2e"))
+            run.configure()
+            for key, value in {"imageRef": image_ref, "databaseImage": images["wal-service:databaseImage"]}.items():
+                run.pulumi("config", "set", f"{PROJECT}:{key}", value)
+            run.gateway_platform()
+        with step("pulumi up with the policy pack"):
+            run.start_gateway_controller()
+            run.up()
+        check_workload(run)
+    except CheckFailure as err:
+        print(f"FAILED: {err}", file=sys.stderr)
+        return 1
+    finally:
+        run.stop_gateway_controller()
+    return 0
+
+
+def check_workload(run: Run) -> None:
+    ns = "wal-service-dev"
+    kubectl = ["kubectl", "--kubeconfig", str(run.cluster.kubeconfig)]
+
+    def ready(kind: str) -> bool:
+        items: list[Any] = json.loads(sh([*kubectl, "get", kind, "-n", ns, "-o", "json"]).stdout)["items"]
+        return bool(items) and all(i["status"].get("readyReplicas", 0) == i["spec"].get("replicas", 1) for i in items)
+
+    with step("PostgreSQL and the service Ready by their own probes"):
+        wait("the StatefulSet Ready", lambda: ready("statefulsets"), 300)
+        wait("the Deployment Ready", lambda: ready("deployments"), 300)
+    token = run.pulumi("stack", "output", "apiToken", "--show-secrets").stdout.strip()
+    gateways = json.loads(sh([*kubectl, "get", "gateways", "-A", "-o", "json"]).stdout)["items"]
+    if len(gateways) != 1:
+        raise CheckFailure(f"expected the stack's one Gateway, found {len(gateways)}")
+    gw_ns, gw_name = gateways[0]["metadata"]["namespace"], gateways[0]["metadata"]["name"]
+    url = f"http://wal-service.{ns}.svc.cluster.local:8080/api/v1/logs/e2e-kind/records"
+    append = (
+        f"curl -sf --max-time 5 -X POST {url} -H 'Authorization: Bearer {token}' -H 'content-type: application/json'"
+    )
+    # Debian with curl (images.sh); as the Gateway's data plane: its namespace, its gateway-name label.
+    for name, namespace, labels in (
+        ("dataplane", gw_ns, {GATEWAY_NAME_LABEL: gw_name}),
+        ("stranger", "default", {"app": "stranger"}),
+    ):
+        sh([*kubectl, "apply", "-f", "-"], stdin=pod_manifest(name, namespace, CLIENT_IMAGE, ["sleep", "3600"], labels))
+
+    def pod_ready(name: str, namespace: str) -> bool:
+        jsonpath = "jsonpath={.status.containerStatuses[0].ready}"
+        return sh([*kubectl, "get", "pod", name, "-n", namespace, "-o", jsonpath], check=False).stdout == "true"
+
+    wait("the client pods Ready", lambda: pod_ready("dataplane", gw_ns) and pod_ready("stranger", "default"), 120)
+
+    def in_pod(name: str, namespace: str, script: str) -> subprocess.CompletedProcess[str]:
+        return sh([*kubectl, "exec", "-n", namespace, name, "--", "sh", "-c", script], check=False)
+
+    with step("records appended and read back in order through the Service, from the Gateway's data plane"):
+        for body in ('{"n":1}', '{"n":2}'):
+            got = in_pod("dataplane", gw_ns, f"{append} -d '{body}'")
+            if got.returncode != 0:
+                raise CheckFailure(f"append {body} failed: {got.stderr.strip() or got.stdout.strip()}")
+        read = in_pod(
+            "dataplane", gw_ns, f"curl -sf --max-time 5 '{url}?from_lsn=1' -H 'Authorization: Bearer {token}'"
+        )
+        print(f"    {read.stdout.strip()[:300]}")
+        if (
+            read.returncode != 0
+            or read.stdout.find('"n":1') < 0
+            or read.stdout.find('"n":1') > read.stdout.find('"n":2')
+        ):
+            raise CheckFailure(f"the read did not return both records in order: {read.stdout.strip()[:300]}")
+        anonymous = in_pod(
+            "dataplane", gw_ns, f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 5 -X POST {url} -d '{{}}'"
+        )
+        if anonymous.stdout.strip() != "401":
+            raise CheckFailure(f"an append without a key answered {anonymous.stdout.strip()!r}, not 401")
+    with step("a pod in another namespace cannot reach the service"):
+        if in_pod("stranger", "default", f"{append} -d '{{}}'").returncode == 0:
+            raise CheckFailure("a pod outside the Gateway's data plane appended a record")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
