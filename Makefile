@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
 .PHONY: help venv lint typecheck test test-program test-app render preview up down preflight verify status rollback \
-	policy-venv lock kube-score toolchain e2e e2e-clean bench-deploy drift registry-gc
+	policy-venv lock kube-score toolchain e2e e2e-kind e2e-clean bench-deploy drift registry-gc
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -120,6 +120,10 @@ toolchain:
 #   make e2e ONLY=drift      one group or step of it (FROM=<step>: that step and every later one), after what it needs
 e2e: venv policy-venv
 	$(PY) -m e2e.run $(if $(ONLY),--only $(ONLY)) $(if $(FROM),--from $(FROM))
+
+#   make e2e-kind            the product's kind cluster and the dev stack's workload on the real Docker (images built here)
+e2e-kind: venv policy-venv
+	$(PY) -m e2e.kind.run
 
 #   make e2e-clean           stop and remove what `E2E_KEEP=1 make e2e` left
 e2e-clean: venv

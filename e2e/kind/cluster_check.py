@@ -174,12 +174,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"FAILED: {err}", file=sys.stderr)
     finally:
         if not options.keep:
-            with step("delete"):
-                sh(["bash", "-c", kind_cluster.DELETE_SCRIPT], env=env, check=False)
-                sh(["docker", "rm", "-f", "-v", REGISTRY], check=False)
-        else:
-            print(f"KUBECONFIG={kubeconfig}")
+            delete()
     return 1 if failed else 0
+
+
+def delete() -> None:
+    """The cluster (with the product's delete script), the registry container and its volume."""
+    with step("delete the cluster, the registry and its volume"):
+        env = {"KIND_CLUSTER": CLUSTER, "KIND_KUBECONFIG": str(Path(tempfile.gettempdir()) / "wal-e2e-kind-gone")}
+        sh(["bash", "-c", kind_cluster.DELETE_SCRIPT], env=env, check=False)
+        sh(["docker", "rm", "-f", "-v", REGISTRY], check=False)
+        sh(["docker", "volume", "rm", f"{REGISTRY}-data"], check=False)
 
 
 def check_dns_and_policy(cluster: Cluster) -> None:

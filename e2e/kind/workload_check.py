@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from components.labels import GATEWAY_NAME_LABEL
-from e2e.harness import PROJECT, ROOT, Run, default_root, toolchain_bin
+from e2e.harness import PROJECT, ROOT, E2EFailure, Run, default_root, toolchain_bin
 from e2e.kind.cluster_check import CLIENT_IMAGE, CLUSTER, REGISTRY_HOST_PORT, CheckFailure, pod_manifest, sh, step, wait
 
 HERE = Path(__file__).resolve().parent
@@ -43,14 +43,15 @@ def build_app(images: dict[str, str]) -> str:
         ["docker", "build", "-q", "--target", "production", "-t", tag,
          "--build-arg", f"PYTHON_IMAGE={images['wal-service:pythonImage']}", "--build-arg", f"PIP_EXTRA_CA_PEM={ca}",
          str(ROOT / "app")],
-        env={"DOCKER_BUILDKIT": "1"}, timeout=1200,
+        timeout=1200,
     )  # fmt: skip
     sh(["docker", "push", tag])
     digests = json.loads(sh(["docker", "image", "inspect", tag, "--format", "{{json .RepoDigests}}"]).stdout)
     return str(next(d for d in digests if d.startswith(IMAGE_REPO + "@")))
 
 
-def main() -> int:
+def main(look_around: list[str] | None = None) -> int:
+    look_around = [] if look_around is None else look_around
     proc = subprocess.run(["bash", str(HERE / "workload-images.sh")], stdout=subprocess.PIPE, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit("workload-images.sh failed; its log is above")
@@ -67,18 +68,32 @@ def main() -> int:
             run.cluster.root.mkdir(parents=True, exist_ok=True)
             run.cluster.kubeconfig.write_text(kind_kubeconfig("wal-e2e"))
             run.configure()
-            for key, value in {"imageRef": image_ref, "databaseImage": images["wal-service:databaseImage"]}.items():
+            overrides = {
+                "registryServer": f"localhost:{REGISTRY_HOST_PORT}",
+                "imageRef": image_ref,
+                "databaseImage": images["wal-service:databaseImage"],
+            }
+            for key, value in overrides.items():
                 run.pulumi("config", "set", f"{PROJECT}:{key}", value)
             run.gateway_platform()
         with step("pulumi up with the policy pack"):
             run.start_gateway_controller()
             run.up()
         check_workload(run)
-    except CheckFailure as err:
+    except (CheckFailure, E2EFailure) as err:
         print(f"FAILED: {err}", file=sys.stderr)
         return 1
     finally:
         run.stop_gateway_controller()
+    # For a look around with plain kubectl, pulumi and curl (through the Service: nothing proxies the host).
+    look_around.extend(
+        f"{key}={run.env[key]}" for key in ("KUBECONFIG", "PATH", "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE_FILE")
+    )
+    look_around.append("STACK=dev")
+    look_around.append(
+        "URL=http://wal-service.wal-service-dev.svc.cluster.local:8080/ (from a pod in the Gateway's namespace)"
+    )
+    look_around.append(f"# run pulumi in {run.work}")
     return 0
 
 
@@ -93,7 +108,10 @@ def check_workload(run: Run) -> None:
     with step("PostgreSQL and the service Ready by their own probes"):
         wait("the StatefulSet Ready", lambda: ready("statefulsets"), 300)
         wait("the Deployment Ready", lambda: ready("deployments"), 300)
-    token = run.pulumi("stack", "output", "apiToken", "--show-secrets").stdout.strip()
+    # Not echoed: a token stays out of logs, even a throwaway one.
+    token = run.sh(
+        "pulumi", "stack", "output", "apiToken", "--show-secrets", "--stack", "dev", echo=False
+    ).stdout.strip()
     gateways = json.loads(sh([*kubectl, "get", "gateways", "-A", "-o", "json"]).stdout)["items"]
     if len(gateways) != 1:
         raise CheckFailure(f"expected the stack's one Gateway, found {len(gateways)}")
