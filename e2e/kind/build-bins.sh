@@ -8,6 +8,11 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 
+# runc links libseccomp (cgo), as kind's base image builds it; pause is C, linked statically.
+if [[ ! -f /usr/include/seccomp.h || ! -f /usr/lib/x86_64-linux-gnu/libc.a ]]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq libseccomp-dev libc6-dev gcc >/dev/null
+fi
 export GOPROXY="${GOPROXY:-https://proxy.golang.org}"
 export GOFLAGS="-mod=readonly -trimpath"
 export GOTOOLCHAIN=local

@@ -34,6 +34,10 @@ suite=trixie
 rootfs="$cache/rootfs-$(echo "$suite $packages" | sha256sum | cut -c1-12)"
 if [[ ! -f "$rootfs.tar" ]]; then
   step "debootstrap $suite"
+  if ! command -v debootstrap >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null
+  fi
   rm -rf "$rootfs"
   debootstrap --variant=minbase --include="$packages" "$suite" "$rootfs" http://deb.debian.org/debian >&2
   rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*

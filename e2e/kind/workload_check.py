@@ -12,6 +12,7 @@ NGINX Gateway Fabric cannot be built here: the harness writes the Gateway's stat
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -35,14 +36,14 @@ def kind_kubeconfig(context: str) -> str:
     return yaml.safe_dump(config)
 
 
-def build_app(images: dict[str, str]) -> str:
-    """The production image of app/, pushed; its reference by digest."""
+def build_app(images: dict[str, str], source: Path = ROOT / "app", tag_suffix: str = "e2e-kind") -> str:
+    """The production image of an app/ tree, pushed; its reference by digest."""
     ca = "".join(p.read_text() for p in sorted(Path("/usr/local/share/ca-certificates").glob("*.crt")))
-    tag = f"{IMAGE_REPO}:e2e-kind"
+    tag = f"{IMAGE_REPO}:{tag_suffix}"
     sh(
         ["docker", "build", "-q", "--target", "production", "-t", tag,
          "--build-arg", f"PYTHON_IMAGE={images['wal-service:pythonImage']}", "--build-arg", f"PIP_EXTRA_CA_PEM={ca}",
-         str(ROOT / "app")],
+         str(source)],
         timeout=1200,
     )  # fmt: skip
     sh(["docker", "push", tag])
@@ -79,7 +80,7 @@ def main(look_around: list[str] | None = None) -> int:
         with step("pulumi up with the policy pack"):
             run.start_gateway_controller()
             run.up()
-        check_workload(run)
+        check_workload(run, images)
     except (CheckFailure, E2EFailure) as err:
         print(f"FAILED: {err}", file=sys.stderr)
         return 1
@@ -97,7 +98,7 @@ def main(look_around: list[str] | None = None) -> int:
     return 0
 
 
-def check_workload(run: Run) -> None:
+def check_workload(run: Run, images: dict[str, str]) -> None:
     ns = "wal-service-dev"
     kubectl = ["kubectl", "--kubeconfig", str(run.cluster.kubeconfig)]
 
@@ -159,6 +160,63 @@ def check_workload(run: Run) -> None:
     with step("a pod in another namespace cannot reach the service"):
         if in_pod("stranger", "default", f"{append} -d '{{}}'").returncode == 0:
             raise CheckFailure("a pod outside the Gateway's data plane appended a record")
+    rolling_update(run, images, kubectl, gw_ns, url, token)
+
+
+def rolling_update(run: Run, images: dict[str, str], kubectl: list[str], gw_ns: str, url: str, token: str) -> None:
+    """A change to app code and an up, while a client appends in a loop: the seed's graduated probes and drain."""
+    log = f"{url.rsplit('/records', 1)[0].rsplit('/', 1)[0]}/e2e-kind-rolling/records"
+    seconds = 120
+    loop = (
+        f"end=$(( $(date +%s) + {seconds} )); i=0; : > /tmp/acked; : > /tmp/failed; "
+        "while [ $(date +%s) -lt $end ]; do i=$((i+1)); "
+        f"code=$(curl -s -o /dev/null -w '%{{http_code}}' --max-time 5 -X POST {log} "
+        f"-H 'Authorization: Bearer {token}' -H 'content-type: application/json' -d \"{{\\\"i\\\":$i}}\"); "
+        'if [ "$code" = 201 ]; then echo $i >> /tmp/acked; else echo "$i:$code" >> /tmp/failed; fi; sleep 0.1; done; '
+        'echo "acked $(wc -l < /tmp/acked) failed $(wc -l < /tmp/failed)"; cat /tmp/failed'
+    )
+    with step(f"app code changed, pushed and rolled out by pulumi up while a client appends for {seconds}s"):
+        source = run.root / "app-changed"
+        shutil.rmtree(source, ignore_errors=True)
+        shutil.copytree(ROOT / "app", source, ignore=shutil.ignore_patterns(".venv", "__pycache__", "*.egg-info"))
+        entry = source / "src" / "wal_service" / "__init__.py"
+        entry.write_text(entry.read_text() + "\n# e2e-kind: a code change, so a new image digest\n")
+        changed = build_app(images, source, "e2e-kind-changed")
+        client = subprocess.Popen(
+            [*kubectl, "exec", "-n", gw_ns, "dataplane", "--", "sh", "-c", loop],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        before = json.loads(
+            sh([*kubectl, "get", "deployment", "wal-service", "-n", "wal-service-dev", "-o", "json"]).stdout
+        )
+        run.pulumi("config", "set", f"{PROJECT}:imageRef", changed)
+        run.up()
+        after = json.loads(
+            sh([*kubectl, "get", "deployment", "wal-service", "-n", "wal-service-dev", "-o", "json"]).stdout
+        )
+        out, _ = client.communicate(timeout=seconds + 60)
+        print(f"    {out.strip().splitlines()[0] if out.strip() else '(no output)'}")
+        image = after["spec"]["template"]["spec"]["containers"][0]["image"]
+        if image != changed or after["metadata"]["generation"] == before["metadata"]["generation"]:
+            raise CheckFailure(f"the Deployment did not roll to {changed} (it runs {image})")
+        summary = out.strip().splitlines()
+        if not summary or not summary[0].startswith("acked ") or not summary[0].endswith(" failed 0"):
+            raise CheckFailure(f"requests failed during the rolling update: {' '.join(summary)[:500]}")
+        acked = int(summary[0].split()[1])
+        records: list[Any] = []
+        next_from = 1
+        while True:
+            read = ["curl", "-sf", "--max-time", "5", f"{log}?from_lsn={next_from}&limit=1000"]
+            page = sh([*kubectl, "exec", "-n", gw_ns, "dataplane", "--", *read, "-H", f"Authorization: Bearer {token}"])
+            body = json.loads(page.stdout)
+            if not body["records"]:
+                break
+            records.extend(body["records"])
+            next_from = body["next_from_lsn"]
+        seen = [r["data"]["i"] for r in records]
+        if seen != list(range(1, acked + 1)):
+            raise CheckFailure(f"{acked} appends acknowledged, the log holds {len(seen)} in order {seen[:5]}...")
+        print(f"    {acked} acknowledged appends, all read back in order; the Deployment runs {image}")
 
 
 if __name__ == "__main__":
