@@ -15,6 +15,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -160,21 +161,67 @@ def check_workload(run: Run, images: dict[str, str]) -> None:
     with step("a pod in another namespace cannot reach the service"):
         if in_pod("stranger", "default", f"{append} -d '{{}}'").returncode == 0:
             raise CheckFailure("a pod outside the Gateway's data plane appended a record")
-    rolling_update(run, images, kubectl, gw_ns, url, token)
+    rolling_update(run, images, kubectl, Appender(kubectl, gw_ns, url, token, "e2e-kind-rolling"))
+    database_restart(kubectl, Appender(kubectl, gw_ns, url, token, "e2e-kind-db-restart"))
 
 
-def rolling_update(run: Run, images: dict[str, str], kubectl: list[str], gw_ns: str, url: str, token: str) -> None:
+class Appender:
+    """A client in the data-plane pod appending {"i": n} every 0.1 s to one log for a while, and what came of it."""
+
+    def __init__(self, kubectl: list[str], gw_ns: str, url: str, token: str, log: str) -> None:
+        self.exec = [*kubectl, "exec", "-n", gw_ns, "dataplane", "--"]
+        self.token = token
+        self.log = f"{url.rsplit('/records', 1)[0].rsplit('/', 1)[0]}/{log}/records"
+        self.client: subprocess.Popen[str] | None = None
+
+    def start(self, seconds: int) -> None:
+        loop = (
+            f"end=$(( $(date +%s) + {seconds} )); i=0; "
+            "while [ $(date +%s) -lt $end ]; do i=$((i+1)); "
+            f"code=$(curl -s -o /dev/null -w '%{{http_code}} %{{time_total}}' --max-time 5 -X POST {self.log} "
+            f"-H 'Authorization: Bearer {self.token}' -H 'content-type: application/json' -d \"{{\\\"i\\\":$i}}\"); "
+            'echo "$i $code"; sleep 0.1; done'
+        )
+        self.client = subprocess.Popen([*self.exec, "sh", "-c", loop], stdout=subprocess.PIPE, text=True)
+
+    def outcome(self, timeout: float) -> tuple[list[int], list[tuple[int, str, float]]]:
+        """The acknowledged appends' numbers, and (number, status, seconds) of the others."""
+        assert self.client is not None
+        out, _ = self.client.communicate(timeout=timeout)
+        acked, failed = [], []
+        for line in out.splitlines():
+            number, code, took = line.split()
+            if code == "201":
+                acked.append(int(number))
+            else:
+                failed.append((int(number), code, float(took)))
+        if not acked:
+            raise CheckFailure(f"no append was acknowledged; the client printed {out[-300:]!r}")
+        return acked, failed
+
+    def read_back(self) -> list[int]:
+        records: list[Any] = []
+        next_from = 1
+        while True:
+            read = ["curl", "-sf", "--max-time", "5", f"{self.log}?from_lsn={next_from}&limit=1000"]
+            page = sh([*self.exec, *read, "-H", f"Authorization: Bearer {self.token}"])
+            body = json.loads(page.stdout)
+            if not body["records"]:
+                return [r["data"]["i"] for r in records]
+            records.extend(body["records"])
+            next_from = body["next_from_lsn"]
+
+    def check_nothing_lost(self, acked: list[int]) -> None:
+        held = self.read_back()
+        if [n for n in held if n in set(acked)] != acked:
+            raise CheckFailure(f"{len(acked)} appends acknowledged, but the log does not hold them all in order")
+        print(f"    {len(acked)} acknowledged appends, all read back in order")
+
+
+def rolling_update(run: Run, images: dict[str, str], kubectl: list[str], appender: Appender) -> None:
     """A change to app code and an up, while a client appends in a loop: the seed's graduated probes and drain."""
-    log = f"{url.rsplit('/records', 1)[0].rsplit('/', 1)[0]}/e2e-kind-rolling/records"
     seconds = 120
-    loop = (
-        f"end=$(( $(date +%s) + {seconds} )); i=0; : > /tmp/acked; : > /tmp/failed; "
-        "while [ $(date +%s) -lt $end ]; do i=$((i+1)); "
-        f"code=$(curl -s -o /dev/null -w '%{{http_code}}' --max-time 5 -X POST {log} "
-        f"-H 'Authorization: Bearer {token}' -H 'content-type: application/json' -d \"{{\\\"i\\\":$i}}\"); "
-        'if [ "$code" = 201 ]; then echo $i >> /tmp/acked; else echo "$i:$code" >> /tmp/failed; fi; sleep 0.1; done; '
-        'echo "acked $(wc -l < /tmp/acked) failed $(wc -l < /tmp/failed)"; cat /tmp/failed'
-    )
+    deployment = [*kubectl, "get", "deployment", "wal-service", "-n", "wal-service-dev", "-o", "json"]
     with step(f"app code changed, pushed and rolled out by pulumi up while a client appends for {seconds}s"):
         source = run.root / "app-changed"
         shutil.rmtree(source, ignore_errors=True)
@@ -182,41 +229,35 @@ def rolling_update(run: Run, images: dict[str, str], kubectl: list[str], gw_ns: 
         entry = source / "src" / "wal_service" / "__init__.py"
         entry.write_text(entry.read_text() + "\n# e2e-kind: a code change, so a new image digest\n")
         changed = build_app(images, source, "e2e-kind-changed")
-        client = subprocess.Popen(
-            [*kubectl, "exec", "-n", gw_ns, "dataplane", "--", "sh", "-c", loop],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
-        before = json.loads(
-            sh([*kubectl, "get", "deployment", "wal-service", "-n", "wal-service-dev", "-o", "json"]).stdout
-        )
+        appender.start(seconds)
+        before = json.loads(sh(deployment).stdout)
         run.pulumi("config", "set", f"{PROJECT}:imageRef", changed)
         run.up()
-        after = json.loads(
-            sh([*kubectl, "get", "deployment", "wal-service", "-n", "wal-service-dev", "-o", "json"]).stdout
-        )
-        out, _ = client.communicate(timeout=seconds + 60)
-        print(f"    {out.strip().splitlines()[0] if out.strip() else '(no output)'}")
+        after = json.loads(sh(deployment).stdout)
+        acked, failed = appender.outcome(seconds + 60)
         image = after["spec"]["template"]["spec"]["containers"][0]["image"]
         if image != changed or after["metadata"]["generation"] == before["metadata"]["generation"]:
             raise CheckFailure(f"the Deployment did not roll to {changed} (it runs {image})")
-        summary = out.strip().splitlines()
-        if not summary or not summary[0].startswith("acked ") or not summary[0].endswith(" failed 0"):
-            raise CheckFailure(f"requests failed during the rolling update: {' '.join(summary)[:500]}")
-        acked = int(summary[0].split()[1])
-        records: list[Any] = []
-        next_from = 1
-        while True:
-            read = ["curl", "-sf", "--max-time", "5", f"{log}?from_lsn={next_from}&limit=1000"]
-            page = sh([*kubectl, "exec", "-n", gw_ns, "dataplane", "--", *read, "-H", f"Authorization: Bearer {token}"])
-            body = json.loads(page.stdout)
-            if not body["records"]:
-                break
-            records.extend(body["records"])
-            next_from = body["next_from_lsn"]
-        seen = [r["data"]["i"] for r in records]
-        if seen != list(range(1, acked + 1)):
-            raise CheckFailure(f"{acked} appends acknowledged, the log holds {len(seen)} in order {seen[:5]}...")
-        print(f"    {acked} acknowledged appends, all read back in order; the Deployment runs {image}")
+        if failed:
+            raise CheckFailure(f"{len(failed)} appends failed during the rolling update, e.g. {failed[:5]}")
+        appender.check_nothing_lost(acked)
+
+
+def database_restart(kubectl: list[str], appender: Appender) -> None:
+    """PostgreSQL's pod deleted under load: appends fail fast with 503 while it is away, then resume."""
+    seconds = 90
+    with step(f"the PostgreSQL pod deleted while a client appends for {seconds}s"):
+        appender.start(seconds)
+        time.sleep(10)
+        sh([*kubectl, "delete", "pod", "postgres-0", "-n", "wal-service-dev", "--wait=false"])
+        acked, failed = appender.outcome(seconds + 60)
+        print(f"    {len(acked)} acknowledged, {len(failed)} refused while the database was away")
+        slow_or_wrong = [f for f in failed if f[1] != "503" or f[2] > 3.0]
+        if slow_or_wrong:
+            raise CheckFailure(f"appends failed otherwise than fast with 503: {slow_or_wrong[:5]}")
+        if failed and max(acked) < max(n for n, _, _ in failed):
+            raise CheckFailure("appends did not resume after the database came back")
+        appender.check_nothing_lost(acked)
 
 
 if __name__ == "__main__":
