@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import WRITER, WRITER_TOKEN, ServerProcess, fetch_records, unique_log
+from tests.conftest import READER, WRITER, WRITER_TOKEN, ServerProcess, fetch_records, unique_log
 
 URL = "/api/v1/logs/{}/records"
 GUARD = 10.0
@@ -295,3 +295,21 @@ async def test_reads_wait_for_room_in_the_budget_too(make_app: Any, database: st
         rest = await client.get(URL.format(log), params={"from_lsn": page.json()["next_from_lsn"]})
         assert [r["data"] for r in rest.json()["records"]] == [SECOND.decode().strip('"')]
     assert budget.available == budget.capacity
+
+
+async def test_an_answer_before_the_body_says_the_connection_closes(server: ServerProcess) -> None:
+    """Refused before its body was read (403, 401), a request ends its connection; the answer
+    must say `connection: close`, or a keep-alive client or proxy sends its next request into a
+    reset. A request whose body was read keeps its connection."""
+    log = unique_log("close")
+    with httpx.Client(base_url=server.base_url, timeout=GUARD) as http:
+        appended = http.post(URL.format(log), json=1, headers=WRITER)
+        assert appended.status_code == 201
+        assert appended.headers.get("connection") != "close"
+        forbidden = http.post(URL.format(log), json=2, headers=READER)
+        assert (forbidden.status_code, forbidden.headers.get("connection")) == (403, "close")
+        anonymous = http.post(URL.format(log), json=3)
+        assert (anonymous.status_code, anonymous.headers.get("connection")) == (401, "close")
+        read = http.get(URL.format(log), headers=READER)
+        assert read.status_code == 200
+        assert read.headers.get("connection") != "close"

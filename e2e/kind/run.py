@@ -16,7 +16,7 @@ def main() -> int:
     look_around: list[str] = []
     code = cluster_check.main(["--keep"])
     if code == 0:
-        code = workload_check.main(look_around)
+        code = workload_check.main(look_around, destroy=not keep)
     if not keep:
         cluster_check.delete()
     print(f"e2e-kind {'passed' if code == 0 else 'FAILED'} in {time.monotonic() - started:.0f} s", flush=True)

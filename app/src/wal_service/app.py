@@ -366,6 +366,19 @@ class RequestContextMiddleware:
         route = _route_label(scope["path"])
         metrics.in_flight.inc()
 
+        request_headers = dict(scope["headers"])
+        body_pending = (
+            request_headers.get(b"content-length", b"0") != b"0"
+            or b"transfer-encoding" in request_headers
+        )
+
+        async def receive_wrapper() -> Message:
+            nonlocal body_pending
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_pending = False
+            return message
+
         async def send_wrapper(message: Message) -> None:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
@@ -373,15 +386,18 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
-                if self.state.draining:
-                    # Keep-alive clients must reconnect (to another replica) rather than
-                    # race the listener that closes at the end of the drain.
+                if self.state.draining or body_pending:
+                    # Draining: keep-alive clients must reconnect (to another replica) rather
+                    # than race the listener that closes at the end of the drain. Answered
+                    # before its body was read (401, 403, 413...): the server closes the
+                    # connection (protocol.py), and a client or proxy that reused it would
+                    # send its next request into a reset.
                     headers.append((b"connection", b"close"))
                 message = {**message, "headers": headers}
             await send(message)
 
         try:
-            await self.app(scope, receive, send_wrapper)
+            await self.app(scope, receive_wrapper, send_wrapper)
         except ClientDisconnect:
             # Nothing to answer and nothing wrong with the service.
             if not response_started:
