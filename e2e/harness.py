@@ -54,6 +54,26 @@ class E2EFailure(Exception):
     """A step whose outcome differs from what the program promises."""
 
 
+@contextmanager
+def timed(title: str, timings: list[tuple[str, float]] | None = None) -> Iterator[None]:
+    """One step in the log (and in `timings`, when given)."""
+    print(f"\n==> {title}", flush=True)
+    started = time.monotonic()
+    yield
+    elapsed = time.monotonic() - started
+    if timings is not None:
+        timings.append((title, elapsed))
+    print(f"    ok ({elapsed:.1f} s)", flush=True)
+
+
+def wait(what: str, predicate: Callable[[], bool], timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise E2EFailure(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(1)
+
+
 def default_root() -> Path:
     """E2E_DIR, or a directory of this checkout's own: two worktrees' runs must not wipe each other's."""
     checkout = hashlib.sha256(str(ROOT).encode()).hexdigest()[:8]
@@ -103,12 +123,8 @@ class Run:
     @contextmanager
     def timed(self, title: str) -> Iterator[None]:
         """One step in the log and the timing table."""
-        print(f"\n==> {title}", flush=True)
-        started = time.monotonic()
-        yield
-        elapsed = time.monotonic() - started
-        self.timings.append((title, elapsed))
-        print(f"    ok ({elapsed:.1f} s)", flush=True)
+        with timed(title, self.timings):
+            yield
 
     def sh(
         self, *args: str, check: bool = True, echo: bool = True, timeout: float = STEP_TIMEOUT
@@ -273,11 +289,7 @@ class Run:
         return self.kubectl_json("get", "deployment", "wal-service", "-n", NAMESPACE)
 
     def wait(self, what: str, predicate: Callable[[], bool], timeout: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise E2EFailure(f"timed out after {timeout:g} s waiting for {what}")
-            time.sleep(1)
+        wait(what, predicate, timeout)
 
     def replica_sets(self) -> list[Any]:
         selector = "app.kubernetes.io/name=wal-service"

@@ -11,32 +11,27 @@ It proves nothing about the docker provider, the Pulumi engine on this path or t
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from components import docker_host, kind_cluster, registry
+from e2e.harness import ROOT, E2EFailure, timed, wait
 
-ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 CLUSTER = "wal-e2e-kind"
 REGISTRY = "wal-e2e-kind-registry"
 REGISTRY_HOST_PORT = 16000
 # Debian with curl and socat (images.sh): the test pods need no image from elsewhere.
 CLIENT_IMAGE = "wal-e2e.local/kindnet-standin:kube-router-v2.1.0"
-
-
-class CheckFailure(Exception):
-    """What the real cluster did differs from what the product expects; one line."""
 
 
 def sh(
@@ -57,7 +52,7 @@ def sh(
         env={**os.environ, **(env or {})},
     )
     if check and proc.returncode != 0:
-        raise CheckFailure(
+        raise E2EFailure(
             f"{' '.join(cmd[:4])}... exited {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-2000:]}"
         )
     return proc
@@ -66,25 +61,17 @@ def sh(
 def last_line(script: Path) -> str:
     proc = subprocess.run(["bash", str(script)], stdout=subprocess.PIPE, text=True, check=False)
     if proc.returncode != 0:
-        raise CheckFailure(f"{script.relative_to(ROOT)} failed (exit {proc.returncode}); its log is above")
+        raise E2EFailure(f"{script.relative_to(ROOT)} failed (exit {proc.returncode}); its log is above")
     return proc.stdout.strip().splitlines()[-1]
 
 
-def wait(what: str, predicate: Callable[[], bool], timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(3)
-    raise CheckFailure(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-@contextmanager
-def step(title: str) -> Iterator[None]:
-    start = time.monotonic()
-    print(f"==> {title}", flush=True)
-    yield
-    print(f"    ok ({time.monotonic() - start:.0f}s)", flush=True)
+@functools.cache
+def stand_in_images() -> dict[str, str]:
+    """The stand-ins workload-images.sh builds, by the stack config key each replaces (built once per run)."""
+    proc = subprocess.run(["bash", str(HERE / "workload-images.sh")], stdout=subprocess.PIPE, text=True, check=False)
+    if proc.returncode != 0:
+        raise E2EFailure("workload-images.sh failed; its log is above")
+    return dict(line.split("=", 1) for line in proc.stdout.splitlines() if line.startswith("wal-service:"))
 
 
 class Cluster:
@@ -129,20 +116,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="leave the cluster and registry running")
     options = parser.parse_args(argv)
 
-    with step("Docker daemon"):
+    with timed("Docker daemon"):
         sh(["bash", str(HERE / "docker-host.sh")])
-    with step("binaries and node image (build-bins.sh, images.sh)"):
+    with timed("binaries and node image (build-bins.sh, images.sh)"):
         node_image = last_line(HERE / "images.sh")
         bin_dir = last_line(HERE / "build-bins.sh")
         os.environ["PATH"] = f"{bin_dir}:{os.environ['PATH']}"
         print(f"    {node_image}")
-    with step("stand-ins for the stack's images (workload-images.sh)"):
-        proc = subprocess.run(
-            ["bash", str(HERE / "workload-images.sh")], stdout=subprocess.PIPE, text=True, check=False
-        )
-        if proc.returncode != 0:
-            raise SystemExit("workload-images.sh failed; its log is above")
-        images = dict(line.split("=", 1) for line in proc.stdout.splitlines() if line.startswith("wal-service:"))
+    with timed("stand-ins for the stack's images (workload-images.sh)"):
+        stand_in_images()
 
     host = docker_host.probe()
     work = Path(tempfile.mkdtemp(prefix="wal-e2e-kind-"))
@@ -161,15 +143,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     cluster = Cluster(kubeconfig)
     failed = False
     try:
-        with step(f"kind create cluster from the product's config (cgroup v{host.cgroup_version})"):
+        with timed(f"kind create cluster from the product's config (cgroup v{host.cgroup_version})"):
             sh(["bash", "-c", kind_cluster.CREATE_SCRIPT], stdin=config, env=env, timeout=900)
-        with step("node Ready, kube-system pods Ready (CoreDNS, kindnet stand-in, local-path)"):
+        with timed("node Ready, kube-system pods Ready (CoreDNS, kindnet stand-in, local-path)"):
             wait("the node to be Ready", lambda: cluster.all_ready("nodes", "default"))
             wait("kube-system pods Ready", lambda: cluster.all_ready("pods", "kube-system"))
             wait("local-path-storage pods Ready", lambda: cluster.all_ready("pods", "local-path-storage"))
         check_dns_and_policy(cluster)
-        check_registry(cluster, images["wal-service:registryImage"])
-    except CheckFailure as err:
+        check_registry(cluster, stand_in_images()["wal-service:registryImage"])
+    except E2EFailure as err:
         failed = True
         print(f"FAILED: {err}", file=sys.stderr)
     finally:
@@ -180,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def delete() -> None:
     """The cluster (with the product's delete script), the registry container and its volume."""
-    with step("delete the cluster, the registry and its volume"):
+    with timed("delete the cluster, the registry and its volume"):
         env = {"KIND_CLUSTER": CLUSTER, "KIND_KUBECONFIG": str(Path(tempfile.gettempdir()) / "wal-e2e-kind-gone")}
         sh(["bash", "-c", kind_cluster.DELETE_SCRIPT], env=env, check=False)
         sh(["docker", "rm", "-f", "-v", REGISTRY], check=False)
@@ -189,7 +171,7 @@ def delete() -> None:
 
 def check_dns_and_policy(cluster: Cluster) -> None:
     image = CLIENT_IMAGE
-    with step("pods: cluster DNS resolves a Service; traffic flows; a deny-all NetworkPolicy stops it"):
+    with timed("pods: cluster DNS resolves a Service; traffic flows; a deny-all NetworkPolicy stops it"):
         cluster.kubectl("create", "namespace", "np-server")
         cluster.kubectl("create", "namespace", "np-client")
         # An echo server: what the client sends comes back only over a connection the cluster let through.
@@ -236,7 +218,7 @@ def check_registry(cluster: Cluster, registry_image: str) -> None:
         "PULL_HOST": f"{REGISTRY}:{registry.REGISTRY_PORT}",
         "PUSH_HOST": f"localhost:{port}",
     }
-    with step("registry: the product's container, network connect and node hosts; a node pulls what the host pushed"):
+    with timed("registry: the product's container, network connect and node hosts; a node pulls what the host pushed"):
         sh(
             [
                 "docker",

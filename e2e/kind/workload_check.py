@@ -21,13 +21,28 @@ from typing import Any
 
 import yaml
 
-from components.labels import GATEWAY_NAME_LABEL
-from e2e.harness import PROJECT, ROOT, E2EFailure, Run, default_root, toolchain_bin
-from e2e.kind.cluster_check import CLIENT_IMAGE, CLUSTER, REGISTRY_HOST_PORT, CheckFailure, pod_manifest, sh, step, wait
+from components.app_config import HTTP_PORT
+from components.database import POSTGRES_NAME
+from components.labels import APP_NAME, GATEWAY_NAME_LABEL
+from e2e.harness import NAMESPACE, PROJECT, ROOT, STACK, E2EFailure, Run, default_root, timed, toolchain_bin, wait
+from e2e.kind.cluster_check import (
+    CLIENT_IMAGE,
+    CLUSTER,
+    REGISTRY_HOST_PORT,
+    Cluster,
+    pod_manifest,
+    sh,
+    stand_in_images,
+)
 from e2e.steps import teardown
 
-HERE = Path(__file__).resolve().parent
-IMAGE_REPO = f"localhost:{REGISTRY_HOST_PORT}/wal-service"
+IMAGE_REPO = f"localhost:{REGISTRY_HOST_PORT}/{APP_NAME}"
+# The service as pods in the cluster reach it.
+SERVICE_URL = f"http://{APP_NAME}.{NAMESPACE}.svc.cluster.local:{HTTP_PORT}"
+
+
+def records_url(log: str) -> str:
+    return f"{SERVICE_URL}/api/v1/logs/{log}/records"
 
 
 def kind_kubeconfig(context: str) -> str:
@@ -55,18 +70,15 @@ def build_app(images: dict[str, str], source: Path = ROOT / "app", tag_suffix: s
 
 def main(look_around: list[str] | None = None, destroy: bool = True) -> int:
     look_around = [] if look_around is None else look_around
-    proc = subprocess.run(["bash", str(HERE / "workload-images.sh")], stdout=subprocess.PIPE, text=True, check=False)
-    if proc.returncode != 0:
-        raise SystemExit("workload-images.sh failed; its log is above")
-    images = dict(line.split("=", 1) for line in proc.stdout.splitlines() if line.startswith("wal-service:"))
+    images = stand_in_images()
     run = Run(default_root().with_name(default_root().name + "-kind"), toolchain_bin())
     try:
-        with step("app image from app/ on the Python stand-in, pushed to the local registry"):
+        with timed("app image from app/ on the Python stand-in, pushed to the local registry"):
             image_ref = build_app(images)
             print(f"    {image_ref}")
-        with step("PostgreSQL stand-in loaded into the node (no registry serves it)"):
+        with timed("PostgreSQL stand-in loaded into the node (no registry serves it)"):
             sh(["kind", "load", "docker-image", "--name", CLUSTER, images["wal-service:databaseImage"]])
-        with step("the dev stack's working copy, pointed at the kind cluster"):
+        with timed("the dev stack's working copy, pointed at the kind cluster"):
             run.prepare()
             run.cluster.root.mkdir(parents=True, exist_ok=True)
             run.cluster.kubeconfig.write_text(kind_kubeconfig("wal-e2e"))
@@ -79,14 +91,14 @@ def main(look_around: list[str] | None = None, destroy: bool = True) -> int:
             for key, value in overrides.items():
                 run.pulumi("config", "set", f"{PROJECT}:{key}", value)
             run.gateway_platform()
-        with step("pulumi up with the policy pack"):
+        with timed("pulumi up with the policy pack"):
             run.start_gateway_controller()
             run.up()
         check_workload(run, images)
         if destroy:
-            with step(teardown.destroy.title + ", with real pods, volumes and finalizers"):
+            with timed(teardown.destroy.title + ", with real pods, volumes and finalizers"):
                 teardown.destroy.action(run)
-    except (CheckFailure, E2EFailure) as err:
+    except E2EFailure as err:
         print(f"FAILED: {err}", file=sys.stderr)
         return 1
     finally:
@@ -95,34 +107,31 @@ def main(look_around: list[str] | None = None, destroy: bool = True) -> int:
     look_around.extend(
         f"{key}={run.env[key]}" for key in ("KUBECONFIG", "PATH", "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE_FILE")
     )
-    look_around.append("STACK=dev")
-    look_around.append(
-        "URL=http://wal-service.wal-service-dev.svc.cluster.local:8080/ (from a pod in the Gateway's namespace)"
-    )
+    look_around.append(f"STACK={STACK}")
+    look_around.append(f"URL={SERVICE_URL}/ (from a pod in the Gateway's namespace)")
     look_around.append(f"# run pulumi in {run.work}")
     return 0
 
 
 def check_workload(run: Run, images: dict[str, str]) -> None:
-    ns = "wal-service-dev"
-    kubectl = ["kubectl", "--kubeconfig", str(run.cluster.kubeconfig)]
+    cluster = Cluster(run.cluster.kubeconfig)
 
     def ready(kind: str) -> bool:
-        items: list[Any] = json.loads(sh([*kubectl, "get", kind, "-n", ns, "-o", "json"]).stdout)["items"]
+        items: list[Any] = cluster.json("get", kind, "-n", NAMESPACE)["items"]
         return bool(items) and all(i["status"].get("readyReplicas", 0) == i["spec"].get("replicas", 1) for i in items)
 
-    with step("PostgreSQL and the service Ready by their own probes"):
+    with timed("PostgreSQL and the service Ready by their own probes"):
         wait("the StatefulSet Ready", lambda: ready("statefulsets"), 300)
         wait("the Deployment Ready", lambda: ready("deployments"), 300)
     # Not echoed: a token stays out of logs, even a throwaway one.
     token = run.sh(
-        "pulumi", "stack", "output", "apiToken", "--show-secrets", "--stack", "dev", echo=False
+        "pulumi", "stack", "output", "apiToken", "--show-secrets", "--stack", STACK, echo=False
     ).stdout.strip()
-    gateways = json.loads(sh([*kubectl, "get", "gateways", "-A", "-o", "json"]).stdout)["items"]
+    gateways = cluster.json("get", "gateways", "-A")["items"]
     if len(gateways) != 1:
-        raise CheckFailure(f"expected the stack's one Gateway, found {len(gateways)}")
+        raise E2EFailure(f"expected the stack's one Gateway, found {len(gateways)}")
     gw_ns, gw_name = gateways[0]["metadata"]["namespace"], gateways[0]["metadata"]["name"]
-    url = f"http://wal-service.{ns}.svc.cluster.local:8080/api/v1/logs/e2e-kind/records"
+    url = records_url("e2e-kind")
     append = (
         f"curl -sf --max-time 5 -X POST {url} -H 'Authorization: Bearer {token}' -H 'content-type: application/json'"
     )
@@ -131,22 +140,24 @@ def check_workload(run: Run, images: dict[str, str]) -> None:
         ("dataplane", gw_ns, {GATEWAY_NAME_LABEL: gw_name}),
         ("stranger", "default", {"app": "stranger"}),
     ):
-        sh([*kubectl, "apply", "-f", "-"], stdin=pod_manifest(name, namespace, CLIENT_IMAGE, ["sleep", "3600"], labels))
+        cluster.kubectl(
+            "apply", "-f", "-", stdin=pod_manifest(name, namespace, CLIENT_IMAGE, ["sleep", "3600"], labels)
+        )
 
     def pod_ready(name: str, namespace: str) -> bool:
         jsonpath = "jsonpath={.status.containerStatuses[0].ready}"
-        return sh([*kubectl, "get", "pod", name, "-n", namespace, "-o", jsonpath], check=False).stdout == "true"
+        return cluster.kubectl("get", "pod", name, "-n", namespace, "-o", jsonpath, check=False).stdout == "true"
 
     wait("the client pods Ready", lambda: pod_ready("dataplane", gw_ns) and pod_ready("stranger", "default"), 120)
 
     def in_pod(name: str, namespace: str, script: str) -> subprocess.CompletedProcess[str]:
-        return sh([*kubectl, "exec", "-n", namespace, name, "--", "sh", "-c", script], check=False)
+        return cluster.kubectl("exec", "-n", namespace, name, "--", "sh", "-c", script, check=False)
 
-    with step("records appended and read back in order through the Service, from the Gateway's data plane"):
+    with timed("records appended and read back in order through the Service, from the Gateway's data plane"):
         for body in ('{"n":1}', '{"n":2}'):
             got = in_pod("dataplane", gw_ns, f"{append} -d '{body}'")
             if got.returncode != 0:
-                raise CheckFailure(f"append {body} failed: {got.stderr.strip() or got.stdout.strip()}")
+                raise E2EFailure(f"append {body} failed: {got.stderr.strip() or got.stdout.strip()}")
         read = in_pod(
             "dataplane", gw_ns, f"curl -sf --max-time 5 '{url}?from_lsn=1' -H 'Authorization: Bearer {token}'"
         )
@@ -156,26 +167,26 @@ def check_workload(run: Run, images: dict[str, str]) -> None:
             or read.stdout.find('"n":1') < 0
             or read.stdout.find('"n":1') > read.stdout.find('"n":2')
         ):
-            raise CheckFailure(f"the read did not return both records in order: {read.stdout.strip()[:300]}")
+            raise E2EFailure(f"the read did not return both records in order: {read.stdout.strip()[:300]}")
         anonymous = in_pod(
             "dataplane", gw_ns, f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 5 -X POST {url} -d '{{}}'"
         )
         if anonymous.stdout.strip() != "401":
-            raise CheckFailure(f"an append without a key answered {anonymous.stdout.strip()!r}, not 401")
-    with step("a pod in another namespace cannot reach the service"):
+            raise E2EFailure(f"an append without a key answered {anonymous.stdout.strip()!r}, not 401")
+    with timed("a pod in another namespace cannot reach the service"):
         if in_pod("stranger", "default", f"{append} -d '{{}}'").returncode == 0:
-            raise CheckFailure("a pod outside the Gateway's data plane appended a record")
-    rolling_update(run, images, kubectl, Appender(kubectl, gw_ns, url, token, "e2e-kind-rolling"))
-    database_restart(kubectl, Appender(kubectl, gw_ns, url, token, "e2e-kind-db-restart"))
+            raise E2EFailure("a pod outside the Gateway's data plane appended a record")
+    rolling_update(run, images, cluster, Appender(cluster, gw_ns, token, "e2e-kind-rolling"))
+    database_restart(cluster, Appender(cluster, gw_ns, token, "e2e-kind-db-restart"))
 
 
 class Appender:
     """A client in the data-plane pod appending {"i": n} every 0.1 s to one log for a while, and what came of it."""
 
-    def __init__(self, kubectl: list[str], gw_ns: str, url: str, token: str, log: str) -> None:
-        self.exec = [*kubectl, "exec", "-n", gw_ns, "dataplane", "--"]
+    def __init__(self, cluster: Cluster, gw_ns: str, token: str, log: str) -> None:
+        self.exec = ["kubectl", "--kubeconfig", str(cluster.kubeconfig), "exec", "-n", gw_ns, "dataplane", "--"]
         self.token = token
-        self.log = f"{url.rsplit('/records', 1)[0].rsplit('/', 1)[0]}/{log}/records"
+        self.log = records_url(log)
         self.client: subprocess.Popen[str] | None = None
 
     def start(self, seconds: int) -> None:
@@ -200,7 +211,7 @@ class Appender:
             else:
                 failed.append((int(number), code, float(took)))
         if not acked:
-            raise CheckFailure(f"no append was acknowledged; the client printed {out[-300:]!r}")
+            raise E2EFailure(f"no append was acknowledged; the client printed {out[-300:]!r}")
         return acked, failed
 
     def read_back(self) -> list[int]:
@@ -218,15 +229,15 @@ class Appender:
     def check_nothing_lost(self, acked: list[int]) -> None:
         held = self.read_back()
         if [n for n in held if n in set(acked)] != acked:
-            raise CheckFailure(f"{len(acked)} appends acknowledged, but the log does not hold them all in order")
+            raise E2EFailure(f"{len(acked)} appends acknowledged, but the log does not hold them all in order")
         print(f"    {len(acked)} acknowledged appends, all read back in order")
 
 
-def rolling_update(run: Run, images: dict[str, str], kubectl: list[str], appender: Appender) -> None:
+def rolling_update(run: Run, images: dict[str, str], cluster: Cluster, appender: Appender) -> None:
     """A change to app code and an up, while a client appends in a loop: the seed's graduated probes and drain."""
     seconds = 120
-    deployment = [*kubectl, "get", "deployment", "wal-service", "-n", "wal-service-dev", "-o", "json"]
-    with step(f"app code changed, pushed and rolled out by pulumi up while a client appends for {seconds}s"):
+    deployment = ("get", "deployment", APP_NAME, "-n", NAMESPACE)
+    with timed(f"app code changed, pushed and rolled out by pulumi up while a client appends for {seconds}s"):
         source = run.root / "app-changed"
         shutil.rmtree(source, ignore_errors=True)
         shutil.copytree(ROOT / "app", source, ignore=shutil.ignore_patterns(".venv", "__pycache__", "*.egg-info"))
@@ -234,26 +245,26 @@ def rolling_update(run: Run, images: dict[str, str], kubectl: list[str], appende
         entry.write_text(entry.read_text() + "\n# e2e-kind: a code change, so a new image digest\n")
         changed = build_app(images, source, "e2e-kind-changed")
         appender.start(seconds)
-        before = json.loads(sh(deployment).stdout)
+        before = cluster.json(*deployment)
         run.pulumi("config", "set", f"{PROJECT}:imageRef", changed)
         run.up()
-        after = json.loads(sh(deployment).stdout)
+        after = cluster.json(*deployment)
         acked, failed = appender.outcome(seconds + 60)
         image = after["spec"]["template"]["spec"]["containers"][0]["image"]
         if image != changed or after["metadata"]["generation"] == before["metadata"]["generation"]:
-            raise CheckFailure(f"the Deployment did not roll to {changed} (it runs {image})")
+            raise E2EFailure(f"the Deployment did not roll to {changed} (it runs {image})")
         if failed:
-            raise CheckFailure(f"{len(failed)} appends failed during the rolling update, e.g. {failed[:5]}")
+            raise E2EFailure(f"{len(failed)} appends failed during the rolling update, e.g. {failed[:5]}")
         appender.check_nothing_lost(acked)
 
 
-def database_restart(kubectl: list[str], appender: Appender) -> None:
+def database_restart(cluster: Cluster, appender: Appender) -> None:
     """PostgreSQL's pod deleted under load: appends fail fast with 503 while it is away, then resume."""
     seconds = 90
-    with step(f"the PostgreSQL pod deleted while a client appends for {seconds}s"):
+    with timed(f"the PostgreSQL pod deleted while a client appends for {seconds}s"):
         appender.start(seconds)
         time.sleep(10)
-        sh([*kubectl, "delete", "pod", "postgres-0", "-n", "wal-service-dev", "--wait=false"])
+        cluster.kubectl("delete", "pod", f"{POSTGRES_NAME}-0", "-n", NAMESPACE, "--wait=false")
         acked, failed = appender.outcome(seconds + 60)
         slowest = max((took for _, _, took in failed), default=0.0)
         print(
@@ -262,9 +273,9 @@ def database_restart(kubectl: list[str], appender: Appender) -> None:
         # An answer at all (curl gives up after 5 s with 000) and the one that says "try again".
         wrong = [f for f in failed if f[1] != "503"]
         if wrong:
-            raise CheckFailure(f"appends failed otherwise than with 503: {wrong[:5]}")
+            raise E2EFailure(f"appends failed otherwise than with 503: {wrong[:5]}")
         if failed and max(acked) < max(n for n, _, _ in failed):
-            raise CheckFailure("appends did not resume after the database came back")
+            raise E2EFailure("appends did not resume after the database came back")
         appender.check_nothing_lost(acked)
 
 
