@@ -8,6 +8,8 @@ names the key and the fix.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pulumi
 
 from components import gateway_api_crds
@@ -127,6 +129,21 @@ def gateway_api_crd_files(s: Settings) -> list[str]:
             f"{PROJECT}:gatewayApiCrds: {exc}. Where this machine cannot reach it, download that zip elsewhere and "
             f"run: pulumi config set {PROJECT}:gatewayApiCrds <path of the zip> -s {s.stack}"
         ) from None
+
+
+def gateway_chart(s: Settings) -> str:
+    """The NGINX Gateway Fabric chart: a repository URL as given, or a local chart that must be one."""
+    if "://" in s.gateway_chart:
+        return s.gateway_chart
+    path = Path(s.gateway_chart)
+    if path.is_dir() and (path / "Chart.yaml").is_file():
+        return s.gateway_chart
+    if path.is_file() and path.name.endswith((".tgz", ".tar.gz")):
+        return s.gateway_chart
+    raise pulumi.RunError(
+        f"{PROJECT}:gatewayChart: {s.gateway_chart} is neither a chart directory (with a Chart.yaml) nor a chart "
+        f"archive (.tgz), nor a repository URL such as oci://ghcr.io/nginx/charts/nginx-gateway-fabric"
+    )
 
 
 def kind_args(s: Settings, docker_host: DockerHost | None) -> KindClusterArgs | None:

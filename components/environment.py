@@ -20,6 +20,7 @@ from components.args_from_settings import (
     api_keys_args,
     database_args,
     gateway_api_crd_files,
+    gateway_chart,
     kind_args,
     pairs,
     quota_args,
@@ -297,6 +298,7 @@ class Environment(pulumi.ComponentResource):
                         gateway_class=s.gateway_class_name,
                         https_listener=s.https_listener,
                         crd_files=gateway_api_crd_files(s),
+                        chart=gateway_chart(s),
                     ),
                     opts=k8s_opts,
                 )

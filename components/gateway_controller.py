@@ -12,6 +12,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+# The chart's home (gatewayChart's default); a local chart (a mirror's copy) is installed at its own version.
 CHART = "oci://ghcr.io/nginx/charts/nginx-gateway-fabric"
 CHART_VERSION = "2.6.5"
 RELEASE_NAME = "ngf"
@@ -56,6 +57,8 @@ class GatewayControllerArgs:
     """The Gateway has an HTTPS listener, whose node port kind maps (components/kind_cluster.py)."""
     crd_files: list[str]
     """The Gateway API CRDs' manifests (components/gateway_api_crds.py), installed before the chart."""
+    chart: str = CHART
+    """The chart: its OCI repository, a mirror, or a local chart directory or archive."""
 
 
 class GatewayController(pulumi.ComponentResource):
@@ -75,7 +78,7 @@ class GatewayController(pulumi.ComponentResource):
         release = k8s.helm.v3.Release(
             f"{name}-release",
             name=RELEASE_NAME,
-            chart=CHART,
+            chart=args.chart,
             version=CHART_VERSION,
             namespace=args.namespace,
             create_namespace=True,

@@ -111,6 +111,7 @@ class Settings(BaseModel):
     routing: Literal["gateway", "ingress"] = Field(alias="routing")
     gateway_class_name: DnsSubdomainOrEmpty = Field(alias="gatewayClassName")
     gateway_api_crds: str = Field(alias="gatewayApiCrds", min_length=1)
+    gateway_chart: str = Field(alias="gatewayChart", min_length=1)
     gateway_name: DnsSubdomain = Field(alias="gatewayName")
     gateway_namespace: DnsLabel = Field(alias="gatewayNamespace")
     ingress_class_name: DnsLabel = Field(alias="ingressClassName")
