@@ -94,6 +94,9 @@ CGO_ENABLED=0 build local-path -ldflags "-s -w" -- github.com/rancher/local-path
 # ports bind 127.0.0.1, never in what the product deploys.
 CGO_ENABLED=0 build kube-router -ldflags "-s -w" -- github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
 CGO_ENABLED=0 build metrics-server -ldflags "-s -w" -- sigs.k8s.io/metrics-server/cmd/metrics-server
+# Ours: the stand-in for NGINX Gateway Fabric's controller and data plane (gateway-chart/ runs it), as NGF's own
+# modules are not on the proxy. Standard library only, so it has no go.sum and fetches nothing.
+CGO_ENABLED=0 build gateway-standin -ldflags "-s -w" -- wal-service.local/e2e/kind/go/gateway-standin
 
 cat > "$bin/VERSIONS" <<EOF
 kind $(modver kind sigs.k8s.io/kind)
@@ -108,6 +111,7 @@ coredns $(modver coredns github.com/coredns/coredns)
 local-path-provisioner $(modver local-path github.com/rancher/local-path-provisioner)
 kube-router $(modver kube-router github.com/cloudnativelabs/kube-router/v2)
 metrics-server $(modver metrics-server sigs.k8s.io/metrics-server)
+gateway-standin (ours: stands in for NGINX Gateway Fabric 2.6.5)
 EOF
 step "done"
 echo "$bin"

@@ -66,6 +66,12 @@ def last_line(script: Path) -> str:
 
 
 @functools.cache
+def node_image() -> str:
+    """The kind node image images.sh assembles (built once, then found by its inputs' hash)."""
+    return last_line(HERE / "images.sh")
+
+
+@functools.cache
 def stand_in_images() -> dict[str, str]:
     """The stand-ins workload-images.sh builds, by the stack config key each replaces (built once per run)."""
     proc = subprocess.run(["bash", str(HERE / "workload-images.sh")], stdout=subprocess.PIPE, text=True, check=False)
@@ -119,10 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     with timed("Docker daemon"):
         sh(["bash", str(HERE / "docker-host.sh")])
     with timed("binaries and node image (build-bins.sh, images.sh)"):
-        node_image = last_line(HERE / "images.sh")
         bin_dir = last_line(HERE / "build-bins.sh")
         os.environ["PATH"] = f"{bin_dir}:{os.environ['PATH']}"
-        print(f"    {node_image}")
+        print(f"    {node_image()}")
     with timed("stand-ins for the stack's images (workload-images.sh)"):
         stand_in_images()
 
@@ -131,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     kubeconfig = work / f"kind-{CLUSTER}.yaml"
     args = kind_cluster.KindClusterArgs(
         cluster_name=CLUSTER,
-        node_image=node_image,
+        node_image=node_image(),
         workers=0,
         http_port=18080,
         https_port=None,

@@ -52,8 +52,12 @@ if ! docker image inspect wal-e2e.local/debian:trixie >/dev/null 2>&1; then
     --change 'CMD ["/bin/bash"]' "$rootfs.tar" wal-e2e.local/debian:trixie >/dev/null
 fi
 
-key="$( (cat "$bin/VERSIONS" "$rootfs.tar" | sha256sum; find "$here/node" "$here/images.sh" -type f -print0 | LC_ALL=C sort -z |
-  xargs -0 cat | sha256sum) | sha256sum | cut -c1-12)"
+# The PostgreSQL stand-in is preloaded too: `make up` creates the node, and no registry serves that image.
+db_image="$(bash "$here/workload-images.sh" | sed -n 's/^wal-service:databaseImage=//p')"
+[[ -n $db_image ]] || { echo "ERROR: workload-images.sh named no databaseImage" >&2; exit 1; }
+# The stand-in's binary too: a change to our own code changes no version in VERSIONS.
+key="$( (cat "$bin/VERSIONS" "$bin/gateway-standin" "$rootfs.tar" | sha256sum; docker image inspect -f '{{.Id}}' "$db_image"
+  find "$here/node" "$here/images.sh" -type f -print0 | LC_ALL=C sort -z | xargs -0 cat | sha256sum) | sha256sum | cut -c1-12)"
 node_image="wal-e2e.local/kind-node:$kube_version-$key"
 if docker image inspect "$node_image" >/dev/null 2>&1; then
   echo "$node_image"
@@ -126,6 +130,10 @@ preload+=("$(image "$sandbox" "$sandbox (k8s.io/kubernetes $kube_version build/p
   "$bin/pause:/pause" -- 'ENTRYPOINT ["/pause"]')")
 preload+=("$(image wal-e2e.local/kindnet-standin:kube-router-v2.1.0 "kindnetd: ptp CNI config plus kube-router's firewall" \
   wal-e2e.local/debian:trixie "$bin/kube-router:/usr/local/bin/")")
+# NGF's controller and data plane in one image, which gateway-chart/ runs under the tag it names.
+preload+=("$(image wal-e2e.local/gateway-standin:1 "NGINX Gateway Fabric 2.6.5: controller, nginx (ours: go/gateway-standin)" \
+  wal-e2e.local/static:1 "$bin/gateway-standin:/usr/local/bin/" -- 'USER 101:101' \
+  'ENTRYPOINT ["/usr/local/bin/gateway-standin"]')")
 
 # kind's default storage manifest, as `kind build node-image` writes it, and its two images under the names it gives.
 python3 - "$kind_dir/pkg/build/nodeimage/const_storage.go" "$work/default-storage.yaml" "$work/storage-images" <<'EOF'
@@ -142,6 +150,8 @@ EOF
 preload+=("$(image "$provisioner" "$provisioner (rancher/local-path-provisioner $(awk '$1 == "local-path-provisioner" {print $2}' "$bin/VERSIONS"))" \
   wal-e2e.local/static:1 "$bin/local-path-provisioner:/usr/local/bin/")")
 preload+=("$(image "$helper" "$helper (Debian $suite: the helper pod runs sh, mkdir, rm)" wal-e2e.local/debian:trixie)")
+
+preload+=("$db_image")
 
 step "node base image"
 ctx="$work/node"

@@ -38,10 +38,10 @@ step "pulumi CLI and Python language host"
 pulumi_version="$(modver pulumi github.com/pulumi/pulumi/pkg/v3)"
 (cd "$here/pulumi" && go build -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$pulumi_version" \
   -o "$out/" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi ./cmd/pulumi-language-python)
-# Stand-ins for the command and random providers, which the proxy does not serve
-# (see standin/standin.go); the version says so.
+# Stand-ins for the command, random and docker providers, which the proxy does not
+# serve (see standin/standin.go); the version says so.
 (cd "$here/pulumi" && go build -ldflags "-s -w -X main.version=0.0.0-e2e.standin" \
-  -o "$out/" ./cmd/pulumi-resource-command ./cmd/pulumi-resource-random)
+  -o "$out/" ./cmd/pulumi-resource-command ./cmd/pulumi-resource-random ./cmd/pulumi-resource-docker)
 sdk="$(moddir pulumi github.com/pulumi/pulumi/sdk/v3)"
 install -m 0755 "$sdk/python/cmd/pulumi-language-python-exec" "$out/"
 install -m 0755 "$sdk/python/dist/pulumi-resource-pulumi-python" "$out/"

@@ -26,6 +26,7 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UNKNOWN_OBJECT_VALUE, UnknownValueError
 
 Report = Callable[[str], None]
 """Resource checks: report one finding (the engine attaches the resource's URN)."""
@@ -177,10 +178,27 @@ def on_each_resource(check: ResourceCheck) -> Validation:
     return Validation(ResourceValidationPolicy, validate)
 
 
+# Kubernetes types that are components or releases, not objects with metadata.
+_NOT_OBJECTS = ("kubernetes:yaml/", "kubernetes:helm.sh/", "kubernetes:kustomize/")
+
+
+def require_known_objects(resources: Sequence[StackResource]) -> None:
+    """A stack check judges objects by their outputs. Under preview, an object whose provider's configuration is not
+    known yet (the first preview of a kind stack: its cluster does not exist) has none at all (pulumi sdk/v3
+    plugin/provider_plugin.go, Create: "hand back an empty property map"), which would read as a Deployment in
+    namespace 'default' with no policy. pulumi-policy reports such a check as not runnable during preview, as it does
+    for any unknown value; the update checks the objects again with their real outputs."""
+    for resource in resources:
+        kind = resource.resource_type
+        if kind.startswith("kubernetes:") and not kind.startswith(_NOT_OBJECTS) and "metadata" not in resource.props:
+            raise UnknownValueError(UNKNOWN_OBJECT_VALUE, [resource.name, "metadata"])
+
+
 def on_the_stack(check: StackCheck) -> Validation:
     """Run `check` once over all of the stack's resources."""
 
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        require_known_objects(args.resources)
         check(args.resources, report_violation)
 
     return Validation(StackValidationPolicy, validate)

@@ -1,4 +1,4 @@
-// Package standin serves single-resource providers for the e2e toolchain.
+// Package standin serves small providers for the e2e toolchain.
 //
 // The Go module proxy refuses github.com/pulumi/pulumi-command/provider and
 // github.com/pulumi/pulumi-random/provider/v4, so the e2e run cannot use the
@@ -38,10 +38,21 @@ type Resource interface {
 	Delete(ctx context.Context, olds resource.PropertyMap) error
 }
 
+// DeleteBeforeReplacer is a Resource whose replacement must delete the old
+// one first (a fixed name, as a docker container's).
+type DeleteBeforeReplacer interface {
+	DeleteBeforeReplace() bool
+}
+
 // Main serves res as resource type token of the provider named name.
 func Main(name, version, token string, res Resource) {
+	MainTypes(name, version, map[string]Resource{token: res})
+}
+
+// MainTypes serves each resource type token of the provider named name.
+func MainTypes(name, version string, types map[string]Resource) {
 	if err := provider.Main(name, func(*provider.HostClient) (pulumirpc.ResourceProviderServer, error) {
-		return &server{name: name, version: version, token: token, res: res}, nil
+		return &server{name: name, version: version, types: types}, nil
 	}); err != nil {
 		panic(err)
 	}
@@ -50,8 +61,19 @@ func Main(name, version, token string, res Resource) {
 type server struct {
 	pulumirpc.UnimplementedResourceProviderServer
 
-	name, version, token string
-	res                  Resource
+	name, version string
+	types         map[string]Resource
+}
+
+// config is the provider's configuration, as Configure received it.
+var config = resource.PropertyMap{}
+
+// Config returns the provider configuration value key ("host"), or "".
+func Config(key resource.PropertyKey) string {
+	if v := Plain(config[key]); v.IsString() {
+		return v.StringValue()
+	}
+	return ""
 }
 
 var opts = plugin.MarshalOptions{KeepUnknowns: true, KeepSecrets: true, SkipNulls: true}
@@ -59,11 +81,17 @@ var opts = plugin.MarshalOptions{KeepUnknowns: true, KeepSecrets: true, SkipNull
 func unmarshal(s *structpb.Struct) (resource.PropertyMap, error) { return plugin.UnmarshalProperties(s, opts) }
 func marshal(m resource.PropertyMap) (*structpb.Struct, error)    { return plugin.MarshalProperties(m, opts) }
 
-func (s *server) checkType(token string) error {
-	if token != s.token {
-		return fmt.Errorf("the %s stand-in serves only %s, not %s", s.name, s.token, token)
+func (s *server) resourceOf(token string) (Resource, error) {
+	res, ok := s.types[token]
+	if !ok {
+		served := make([]string, 0, len(s.types))
+		for t := range s.types {
+			served = append(served, t)
+		}
+		sort.Strings(served)
+		return nil, fmt.Errorf("the %s stand-in serves only %v, not %s", s.name, served, token)
 	}
-	return nil
+	return res, nil
 }
 
 func (s *server) GetPluginInfo(context.Context, *emptypb.Empty) (*pulumirpc.PluginInfo, error) {
@@ -82,19 +110,27 @@ func (s *server) DiffConfig(context.Context, *pulumirpc.DiffRequest) (*pulumirpc
 	return &pulumirpc.DiffResponse{Changes: pulumirpc.DiffResponse_DIFF_NONE}, nil
 }
 
-func (s *server) Configure(context.Context, *pulumirpc.ConfigureRequest) (*pulumirpc.ConfigureResponse, error) {
+func (s *server) Configure(_ context.Context, req *pulumirpc.ConfigureRequest) (*pulumirpc.ConfigureResponse, error) {
+	if req.GetArgs() != nil {
+		args, err := unmarshal(req.GetArgs())
+		if err != nil {
+			return nil, err
+		}
+		config = args
+	}
 	return &pulumirpc.ConfigureResponse{AcceptSecrets: true, SupportsPreview: true}, nil
 }
 
 func (s *server) Check(_ context.Context, req *pulumirpc.CheckRequest) (*pulumirpc.CheckResponse, error) {
-	if err := s.checkType(req.GetType()); err != nil {
+	res, err := s.resourceOf(req.GetType())
+	if err != nil {
 		return nil, err
 	}
 	news, err := unmarshal(req.GetNews())
 	if err != nil {
 		return nil, err
 	}
-	inputs, err := marshal(s.res.Check(news))
+	inputs, err := marshal(res.Check(news))
 	if err != nil {
 		return nil, err
 	}
@@ -103,6 +139,10 @@ func (s *server) Check(_ context.Context, req *pulumirpc.CheckRequest) (*pulumir
 
 // Diff compares the new inputs with the same keys of the old state.
 func (s *server) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumirpc.DiffResponse, error) {
+	res, err := s.resourceOf(req.GetType())
+	if err != nil {
+		return nil, err
+	}
 	olds, err := unmarshal(req.GetOldInputs())
 	if err != nil {
 		return nil, err
@@ -130,7 +170,7 @@ func (s *server) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumirpc
 			continue
 		}
 		diffs = append(diffs, string(k))
-		if s.res.ReplaceOnChange(k) {
+		if res.ReplaceOnChange(k) {
 			replaces = append(replaces, string(k))
 		}
 	}
@@ -140,7 +180,11 @@ func (s *server) Diff(_ context.Context, req *pulumirpc.DiffRequest) (*pulumirpc
 	if len(diffs) > 0 {
 		changes = pulumirpc.DiffResponse_DIFF_SOME
 	}
-	return &pulumirpc.DiffResponse{Changes: changes, Diffs: diffs, Replaces: replaces}, nil
+	dbr, _ := res.(DeleteBeforeReplacer)
+	return &pulumirpc.DiffResponse{
+		Changes: changes, Diffs: diffs, Replaces: replaces,
+		DeleteBeforeReplace: len(replaces) > 0 && dbr != nil && dbr.DeleteBeforeReplace(),
+	}, nil
 }
 
 // withSecretness marks every output secret when any input is, as the
@@ -158,14 +202,15 @@ func withSecretness(inputs, outputs resource.PropertyMap) resource.PropertyMap {
 }
 
 func (s *server) Create(ctx context.Context, req *pulumirpc.CreateRequest) (*pulumirpc.CreateResponse, error) {
-	if err := s.checkType(req.GetType()); err != nil {
+	res, err := s.resourceOf(req.GetType())
+	if err != nil {
 		return nil, err
 	}
 	inputs, err := unmarshal(req.GetProperties())
 	if err != nil {
 		return nil, err
 	}
-	id, outputs, err := s.res.Create(ctx, inputs, req.GetPreview())
+	id, outputs, err := res.Create(ctx, inputs, req.GetPreview())
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +227,8 @@ func (s *server) Read(_ context.Context, req *pulumirpc.ReadRequest) (*pulumirpc
 }
 
 func (s *server) Update(ctx context.Context, req *pulumirpc.UpdateRequest) (*pulumirpc.UpdateResponse, error) {
-	if err := s.checkType(req.GetType()); err != nil {
+	res, err := s.resourceOf(req.GetType())
+	if err != nil {
 		return nil, err
 	}
 	olds, err := unmarshal(req.GetOlds())
@@ -193,7 +239,7 @@ func (s *server) Update(ctx context.Context, req *pulumirpc.UpdateRequest) (*pul
 	if err != nil {
 		return nil, err
 	}
-	outputs, err := s.res.Update(ctx, olds, news, req.GetPreview())
+	outputs, err := res.Update(ctx, olds, news, req.GetPreview())
 	if err != nil {
 		return nil, err
 	}
@@ -205,14 +251,15 @@ func (s *server) Update(ctx context.Context, req *pulumirpc.UpdateRequest) (*pul
 }
 
 func (s *server) Delete(ctx context.Context, req *pulumirpc.DeleteRequest) (*emptypb.Empty, error) {
-	if err := s.checkType(req.GetType()); err != nil {
+	res, err := s.resourceOf(req.GetType())
+	if err != nil {
 		return nil, err
 	}
 	olds, err := unmarshal(req.GetProperties())
 	if err != nil {
 		return nil, err
 	}
-	return &emptypb.Empty{}, s.res.Delete(ctx, olds)
+	return &emptypb.Empty{}, res.Delete(ctx, olds)
 }
 
 // Copy returns a shallow copy of m.
