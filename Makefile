@@ -121,7 +121,7 @@ toolchain:
 e2e: venv policy-venv
 	$(PY) -m e2e.run $(if $(ONLY),--only $(ONLY)) $(if $(FROM),--from $(FROM))
 
-#   make e2e-kind            the product's kind cluster and the dev stack's workload on the real Docker (images built here)
+#   make e2e-kind            the dev stack from nothing by make up, checked, and make down, on the real Docker (images built here)
 e2e-kind: venv policy-venv
 	$(PY) -m e2e.kind.run
 

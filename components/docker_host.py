@@ -49,3 +49,8 @@ def probe(run: Runner = _run) -> DockerHost:
         endpoint=ask("context", "inspect", "--format", "{{.Endpoints.docker.Host}}"),
         cgroup_version=ask("info", "--format", "{{.CgroupVersion}}"),
     )
+
+
+def is_local(host: DockerHost | None) -> bool:
+    """The daemon listens on a local socket (or the CLI could not say, and the default one is local)."""
+    return host is None or not host.endpoint or host.endpoint.startswith(("unix://", "npipe://"))

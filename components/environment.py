@@ -114,6 +114,7 @@ class Environment(pulumi.ComponentResource):
                     image=s.registry_image,
                     cluster_name=cluster.kind.cluster_name,
                     cluster_id=cluster.kind.cluster_id,
+                    daemon_is_local=docker_daemon.is_local(docker_host),
                 ),
                 # Its KEP-1755 ConfigMap goes to the stack's cluster, like every Kubernetes resource.
                 opts=k8s_opts,

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 
 import pulumi
@@ -68,6 +72,33 @@ class LocalRegistryArgs:
     cluster_id: pulumi.Input[str]
     """Identity of that cluster (KindCluster.cluster_id): new when the cluster is rebuilt under the same name,
     whose new nodes and network need the wiring again."""
+    daemon_is_local: bool = True
+    """The Docker daemon runs on this machine, so its 127.0.0.1 is ours: nobody pushes before the registry answers
+    there. A remote daemon's is not reachable from here, and is not waited for."""
+
+
+READY_TIMEOUT = 60.0
+
+
+async def answering(push_host: str, container_name: str, timeout: float = READY_TIMEOUT) -> str:
+    """push_host, once the registry answers on it. A running container is not yet a listening registry: an image
+    build served from Docker's cache pushed within a second of the container's start and was refused (found by
+    make e2e-kind), which fails the whole `up`."""
+    url = f"http://{push_host}/v2/"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            await asyncio.to_thread(urllib.request.urlopen, url, timeout=2)
+            return push_host
+        except urllib.error.HTTPError:
+            return push_host  # 401 and the like: it answers
+        except OSError as exc:
+            if time.monotonic() > deadline:
+                raise pulumi.RunError(
+                    f"the registry container {container_name} did not answer on {url} within {timeout:.0f} s "
+                    f"({exc}); see: docker logs {container_name}"
+                ) from None
+            await asyncio.sleep(0.5)
 
 
 class LocalRegistry(pulumi.ComponentResource):
@@ -163,8 +194,11 @@ class LocalRegistry(pulumi.ComponentResource):
             opts=child,
         )
 
-        # Carries the dependency on the running container to whoever pushes.
-        self.push_host = container.id.apply(lambda _: push_host)
+        # Carries the dependency on the running, answering registry to whoever pushes.
+        if args.daemon_is_local:
+            self.push_host = container.id.apply(lambda _: answering(push_host, args.container_name))
+        else:
+            self.push_host = container.id.apply(lambda _: push_host)
         self.pull_host = pulumi.Output.from_input(pull_host)
         self.container_id = container.id
         # Resolves once the network is attached and every node knows both addresses.

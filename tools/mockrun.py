@@ -37,7 +37,7 @@ from unittest.mock import patch
 
 import yaml
 
-from components import docker_host, gateway_api_crds
+from components import docker_host, gateway_api_crds, registry
 from components.stack_config import PROJECT, ROOT, ConfigError, full_key, load_stack_config
 
 # Wire markers of the Pulumi RPC protocol (sdk/go/common/resource/sig).
@@ -125,6 +125,10 @@ def _fake_outputs(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, An
 
 def _main_program() -> None:
     runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+
+async def _answered(push_host: str, *_: object) -> str:
+    return push_host
 
 
 def run(
@@ -216,6 +220,8 @@ def run(
     # The machine's stand-ins hold for this run only: tests run other programs in the same process.
     machine = contextlib.ExitStack()
     machine.enter_context(patch.object(docker_host, "probe", lambda *_: daemon))
+    # Nothing listens on the registry's port under mocks.
+    machine.enter_context(patch.object(registry, "answering", _answered))
     machine.enter_context(
         patch.object(gateway_api_crds, "standard_channel", lambda *_: [Path(n) for n in MOCK_GATEWAY_API_CRDS])
     )

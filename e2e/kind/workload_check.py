@@ -6,8 +6,7 @@ here the stand-in chart e2e/kind/gateway-chart (`gatewayChart`), whose controlle
 (e2e/kind/go/gateway-standin): NGF cannot be built from what our machines reach. Then HTTP from the host takes the
 real path: 127.0.0.1:<ingressHttpPort>, the kind port mapping, the node port, the data plane, our NetworkPolicy, the
 Service, the pods. The docker resources go through the docker provider stand-in (e2e/toolchain/pulumi), which drives
-the real daemon. The stack's own names and ports are moved off the product's defaults so a developer's own dev stack
-is never touched; the images no registry serves here are overridden with stand-ins, each named below.
+the real daemon. The keys the run sets, and why, are in stack.py.
 """
 
 from __future__ import annotations
@@ -15,119 +14,25 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from components.app_config import HTTP_PORT
-from components.database import POSTGRES_NAME
 from components.labels import APP_NAME
 from components.registry import REGISTRY_PORT
 from e2e.harness import NAMESPACE, PROJECT, STACK, E2EFailure, Run, default_root, timed, toolchain_bin, wait
 from e2e.kind.cluster_check import (
     CLIENT_IMAGE,
     CLUSTER,
-    HERE,
     REGISTRY,
     REGISTRY_HOST_PORT,
-    Cluster,
-    node_image,
     pod_manifest,
     sh,
-    stand_in_images,
 )
+from e2e.kind.stack import HTTP_HOST_PORT, Client, Stack, overrides
+from e2e.kind.under_load import Appender, database_restart, inner_loop_by_hand, pod_deleted, rolling_update
 from ops import stack as stack_mod
-
-HTTP_HOST_PORT = 18080
-CHART = HERE / "gateway-chart"
-# What stand-ins cannot show (a short pipCaFile: only the CAs this machine adds, not the whole bundle).
-LOCAL_CAS = Path("/usr/local/share/ca-certificates")
-
-
-def overrides(work: Path) -> dict[str, str]:
-    """Every key the e2e sets on the dev stack, and why: the rest is the stack as committed."""
-    images = stand_in_images()
-    keys = {
-        # A developer's own dev stack (wal-service-cluster, kind-registry, ports 80 and 6000) is never touched.
-        "kindClusterName": CLUSTER,
-        "registryName": REGISTRY,
-        "registryPort": str(REGISTRY_HOST_PORT),
-        "ingressHttpPort": str(HTTP_HOST_PORT),
-        # Deleting the one pod of a one-replica Deployment is an outage by definition; two show the drain.
-        "replicas": "2",
-        # No registry serves these here: images.sh and workload-images.sh build stand-ins (README, e2e-kind).
-        "kindNodeImage": node_image(),
-        "registryImage": images["wal-service:registryImage"],
-        "databaseImage": images["wal-service:databaseImage"],
-        "pythonImage": images["wal-service:pythonImage"],
-        # ghcr.io is out of reach and NGF cannot be built here: the stand-in chart plays controller and data plane.
-        "gatewayChart": str(CHART),
-    }
-    cas = sorted(LOCAL_CAS.glob("*.crt"))
-    if cas:
-        # This machine reaches PyPI through a TLS-intercepting proxy whose CA a container does not trust.
-        bundle = work.parent / "pip-ca.pem"
-        bundle.write_text("".join(p.read_text() for p in cas))
-        keys["pipCaFile"] = str(bundle)
-    return keys
-
-
-class Stack:
-    """The dev stack's working copy, driven with the product's own make targets."""
-
-    def __init__(self, run: Run) -> None:
-        self.run = run
-        self.env = {k: v for k, v in run.env.items() if k != "KUBECONFIG"}
-        self.kubeconfig = run.work / ".kube" / f"kind-{CLUSTER}.yaml"
-        self.cluster = Cluster(self.kubeconfig)
-
-    def make(self, target: str, timeout: float = 1800) -> float:
-        """`make <target> STACK=dev` as a user runs it, its output shown; the seconds it took."""
-        print(f"$ make {target} STACK={STACK}", flush=True)
-        started = time.monotonic()
-        proc = subprocess.run(
-            ["make", "--no-print-directory", target, f"STACK={STACK}"],
-            cwd=self.run.work, env=self.env, timeout=timeout, check=False,
-        )  # fmt: skip
-        if proc.returncode != 0:
-            raise E2EFailure(f"make {target} exited {proc.returncode}; its output is above")
-        return time.monotonic() - started
-
-    def output(self, name: str) -> str:
-        return self.run.sh(
-            "pulumi", "stack", "output", name, "--show-secrets", "--stack", STACK, echo=False
-        ).stdout.strip()
-
-    def deployed_image(self) -> str:
-        deployment = self.cluster.json("get", "deployment", APP_NAME, "-n", NAMESPACE)
-        return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
-
-
-class Client:
-    """curl on the host, through 127.0.0.1:<ingressHttpPort> and the host name, as the README tells users to."""
-
-    def __init__(self, host: str, token: str) -> None:
-        self.host = host
-        self.token = token
-        self.base = f"http://{host}:{HTTP_HOST_PORT}"
-
-    def records(self, log: str) -> str:
-        return f"{self.base}/api/v1/logs/{log}/records"
-
-    def curl(self, *args: str) -> list[str]:
-        return ["curl", "-s", "--max-time", "5", "--resolve", f"{self.host}:{HTTP_HOST_PORT}:127.0.0.1", *args]
-
-    def status(self, *args: str) -> str:
-        return sh([*self.curl("-o", "/dev/null", "-w", "%{http_code}", *args)], check=False).stdout.strip()
-
-    def append(self, log: str, body: str) -> str:
-        return self.status("-X", "POST", self.records(log), "-H", f"Authorization: Bearer {self.token}",
-                           "-H", "content-type: application/json", "-d", body)  # fmt: skip
-
-    def read(self, log: str, from_lsn: int) -> Any:
-        got = sh([*self.curl("-f", f"{self.records(log)}?from_lsn={from_lsn}&limit=1000",
-                             "-H", f"Authorization: Bearer {self.token}")])  # fmt: skip
-        return json.loads(got.stdout)
 
 
 def main(look_around: list[str] | None = None, keep: bool = False) -> int:
@@ -150,22 +55,33 @@ def main(look_around: list[str] | None = None, keep: bool = False) -> int:
         print(f"    FIGURE make up from nothing to the first append: {first_up:.0f} s")
         check_platform(stack)
         check_http(stack, client)
-        with timed("make verify: every layer, HTTP, DNS and network included"):
-            stack.make("verify", timeout=600)
+        verify(stack, settings.host)
+        first_tags, first_image = registry_tags(), stack.deployed_image()
+        replace_node_hosts(stack)
         inner = rolling_update(stack, client, Appender(client, "e2e-kind-rolling"))
-        print(f"    FIGURE inner loop, app change to new pods serving through make up: {inner:.0f} s")
+        registry_gc_then_repush(stack, first_tags, first_image)
         pod_deleted(stack, Appender(client, "e2e-kind-pod-deleted"))
         database_restart(stack, Appender(client, "e2e-kind-db-restart"))
+        by_hand = inner_loop_by_hand(stack)
+        print(f"    FIGURE inner loop: make up {inner:.0f} s, by hand {by_hand:.0f} s (ratio {inner / by_hand:.2f})")
         if keep:
+            look_around.append(
+                f"# with these set: kubectl, pulumi (in {run.work}), curl --resolve {settings.host}:{HTTP_HOST_PORT}:"
+                f"127.0.0.1 $URL...; clean up with: cd {run.work} && make down STACK=$STACK"
+            )
+            look_around.append(f"KUBECONFIG={stack.kubeconfig}")
             look_around.extend(
                 f"{k}={run.env[k]}" for k in ("PATH", "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE_FILE")
             )
-            look_around.append(f"KUBECONFIG={stack.kubeconfig}")
             look_around.append(f"STACK={STACK}")
-            look_around.append(f"URL={client.base}/ (curl --resolve {settings.host}:{HTTP_HOST_PORT}:127.0.0.1)")
-            look_around.append(f"# clean up: cd {run.work} && make down STACK={STACK} (with the variables above)")
+            look_around.append(f"URL={client.base}/")
             return 0
         with timed("make down: nothing of ours left"):
+            stack.make("down", timeout=1200)
+            check_nothing_left(stack)
+        with timed("make up again, the cluster deleted by hand (kind delete cluster), then make down: nothing left"):
+            stack.make("up")
+            sh(["kind", "delete", "cluster", "--name", CLUSTER, "--kubeconfig", str(run.root / "throwaway-kubeconfig")])
             stack.make("down", timeout=1200)
             check_nothing_left(stack)
     except E2EFailure as err:
@@ -232,116 +148,79 @@ def check_http(stack: Stack, client: Client) -> None:
         wait("the service pods Ready", lambda: stack.cluster.all_ready("pods", NAMESPACE), 60)
 
 
-class Appender:
-    """A client on the host appending {"i": n} every 0.1 s to one log for a while, and what came of it."""
-
-    def __init__(self, client: Client, log: str) -> None:
-        self.client = client
-        self.log = log
-        self.process: subprocess.Popen[str] | None = None
-
-    def start(self, seconds: int) -> None:
-        curl = " ".join(f"'{a}'" for a in self.client.curl())
-        loop = (
-            f"end=$(( $(date +%s) + {seconds} )); i=0; "
-            "while [ $(date +%s) -lt $end ]; do i=$((i+1)); "
-            f"code=$({curl} -o /dev/null -w '%{{http_code}} %{{time_total}}' -X POST {self.client.records(self.log)} "
-            f"-H 'Authorization: Bearer {self.client.token}' -H 'content-type: application/json' "
-            '-d "{\\"i\\":$i}"); '
-            'echo "$i $code"; sleep 0.1; done'
-        )
-        self.process = subprocess.Popen(["sh", "-c", loop], stdout=subprocess.PIPE, text=True)
-
-    def outcome(self, timeout: float) -> tuple[list[int], list[tuple[int, str, float]]]:
-        """The acknowledged appends' numbers, and (number, status, seconds) of the others."""
-        assert self.process is not None
-        out, _ = self.process.communicate(timeout=timeout)
-        acked, failed = [], []
-        for line in out.splitlines():
-            number, code, took = line.split()
-            if code == "201":
-                acked.append(int(number))
-            else:
-                failed.append((int(number), code, float(took)))
-        if not acked:
-            raise E2EFailure(f"no append was acknowledged; the client printed {out[-300:]!r}")
-        return acked, failed
-
-    def check_nothing_lost(self, acked: list[int]) -> None:
-        held: list[int] = []
-        next_from = 1
-        while True:
-            page = self.client.read(self.log, next_from)
-            if not page["records"]:
-                break
-            held.extend(r["data"]["i"] for r in page["records"])
-            next_from = page["next_from_lsn"]
-        if [n for n in held if n in set(acked)] != acked:
-            raise E2EFailure(f"{len(acked)} appends acknowledged, but the log does not hold them all in order")
-        print(f"    {len(acked)} acknowledged appends, all read back in order")
+HOSTS = Path("/etc/hosts")
 
 
-def no_failures(what: str, appender: Appender, seconds: int) -> None:
-    acked, failed = appender.outcome(seconds + 60)
-    if failed:
-        raise E2EFailure(f"{len(failed)} appends failed {what}, e.g. {failed[:5]}")
-    appender.check_nothing_lost(acked)
+@contextmanager
+def hosts_line(host: str) -> Iterator[None]:
+    """The hosts-file line make up and make verify tell users to add, for the time of the check."""
+    line = f"127.0.0.1 {host}  # wal-service make e2e-kind\n"
+    with HOSTS.open("a") as hosts:
+        hosts.write(line)
+    try:
+        yield
+    finally:
+        # In place: a container's /etc/hosts is a bind mount that cannot be replaced.
+        kept = [entry for entry in HOSTS.read_text().splitlines(keepends=True) if entry != line]
+        HOSTS.write_text("".join(kept))
 
 
-def rolling_update(stack: Stack, client: Client, appender: Appender) -> float:
-    """A change to app code, then make up, while a client appends: one new digest, a rolling update, no failure.
-    Returns the seconds from make up to the new pods serving."""
-    seconds = 150
-    with timed(f"app code changed, then make up, while a client appends for {seconds}s"):
-        tags = f"http://localhost:{REGISTRY_HOST_PORT}/v2/{APP_NAME}/tags/list"
-        before_tags = set(json.loads(sh(["curl", "-sf", tags]).stdout)["tags"])
-        before = stack.deployed_image()
-        entry = stack.run.work / "app" / "src" / "wal_service" / "__init__.py"
-        entry.write_text(entry.read_text() + "\n# e2e-kind: a code change, so a new image digest\n")
-        appender.start(seconds)
-        took = stack.make("up")
-        after = stack.deployed_image()
-        new_tags = set(json.loads(sh(["curl", "-sf", tags]).stdout)["tags"]) - before_tags
-        if after == before or after.split("@")[-1] != stack.output("imageDigest"):
-            raise E2EFailure(f"the Deployment did not roll to the new digest (it runs {after})")
-        if len(new_tags) != 1:
-            raise E2EFailure(f"expected exactly one new image tag, the registry has {sorted(new_tags)} more")
-        wait("the new pods serving", lambda: stack.cluster.all_ready("pods", NAMESPACE), 120)
-        print(f"    {before} -> {after}")
-        no_failures("during the rolling update", appender, seconds)
-    return took
+def verify(stack: Stack, host: str) -> None:
+    """make verify as a newcomer meets it: without the hosts-file line only the DNS layer fails, and says how to
+    fix it; with it every layer passes."""
+    if any(host in entry.split("#")[0].split()[1:] for entry in HOSTS.read_text().splitlines()):
+        raise E2EFailure(f"{HOSTS} already names {host}: remove that line, the run checks make verify without it")
+    with timed("make verify without the hosts-file line: only dns/host fails, naming the fix"):
+        proc = subprocess.run(
+            ["make", "--no-print-directory", "verify", f"STACK={STACK}"],
+            cwd=stack.run.work, env=stack.env, capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+        print(proc.stdout[-4000:], end="")
+        failed = [line for line in proc.stdout.splitlines() if line.startswith("FAIL")]
+        if proc.returncode == 0 or len(failed) != 1 or not failed[0].startswith("FAIL dns/host"):
+            raise E2EFailure(f"expected make verify to fail on dns/host alone, got: {failed or proc.returncode}")
+        if f"echo '127.0.0.1 {host}' | sudo tee -a /etc/hosts" not in failed[0]:
+            raise E2EFailure(f"the dns/host failure does not name the fix: {failed[0]}")
+    with hosts_line(host), timed("make verify with the hosts-file line: every layer, HTTP, DNS and network"):
+        stack.make("verify", timeout=600)
 
 
-def pod_deleted(stack: Stack, appender: Appender) -> None:
-    seconds = 60
-    with timed(f"a service pod deleted while a client appends for {seconds}s"):
-        appender.start(seconds)
-        time.sleep(10)
-        pods = stack.cluster.json("get", "pods", "-n", NAMESPACE, "-l", f"app.kubernetes.io/name={APP_NAME}")
-        victim = pods["items"][0]["metadata"]["name"]
-        stack.cluster.kubectl("delete", "pod", victim, "-n", NAMESPACE, "--wait=false")
-        no_failures(f"after {victim} was deleted", appender, seconds)
+def registry_tags() -> list[str]:
+    url = f"http://localhost:{REGISTRY_HOST_PORT}/v2/{APP_NAME}/tags/list"
+    return list(json.loads(sh(["curl", "-sf", url]).stdout).get("tags") or [])
 
 
-def database_restart(stack: Stack, appender: Appender) -> None:
-    """PostgreSQL's pod deleted under load: appends fail fast with 503 while it is away, then resume."""
-    seconds = 90
-    with timed(f"the PostgreSQL pod deleted while a client appends for {seconds}s"):
-        appender.start(seconds)
-        time.sleep(10)
-        stack.cluster.kubectl("delete", "pod", f"{POSTGRES_NAME}-0", "-n", NAMESPACE, "--wait=false")
-        acked, failed = appender.outcome(seconds + 60)
-        slowest = max((took for _, _, took in failed), default=0.0)
-        print(
-            f"    {len(acked)} acknowledged, {len(failed)} refused while the database was away (slowest {slowest:.1f}s)"
-        )
-        # An answer at all (curl gives up after 5 s with 000) and the one that says "try again".
-        wrong = [f for f in failed if f[1] != "503"]
-        if wrong:
-            raise E2EFailure(f"appends failed otherwise than with 503: {wrong[:5]}")
-        if failed and max(acked) < max(n for n, _, _ in failed):
-            raise E2EFailure("appends did not resume after the database came back")
-        appender.check_nothing_lost(acked)
+def replace_node_hosts(stack: Stack) -> None:
+    """The recovery command the stack prints for the nodes' registry config, as an operator would run it; the
+    rolling update after it proves a new image still pulls."""
+    with timed("pulumi up --replace of the node-hosts command (recoveryCommands.rewriteNodeHosts)"):
+        commands = json.loads(stack.run.sh("pulumi", "stack", "output", "recoveryCommands", "--json").stdout)
+        command = commands["rewriteNodeHosts"]
+        urn = command.split("--replace", 1)[1].strip().strip("'")
+        stack.run.up("--replace", urn)
+        hosts = f"/etc/containerd/certs.d/{REGISTRY}:{REGISTRY_PORT}/hosts.toml"
+        sh(["docker", "exec", f"{CLUSTER}-control-plane", "test", "-s", hosts])
+
+
+def registry_gc_then_repush(stack: Stack, old_tags: list[str], old_image: str) -> None:
+    """Garbage collection deletes the older revision's blobs; pushing it again must upload them again (a registry
+    that still remembered deleted blobs would skip them and serve a broken image), and the node, which no longer
+    holds it, pulls it whole."""
+    with timed("make registry-gc keeping one revision; the older image pushed again; the node pulls it"):
+        stack.run.pulumi("config", "set", f"{PROJECT}:registryKeepRevisions", "1")
+        stack.make("registry-gc", timeout=600)
+        gone = [tag for tag in old_tags if tag not in registry_tags()]
+        if not gone:
+            raise E2EFailure(f"registry-gc kept every tag of the first revision {old_tags}")
+        sh(["docker", "push", f"localhost:{REGISTRY_HOST_PORT}/{APP_NAME}:{gone[0]}"])
+        node = f"{CLUSTER}-control-plane"
+        sh(["docker", "exec", node, "crictl", "rmi", old_image])
+        pulled = f"{REGISTRY}:{REGISTRY_PORT}/{APP_NAME}:{gone[0]}"
+        sh(["docker", "exec", node, "crictl", "pull", pulled], timeout=300)
+        held = sh(["docker", "exec", node, "crictl", "inspecti", "-o", "json", pulled]).stdout
+        if old_image.split("@")[-1] not in held:
+            raise E2EFailure(f"the node pulled {pulled}, but not as {old_image}")
+        print(f"    {gone[0]}: collected, pushed again, pulled by the node")
 
 
 def check_nothing_left(stack: Stack) -> None:

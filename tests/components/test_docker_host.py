@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from components.docker_host import DockerHost, probe
+from components.docker_host import DockerHost, is_local, probe
 from tests.conftest import MockRuns
 from tools.mockrun import MOCK_DOCKER_ENDPOINT
 
@@ -81,3 +81,17 @@ def test_every_docker_resource_goes_to_the_clis_daemon(mockruns: MockRuns, stack
 def test_a_promoted_image_on_an_existing_cluster_needs_no_docker(mockruns: MockRuns) -> None:
     run = mockruns.get("prod")
     assert not [r["type"] for r in run.registrations if r["type"].startswith(("docker:", "pulumi:providers:docker"))]
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "local"),
+    [
+        ("unix:///var/run/docker.sock", True),
+        ("npipe:////./pipe/docker_engine", True),
+        ("", True),
+        ("ssh://builder@build-host", False),
+        ("tcp://10.0.0.5:2376", False),
+    ],
+)
+def test_only_a_daemon_on_this_machine_shares_our_loopback(endpoint: str, local: bool) -> None:
+    assert is_local(DockerHost(endpoint=endpoint, cgroup_version="2")) is local

@@ -15,6 +15,7 @@ binary they skip, except under CI, where they fail.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import http.client
@@ -22,17 +23,21 @@ import json
 import os
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import IO, Any
 
+import pulumi
 import pytest
 import yaml
 
+from components.registry import answering
 from e2e.upstream_files import download
 from ops import registry_gc as gc
 from ops.proc import Result
@@ -317,3 +322,48 @@ def test_image_pushed_again_after_its_collection_can_be_pulled(registry: Registr
     )
     assert skipped == [], f"the registry still claims A's deleted blobs {skipped}"
     assert registry.pull("b", b) == [], "the collection damaged image B, which was never deleted"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_nothing_pushes_before_the_registry_answers() -> None:
+    """The container runs a moment before the registry listens; the push address resolves only once it answers
+    (here with 401, as a registry with auth does), so a build served from cache is not refused."""
+    port = _free_port()
+    asked: list[str] = []
+
+    class Registry(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            asked.append(self.path)
+            self.send_response(401)
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    def start_late() -> None:
+        time.sleep(1.0)
+        server = HTTPServer(("127.0.0.1", port), Registry)
+        server.handle_request()
+        server.server_close()
+
+    late = threading.Thread(target=start_late)
+    late.start()
+    try:
+        assert asyncio.run(answering(f"127.0.0.1:{port}", "kind-registry", timeout=30)) == f"127.0.0.1:{port}"
+    finally:
+        late.join()
+    assert asked == ["/v2/"], "resolved before the registry answered"
+
+
+def test_a_registry_that_never_answers_stops_the_up_naming_the_container() -> None:
+    port = _free_port()
+    with pytest.raises(pulumi.RunError) as caught:
+        asyncio.run(answering(f"127.0.0.1:{port}", "kind-registry", timeout=1))
+    message = str(caught.value)
+    assert message.startswith(f"the registry container kind-registry did not answer on http://127.0.0.1:{port}/v2/")
+    assert message.endswith("see: docker logs kind-registry")
