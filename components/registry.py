@@ -119,7 +119,7 @@ class LocalRegistry(pulumi.ComponentResource):
         # an anonymous volume would leave the new one empty while nothing pushes again (the image resource has
         # not changed), every new pod then failing to pull.
         storage = docker.Volume(f"{name}-storage", name=f"{args.container_name}-data", opts=child)
-        # Nothing here waits for the cluster: the image can be built and pushed while kind starts.
+        # The registry starts without the cluster; pushes wait for its connection to the cluster's network (below).
         container = docker.Container(
             f"{name}-container",
             name=args.container_name,
@@ -194,11 +194,15 @@ class LocalRegistry(pulumi.ComponentResource):
             opts=child,
         )
 
-        # Carries the dependency on the running, answering registry to whoever pushes.
+        # Carries the dependency on the running, connected, answering registry to whoever pushes. Connected: kind's
+        # network has IPv6, and attaching the registry to it makes Docker re-program its published port, which
+        # refuses connections meanwhile; a push in that window (an image build served from cache) failed the up
+        # (found by make e2e-kind; reproduced with `docker network connect` to an --ipv6 network under load).
+        ready = pulumi.Output.all(container.id, connect.id)
         if args.daemon_is_local:
-            self.push_host = container.id.apply(lambda _: answering(push_host, args.container_name))
+            self.push_host = ready.apply(lambda _: answering(push_host, args.container_name))
         else:
-            self.push_host = container.id.apply(lambda _: push_host)
+            self.push_host = ready.apply(lambda _: push_host)
         self.pull_host = pulumi.Output.from_input(pull_host)
         self.container_id = container.id
         # Resolves once the network is attached and every node knows both addresses.

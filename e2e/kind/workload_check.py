@@ -12,6 +12,7 @@ the real daemon. The keys the run sets, and why, are in stack.py.
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -195,9 +196,10 @@ def replace_node_hosts(stack: Stack) -> None:
     rolling update after it proves a new image still pulls."""
     with timed("pulumi up --replace of the node-hosts command (recoveryCommands.rewriteNodeHosts)"):
         commands = json.loads(stack.run.sh("pulumi", "stack", "output", "recoveryCommands", "--json").stdout)
-        command = commands["rewriteNodeHosts"]
-        urn = command.split("--replace", 1)[1].strip().strip("'")
-        stack.run.up("--replace", urn)
+        words = shlex.split(commands["rewriteNodeHosts"])
+        if words[:3] != ["pulumi", "up", "--replace"]:
+            raise E2EFailure(f"rewriteNodeHosts is not a pulumi up --replace: {commands['rewriteNodeHosts']}")
+        stack.run.up(*words[2:])
         hosts = f"/etc/containerd/certs.d/{REGISTRY}:{REGISTRY_PORT}/hosts.toml"
         sh(["docker", "exec", f"{CLUSTER}-control-plane", "test", "-s", hosts])
 
