@@ -324,6 +324,16 @@ def test_image_pushed_again_after_its_collection_can_be_pulled(registry: Registr
     assert registry.pull("b", b) == [], "the collection damaged image B, which was never deleted"
 
 
+def _run(coroutine: Any) -> Any:
+    """On a loop of its own: asyncio.run would leave the thread without a current loop, which later tests of
+    Pulumi programs need."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.close()
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -354,7 +364,7 @@ def test_nothing_pushes_before_the_registry_answers() -> None:
     late = threading.Thread(target=start_late)
     late.start()
     try:
-        assert asyncio.run(answering(f"127.0.0.1:{port}", "kind-registry", timeout=30)) == f"127.0.0.1:{port}"
+        assert _run(answering(f"127.0.0.1:{port}", "kind-registry", timeout=30)) == f"127.0.0.1:{port}"
     finally:
         late.join()
     assert asked == ["/v2/"], "resolved before the registry answered"
@@ -363,7 +373,7 @@ def test_nothing_pushes_before_the_registry_answers() -> None:
 def test_a_registry_that_never_answers_stops_the_up_naming_the_container() -> None:
     port = _free_port()
     with pytest.raises(pulumi.RunError) as caught:
-        asyncio.run(answering(f"127.0.0.1:{port}", "kind-registry", timeout=1))
+        _run(answering(f"127.0.0.1:{port}", "kind-registry", timeout=1))
     message = str(caught.value)
     assert message.startswith(f"the registry container kind-registry did not answer on http://127.0.0.1:{port}/v2/")
     assert message.endswith("see: docker logs kind-registry")
