@@ -56,17 +56,29 @@ class Stack:
         self.kubeconfig = run.work / ".kube" / f"kind-{CLUSTER}.yaml"
         self.cluster = Cluster(self.kubeconfig)
 
+    def make_captured(self, target: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """`make <target> STACK=dev` as a user runs it, its output returned instead of shown."""
+        return self._make(target, timeout, capture=True)
+
     def make(self, target: str, timeout: float = 1800) -> float:
         """`make <target> STACK=dev` as a user runs it, its output shown; the seconds it took."""
         print(f"$ make {target} STACK={STACK}", flush=True)
         started = time.monotonic()
-        proc = subprocess.run(
-            ["make", "--no-print-directory", target, f"STACK={STACK}"],
-            cwd=self.run.work, env=self.env, timeout=timeout, check=False,
-        )  # fmt: skip
+        proc = self._make(target, timeout, capture=False)
         if proc.returncode != 0:
             raise E2EFailure(f"make {target} exited {proc.returncode}; its output is above")
         return time.monotonic() - started
+
+    def _make(self, target: str, timeout: float, capture: bool) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["make", "--no-print-directory", target, f"STACK={STACK}"],
+            cwd=self.run.work, env=self.env, capture_output=capture, text=True, timeout=timeout, check=False,
+        )  # fmt: skip
+
+    def change_app(self, why: str) -> None:
+        """A change to app code in the working copy: a new source revision, so a new image digest."""
+        entry = self.run.work / "app" / "src" / "wal_service" / "__init__.py"
+        entry.write_text(entry.read_text() + f"\n# e2e-kind: {why}\n")
 
     def output(self, name: str) -> str:
         return self.run.sh(
@@ -76,6 +88,12 @@ class Stack:
     def deployed_image(self) -> str:
         deployment = self.cluster.json("get", "deployment", APP_NAME, "-n", NAMESPACE)
         return str(deployment["spec"]["template"]["spec"]["containers"][0]["image"])
+
+
+def registry_tags() -> list[str]:
+    """The app image's tags in the stack's registry, as the host reaches it."""
+    url = f"http://localhost:{REGISTRY_HOST_PORT}/v2/{APP_NAME}/tags/list"
+    return list(json.loads(sh(["curl", "-sf", url]).stdout).get("tags") or [])
 
 
 class Client:

@@ -3,7 +3,6 @@ update by make up, a service pod deleted, PostgreSQL's pod deleted), and the inn
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
 from pathlib import Path
@@ -13,7 +12,7 @@ from components.labels import APP_NAME
 from components.registry import REGISTRY_PORT
 from e2e.harness import NAMESPACE, E2EFailure, timed, wait
 from e2e.kind.cluster_check import REGISTRY, REGISTRY_HOST_PORT, sh
-from e2e.kind.stack import Client, Stack, overrides
+from e2e.kind.stack import Client, Stack, registry_tags
 
 
 class Appender:
@@ -77,15 +76,13 @@ def rolling_update(stack: Stack, client: Client, appender: Appender) -> float:
     Returns the seconds from make up to the new pods serving."""
     seconds = 150
     with timed(f"app code changed, then make up, while a client appends for {seconds}s"):
-        tags = f"http://localhost:{REGISTRY_HOST_PORT}/v2/{APP_NAME}/tags/list"
-        before_tags = set(json.loads(sh(["curl", "-sf", tags]).stdout)["tags"])
+        before_tags = set(registry_tags())
         before = stack.deployed_image()
-        entry = stack.run.work / "app" / "src" / "wal_service" / "__init__.py"
-        entry.write_text(entry.read_text() + "\n# e2e-kind: a code change, so a new image digest\n")
+        stack.change_app("a code change, so a new image digest")
         appender.start(seconds)
         took = stack.make("up")
         after = stack.deployed_image()
-        new_tags = set(json.loads(sh(["curl", "-sf", tags]).stdout)["tags"]) - before_tags
+        new_tags = set(registry_tags()) - before_tags
         if after == before or after.split("@")[-1] != stack.output("imageDigest"):
             raise E2EFailure(f"the Deployment did not roll to the new digest (it runs {after})")
         if len(new_tags) != 1:
@@ -96,14 +93,12 @@ def rolling_update(stack: Stack, client: Client, appender: Appender) -> float:
     return took
 
 
-def inner_loop_by_hand(stack: Stack) -> float:
+def inner_loop_by_hand(stack: Stack, keys: dict[str, str]) -> float:
     """The inner loop by hand on the same cluster, for the figure: docker build and push, kubectl set image, rollout
-    status. The seconds from the build to the rollout done."""
+    status, with the build arguments the stack's keys give make up. The seconds from the build to the rollout done."""
     with timed("the inner loop by hand for comparison: docker build, push, kubectl set image, rollout status"):
         work = stack.run.work
-        entry = work / "app" / "src" / "wal_service" / "__init__.py"
-        entry.write_text(entry.read_text() + "\n# e2e-kind: the inner loop by hand\n")
-        keys = overrides(work)
+        stack.change_app("the inner loop by hand")
         tag = f"localhost:{REGISTRY_HOST_PORT}/{APP_NAME}:by-hand"
         build = ["docker", "build", "-q", "--target", "production", "-t", tag,
                  "--build-arg", f"PYTHON_IMAGE={keys['pythonImage']}"]  # fmt: skip

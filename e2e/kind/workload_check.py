@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,7 +30,7 @@ from e2e.kind.cluster_check import (
     pod_manifest,
     sh,
 )
-from e2e.kind.stack import HTTP_HOST_PORT, Client, Stack, overrides
+from e2e.kind.stack import HTTP_HOST_PORT, Client, Stack, overrides, registry_tags
 from e2e.kind.under_load import Appender, database_restart, inner_loop_by_hand, pod_deleted, rolling_update
 from ops import stack as stack_mod
 
@@ -44,7 +43,8 @@ def main(look_around: list[str] | None = None, keep: bool = False) -> int:
         with timed("the dev stack's working copy, its stand-in keys set"):
             run.prepare()
             run.sh("pulumi", "stack", "init", STACK, "--non-interactive")
-            for key, value in overrides(run.work).items():
+            keys = overrides(run.work)
+            for key, value in keys.items():
                 print(f"    {key}={value}")
                 run.pulumi("config", "set", f"{PROJECT}:{key}", value)
         settings = stack_mod.load(STACK, root=run.work)
@@ -63,7 +63,7 @@ def main(look_around: list[str] | None = None, keep: bool = False) -> int:
         registry_gc_then_repush(stack, first_tags, first_image)
         pod_deleted(stack, Appender(client, "e2e-kind-pod-deleted"))
         database_restart(stack, Appender(client, "e2e-kind-db-restart"))
-        by_hand = inner_loop_by_hand(stack)
+        by_hand = inner_loop_by_hand(stack, keys)
         print(f"    FIGURE inner loop: make up {inner:.0f} s, by hand {by_hand:.0f} s (ratio {inner / by_hand:.2f})")
         if keep:
             look_around.append(
@@ -117,8 +117,7 @@ def check_platform(stack: Stack) -> None:
         digests = {d for i in json.loads(pulled)["images"] for d in i.get("repoDigests") or []}
         if image not in digests:
             raise E2EFailure(f"containerd on {node} holds no {image}")
-        tags = json.loads(sh(["curl", "-sf", f"http://localhost:{REGISTRY_HOST_PORT}/v2/{APP_NAME}/tags/list"]).stdout)
-        print(f"    {image}; pushed tags {tags['tags']}")
+        print(f"    {image}; pushed tags {registry_tags()}")
 
 
 def check_http(stack: Stack, client: Client) -> None:
@@ -172,10 +171,7 @@ def verify(stack: Stack, host: str) -> None:
     if any(host in entry.split("#")[0].split()[1:] for entry in HOSTS.read_text().splitlines()):
         raise E2EFailure(f"{HOSTS} already names {host}: remove that line, the run checks make verify without it")
     with timed("make verify without the hosts-file line: only dns/host fails, naming the fix"):
-        proc = subprocess.run(
-            ["make", "--no-print-directory", "verify", f"STACK={STACK}"],
-            cwd=stack.run.work, env=stack.env, capture_output=True, text=True, timeout=600, check=False,
-        )  # fmt: skip
+        proc = stack.make_captured("verify")
         print(proc.stdout[-4000:], end="")
         failed = [line for line in proc.stdout.splitlines() if line.startswith("FAIL")]
         if proc.returncode == 0 or len(failed) != 1 or not failed[0].startswith("FAIL dns/host"):
@@ -184,11 +180,6 @@ def verify(stack: Stack, host: str) -> None:
             raise E2EFailure(f"the dns/host failure does not name the fix: {failed[0]}")
     with hosts_line(host), timed("make verify with the hosts-file line: every layer, HTTP, DNS and network"):
         stack.make("verify", timeout=600)
-
-
-def registry_tags() -> list[str]:
-    url = f"http://localhost:{REGISTRY_HOST_PORT}/v2/{APP_NAME}/tags/list"
-    return list(json.loads(sh(["curl", "-sf", url]).stdout).get("tags") or [])
 
 
 def replace_node_hosts(stack: Stack) -> None:
