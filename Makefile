@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
 .PHONY: help venv lint typecheck test test-program test-app render preview up down preflight verify status rollback \
-	policy-venv lock kube-score toolchain e2e e2e-kind e2e-clean bench-deploy drift registry-gc
+	policy-venv lock kube-score toolchain e2e e2e-kind e2e-clean bench-deploy drift registry-gc mutation
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -128,6 +128,10 @@ e2e-kind: venv policy-venv
 #   make e2e-clean           stop and remove what `E2E_KEEP=1 make e2e` left
 e2e-clean: venv
 	$(PY) -m e2e.run --clean
+
+#   make mutation [SEED=n]   mutmut on a seeded sample of 150 mutants: killed per folder, each survivor (~40 min)
+mutation: venv $(CHECKOV_VENV)/.installed
+	$(PY) -m tools.mutation $(if $(SEED),--seed $(SEED))
 
 #   make bench-deploy        time pulumi up/no-op/change/destroy beside kubectl apply + rollout status
 bench-deploy: venv

@@ -7,6 +7,7 @@ whole session. Modules that need many scenarios prefetch them in parallel.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import queue
@@ -17,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import yaml
@@ -26,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 STACKS = ("dev", "staging", "prod")
 
 Scenario = tuple[str, tuple[str, ...], tuple[str, ...]]
+T = TypeVar("T")
 
 # What a deployable prod has been given by `pulumi config set`: its file's all-zero imageRef is refused by
 # `pulumi up` until something is promoted. Under mocks a `secure:` value stands for an encrypted one.
@@ -93,6 +95,8 @@ class StackRun:
     returncode: int
     stderr: str
     record: dict[str, Any]
+    reached: frozenset[str] = frozenset()
+    """Functions the run went through, recorded only while mutmut maps tests to functions."""
 
     @property
     def error(self) -> str | None:
@@ -177,6 +181,10 @@ for line in sys.stdin:
         except BaseException:
             traceback.print_exc()
             code = 1
+        if os.environ.get("MUTANT_UNDER_TEST") == "stats":
+            from mutmut.state import state
+            with open(job["reached"], "w") as reached:
+                json.dump(sorted(state()._stats), reached)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
@@ -193,16 +201,18 @@ class _ForkServer:
         )
         self.count = 0
 
-    def run(self, argv: list[str]) -> tuple[int, str, str]:
+    def run(self, argv: list[str]) -> tuple[int, str, str, frozenset[str]]:
         assert self.proc.stdin and self.proc.stdout
         self.count += 1
-        out, err = self.workdir / f"{self.count}.out", self.workdir / f"{self.count}.err"
-        self.proc.stdin.write(json.dumps({"argv": argv, "stdout": str(out), "stderr": str(err)}) + "\n")
+        out, err, reached = (self.workdir / f"{self.count}.{suffix}" for suffix in ("out", "err", "reached"))
+        job = {"argv": argv, "stdout": str(out), "stderr": str(err), "reached": str(reached)}
+        self.proc.stdin.write(json.dumps(job) + "\n")
         self.proc.stdin.flush()
         reply = self.proc.stdout.readline()
         if not reply:
             raise RuntimeError("the mock-run fork server died")
-        return int(reply), out.read_text(), err.read_text()
+        functions = frozenset(json.loads(reached.read_text())) if reached.exists() else frozenset()
+        return int(reply), out.read_text(), err.read_text(), functions
 
     def close(self) -> None:
         if self.proc.stdin:
@@ -238,15 +248,15 @@ class MockRuns:
             server = self._servers.get()
             try:
                 argv = _command("tools.mockrun", stack, sets, unsets)[3:]
-                returncode, stdout, stderr = server.run(argv)
+                returncode, stdout, stderr, reached = server.run(argv)
             finally:
                 self._servers.put(server)
         else:
             proc = run_cli("tools.mockrun", stack, sets, unsets)
-            returncode, stdout, stderr = proc.returncode, proc.stdout, proc.stderr
+            returncode, stdout, stderr, reached = proc.returncode, proc.stdout, proc.stderr, frozenset()
         if returncode not in (0, 2) or not stdout.strip():
             raise RuntimeError(f"mock run {scenario} crashed (exit {returncode}):\n{stderr}")
-        return StackRun(stack, sets, unsets, returncode, stderr, json.loads(stdout))
+        return StackRun(stack, sets, unsets, returncode, stderr, json.loads(stdout), reached)
 
     def prefetch(self, scenarios: Iterable[Scenario]) -> None:
         """Run scenarios (built with `scenario`) in parallel."""
@@ -266,7 +276,67 @@ class MockRuns:
         scenario = self.scenario(stack, sets, unsets)
         if scenario not in self._cache:
             self.prefetch([scenario])
+        _reach(self._cache[scenario])
         return self._cache[scenario]
+
+
+# `make mutation` (mutmut) runs each mutant against the tests that reached its function, as recorded in
+# one instrumented run of the suite ("stats"), inside mutmut's process only. What a test reaches through
+# a subprocess comes back in a file (tools/mutmut_site, and _FORK_SERVER for mock runs) and is credited
+# here; a cached result credits, on every use, what producing it reached.
+def _mapping() -> bool:
+    return os.environ.get("MUTANT_UNDER_TEST") == "stats"
+
+
+def _credit(functions: Iterable[str]) -> None:
+    from mutmut.state import state
+
+    state()._stats.update(functions)
+
+
+def _reached_in_subprocesses() -> set[str]:
+    """What the subprocesses that ended since the last call went through (their files are consumed)."""
+    folder = os.environ.get("WAL_MUTATION_REACHED")
+    reached: set[str] = set()
+    for path in Path(folder).glob("*.json") if folder else ():
+        reached.update(json.loads(path.read_text()))
+        path.unlink()
+    return reached
+
+
+def _reach(run: StackRun) -> None:
+    if _mapping():
+        _credit(run.reached)
+
+
+def crediting_cache(function: Callable[..., T]) -> Callable[..., T]:
+    """functools.cache for helpers that run the program in a subprocess, crediting its functions on every hit."""
+    results: dict[tuple[Any, ...], tuple[T, set[str]]] = {}
+
+    @functools.wraps(function)
+    def cached(*args: Any) -> T:
+        if args not in results:
+            if _mapping():
+                _credit(_reached_in_subprocesses())  # earlier subprocesses of this test are not this call's
+            value = function(*args)
+            results[args] = (value, _reached_in_subprocesses() if _mapping() else set())
+        value, reached = results[args]
+        if _mapping():
+            _credit(reached)
+        return value
+
+    return cached
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    if not _mapping():
+        return
+    _credit(_reached_in_subprocesses())
+    # Session fixtures hand a test a cached run without calling MockRuns.get for it.
+    for value in getattr(item, "funcargs", {}).values():
+        if isinstance(value, StackRun):
+            _reach(value)
 
 
 @pytest.fixture(scope="session")

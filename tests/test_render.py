@@ -120,3 +120,24 @@ def test_a_readme_only_commit_renders_byte_identical_manifests(tmp_path: Path) -
     commit("app/ changes")
     after = render()
     assert after != before, "a commit to app/ left the version label as it was"
+
+
+def test_render_shows_a_stack_with_a_value_changed_or_removed(capsys: pytest.CaptureFixture[str]) -> None:
+    """`make render` answers "what would this config change deploy?" before anyone runs `pulumi config set`."""
+    from tools.render import main
+
+    def log_level(*argv: str) -> str:
+        assert main(["dev", *argv]) == 0
+        objects = list(yaml.safe_load_all(capsys.readouterr().out))
+        (config_map,) = [o for o in objects if o["kind"] == "ConfigMap" and "LOG_LEVEL" in o.get("data", {})]
+        return str(config_map["data"]["LOG_LEVEL"])
+
+    assert log_level() == "debug"
+    assert log_level("--set", "wal-service:logLevel=warning") == "warning"
+    # Without the stack's line there is nothing to render: one line naming the key, no YAML.
+    assert main(["dev", "--unset", "wal-service:logLevel"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert (
+        err == "error: wal-service:logLevel is not set; set it in Pulumi.<stack>.yaml (it has no default on purpose)\n"
+    )

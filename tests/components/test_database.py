@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import functools
 import hashlib
 import hmac
 import json
@@ -19,7 +18,7 @@ from components.database import Connection, Database, DatabaseArgs, ExternalServ
 from components.stack_config import SECRET_PLACEHOLDER
 from tests import schemas
 from tests.components.test_api_keys import generated_keys_checksum
-from tests.conftest import PROD_API_KEYS
+from tests.conftest import PROD_API_KEYS, crediting_cache
 from tools.mockrun import SECRET_SIG, SIG_KEY, _unwrap
 from tools.render import run_stack
 
@@ -32,7 +31,7 @@ PROD_PASSWORD = SECRET_PLACEHOLDER.format(key="wal-service:databasePassword")
 DB_ENV = {"DATABASE_HOST", "DATABASE_PORT", "DATABASE_NAME", "DATABASE_USER", "DATABASE_SSLMODE"}
 
 
-@functools.cache
+@crediting_cache
 def record(stack: str, sets: tuple[str, ...] = ()) -> dict[str, Any]:
     result = run_stack(stack, sets=list(sets))
     return result

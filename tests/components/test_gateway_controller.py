@@ -8,6 +8,7 @@ import pytest
 
 from components.gateway_controller import CHART
 from components.stack_config import PROJECT
+from tests.conftest import StackRun
 from tools.render import assumed_secrets, run_stack
 
 
@@ -63,3 +64,17 @@ def test_a_path_that_is_no_chart_is_refused_naming_the_key(tmp_path: Path, kind:
     assert installed is None, "nothing installed from a path that is not a chart"
     assert error is not None and f"wal-service:gatewayChart: {chart} is neither a chart directory" in error, error
     assert "Traceback" not in error
+
+
+def test_the_controller_a_kind_stack_installs_serves_the_class_its_gateway_names(run: StackRun) -> None:
+    """NGF programs only Gateways of the GatewayClass its chart was told to create: any other name leaves our
+    Gateway unprogrammed and every request unrouted."""
+    releases = [r for r in run.registrations if r["type"] == "kubernetes:helm.sh/v3:Release"]
+    gateways = run.objects("Gateway")
+    if run.stack == "prod":
+        assert not any(r["name"].endswith("-gateway-controller-release") for r in releases), "prod brings its own"
+        return
+    (release,) = [r for r in releases if r["name"].endswith("-gateway-controller-release")]
+    (gateway,) = gateways
+    served = release["inputs"]["values"]["nginxGateway"]["gatewayClassName"]
+    assert served and served == gateway.spec["gatewayClassName"]

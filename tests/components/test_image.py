@@ -47,3 +47,16 @@ def test_without_git_history_the_content_decides(tmp_path: Path) -> None:
     assert source_revision(app) == first
     (app / "main.py").write_text("print(2)\n")
     assert source_revision(app) != first
+
+
+def test_bytecode_python_leaves_behind_does_not_move_the_tag(tmp_path: Path) -> None:
+    """Running the service's tests writes __pycache__ under app/: the next `make up` must not rebuild for it."""
+    app = tmp_path / "app"
+    (app / "src").mkdir(parents=True)
+    (app / "src" / "main.py").write_text("print(1)\n")
+    before = content_hash(app)
+    (app / "src" / "__pycache__").mkdir()
+    (app / "src" / "__pycache__" / "main.cpython-311.pyc").write_bytes(b"\x00bytecode")
+    assert content_hash(app) == before
+    (app / "src" / "util.py").write_text("")
+    assert content_hash(app) != before, "a new source file, even empty, is a change"

@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import sys
 import tomllib
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import yaml
 from components.gateway_controller import HTTP_NODE_PORT, HTTPS_NODE_PORT
 from components.kind_cluster import KindClusterArgs, kind_config
 from components.stack_config import ROOT
+from tests.conftest import crediting_cache
 from tests.dependencies import ancestors
 from tools.mockrun import MOCK_GATEWAY_API_CRDS
 from tools.render import assumed_secrets, run_stack
@@ -28,7 +28,7 @@ KIND_STACKS = ("dev", "staging")
 SHELLCHECK = shutil.which("shellcheck", path=str(Path(sys.executable).parent)) or "shellcheck"
 
 
-@cache
+@crediting_cache
 def record(stack: str) -> dict[str, Any]:
     result = run_stack(stack, sets=assumed_secrets(stack))
     assert result["error"] is None, f"{stack}: {result['error']}"

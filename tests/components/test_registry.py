@@ -377,3 +377,25 @@ def test_a_registry_that_never_answers_stops_the_up_naming_the_container() -> No
     message = str(caught.value)
     assert message.startswith(f"the registry container kind-registry did not answer on http://127.0.0.1:{port}/v2/")
     assert message.endswith("see: docker logs kind-registry")
+
+
+def test_a_registry_that_accepts_but_never_replies_does_not_hang_the_up() -> None:
+    """A wedged registry (the port open, nothing behind it) must end in the same error, not an endless `up`."""
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(8)  # connections complete in the backlog; nobody ever reads or answers
+        host = f"127.0.0.1:{listening.getsockname()[1]}"
+        outcome: list[BaseException] = []
+
+        def wait() -> None:
+            try:
+                _run(answering(host, "kind-registry", timeout=1))
+            except BaseException as exc:  # handed to the test thread
+                outcome.append(exc)
+
+        waiter = threading.Thread(target=wait, daemon=True)
+        waiter.start()
+        waiter.join(timeout=20)
+        assert not waiter.is_alive(), "still waiting on a registry that will never answer"
+    assert len(outcome) == 1 and isinstance(outcome[0], pulumi.RunError), outcome
+    assert "did not answer" in str(outcome[0])

@@ -43,6 +43,7 @@ exit 0
 case "$1" in
   version) echo "${FAKE_PULUMI_VERSION:-v3.274.1}"; exit 0 ;;
   stack)
+    if [ -n "$FAKE_PULUMI_ERROR" ]; then echo "$FAKE_PULUMI_ERROR" >&2; exit 255; fi
     if [ -n "$FAKE_PULUMI_STATE" ]; then printf '%s' "$FAKE_PULUMI_STATE"; exit 0; fi
     echo "error: no stack named 'dev' found" >&2; exit 255 ;;
 esac

@@ -214,3 +214,36 @@ def test_verify_reads_with_the_stacks_key_and_a_wrong_key_is_refused(service: in
     check = check_authenticated_read(url, bad.status, bad.summary, bad.cause, "WAL_API_TOKEN", CTX)
     assert not check.ok and "the key is refused" in check.detail
     assert "x" * 40 not in check.line(), "a token in a check line"
+
+
+def test_the_check_asks_for_the_stacks_host_and_the_path_it_was_given() -> None:
+    """The Gateway routes by Host: a check that sent the address it connects to would test another route."""
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+    from threading import Thread
+
+    seen: list[tuple[str, str, str | None]] = []
+
+    class Recorder(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            seen.append((self.command, self.path, self.headers.get("Host")))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Recorder)
+    port = server.server_address[1]
+    serving = Thread(target=lambda: [server.handle_request() for _ in range(2)], daemon=True)
+    serving.start()
+    try:
+        routed = http_get(f"http://127.0.0.1:{port}/api/v1/records?limit=1", host_header="dev.wal-service.local")
+        direct = http_get(f"http://127.0.0.1:{port}/api/v1/health")
+    finally:
+        serving.join(timeout=10)
+        server.server_close()
+    assert seen == [
+        ("GET", "/api/v1/records?limit=1", "dev.wal-service.local"),
+        ("GET", "/api/v1/health", f"127.0.0.1:{port}"),
+    ]
+    assert routed.status == direct.status == 204

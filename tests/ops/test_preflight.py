@@ -243,6 +243,30 @@ def test_a_lost_cluster_is_rebuilt_by_replacing_its_command(make_tools: MakeTool
     ) in lines(found), lines(found)
 
 
+@pytest.mark.parametrize(
+    ("pulumi", "reason"),
+    [
+        (
+            {"FAKE_PULUMI_ERROR": "error: failed to decrypt: incorrect passphrase"},
+            "pulumi stack export failed: error: failed to decrypt: incorrect passphrase",
+        ),
+        ({"FAKE_PULUMI_STATE": "<html>proxy error</html>"}, "pulumi stack export gave no JSON"),
+    ],
+)
+def test_a_state_that_cannot_be_read_warns_instead_of_blaming_the_cluster(
+    make_tools: MakeTools, ports: dict[str, int], pulumi: dict[str, str], reason: str
+) -> None:
+    """Without the state nobody can tell whose the cluster is: a warning that says why, not a FAIL that tells
+    the user to delete a cluster that may well be the stack's own."""
+    env = make_tools(FAKE_KIND_CLUSTERS="wal-service-cluster\n", **pulumi)
+    found = pf.preflight("dev", env, probes(), settings_for("dev", **ports))
+    assert (
+        f"WARN kind cluster wal-service-cluster: exists; cannot tell whether stack dev created it ({reason})"
+        in lines(found)
+    ), lines(found)
+    assert not any(line.startswith("FAIL kind cluster") for line in lines(found))
+
+
 def test_foreign_registry_container_is_blocking(make_tools: MakeTools, ports: dict[str, int]) -> None:
     env = make_tools(FAKE_DOCKER_ALL="kind-registry\n")
     found = pf.preflight("dev", env, probes(), settings_for("dev", **ports))
@@ -310,3 +334,17 @@ def test_a_kind_host_must_resolve_to_loopback_only() -> None:
     assert pf.host_finding(settings, ["127.0.0.1", "::1"]).level == "ok"
     mixed = pf.host_finding(settings, ["127.0.0.1", "192.0.2.7"])
     assert mixed.level == "warn" and "not 127.0.0.1" in mixed.message, mixed.line()
+
+
+def test_without_privileges_a_low_port_is_busy_exactly_when_something_answers(
+    listener: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Below 1024 a user cannot bind to find out (macOS before Mojave, some Linux setups): preflight connects."""
+    free = free_port()
+
+    def unprivileged(self: socket.socket, address: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(socket.socket, "bind", unprivileged)
+    assert pf.port_busy(listener) is True
+    assert pf.port_busy(free) is False

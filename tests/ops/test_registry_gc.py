@@ -203,12 +203,15 @@ def test_a_registry_without_deletes_is_named_with_the_setting(fake: tuple[FakeRe
 
 
 def test_running_digests_come_from_specs_and_statuses_of_our_registry_only() -> None:
-    digest_a, digest_b, foreign = ("sha256:" + c * 64 for c in "abf")
+    digest_a, digest_b, digest_c, foreign = ("sha256:" + c * 64 for c in "abcf")
     pod = SimpleNamespace(
         metadata=SimpleNamespace(namespace="wal-service-dev", name="wal-service-1"),
         spec=SimpleNamespace(
             init_containers=[SimpleNamespace(image=f"kind-registry:5000/{REPO}@{digest_a}")],
-            containers=[SimpleNamespace(image=f"docker.io/library/postgres@{foreign}")],
+            containers=[
+                SimpleNamespace(image=f"docker.io/library/postgres@{foreign}"),
+                SimpleNamespace(image=f"kind-registry:5000/{REPO}@{digest_c}"),
+            ],
         ),
         status=SimpleNamespace(
             init_container_statuses=None,
@@ -216,7 +219,8 @@ def test_running_digests_come_from_specs_and_statuses_of_our_registry_only() -> 
         ),
     )
     found = gc.running_digests([pod], HOSTS)
-    assert found == {digest_a: ["wal-service-dev/wal-service-1"], digest_b: ["wal-service-dev/wal-service-1"]}
+    pod_name = ["wal-service-dev/wal-service-1"]
+    assert found == {digest_a: pod_name, digest_b: pod_name, digest_c: pod_name}
 
 
 def test_garbage_collection_runs_in_the_container_and_reports_what_it_reclaimed() -> None:
@@ -316,10 +320,17 @@ def test_a_container_that_cannot_be_inspected_counts_as_cached_and_a_failed_rest
 
 def test_unreachable_cluster_stops_before_any_delete(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = SimpleNamespace(kubeconfig="")
+    asked: list[tuple[Any, ...]] = []
 
-    def refuse(*_: Any, **__: Any) -> Any:
+    def refuse(*args: Any, **__: Any) -> Any:
+        asked.append(args)
         raise OSError("connection refused")
 
     monkeypatch.setattr("ops.kube.api_client", refuse)
-    with pytest.raises(UserError, match="nothing was deleted"):
+    with pytest.raises(UserError) as refused:
         gc.cluster_pods(settings, "kind-wal-service-cluster")  # type: ignore[arg-type]
+    assert asked == [(settings, "kind-wal-service-cluster")], "the stack's own cluster, not the current context"
+    assert str(refused.value) == (
+        "cannot list the pods of cluster kind-wal-service-cluster (OSError), so the images they run are unknown; "
+        "nothing was deleted. Start the cluster (make up) and try again"
+    )

@@ -102,3 +102,48 @@ def test_a_token_that_is_no_bearer_token_is_refused_without_echoing_it() -> None
         stack_mod.api_token("prod", {}, {"WAL_API_TOKEN": "two words-secretpart"})
     assert "WAL_API_TOKEN is not a bearer token" in str(refused.value)
     assert "secretpart" not in str(refused.value)
+
+
+def test_the_hint_for_a_kind_stack_is_a_hosts_line_and_a_curl_that_needs_none() -> None:
+    dev = stack_settings("dev")
+    assert stack_mod.resolve_hint(dev) == [
+        "hosts-file line: 127.0.0.1 dev.wal-service.local   "
+        "(echo '127.0.0.1 dev.wal-service.local' | sudo tee -a /etc/hosts)",
+        "without it: curl --resolve dev.wal-service.local:80:127.0.0.1 http://dev.wal-service.local/api/v1/health",
+    ]
+    # With TLS the port is the HTTPS one, and curl must accept the local certificate.
+    tls = dev.model_copy(update={"tls_secret_name": "wal-tls"})
+    assert stack_mod.resolve_hint(tls)[1] == (
+        "without it: curl --resolve dev.wal-service.local:443:127.0.0.1 -k https://dev.wal-service.local/api/v1/health"
+    )
+
+
+@pytest.mark.parametrize(
+    ("routing", "where"), [("gateway", "the Gateway's address"), ("ingress", "the cluster's ingress address")]
+)
+def test_the_hint_for_an_existing_cluster_names_what_dns_must_point_at(routing: str, where: str) -> None:
+    prod = stack_settings("prod").model_copy(update={"routing": routing})
+    assert stack_mod.resolve_hint(prod) == [
+        f"DNS for wal-service.example.com must point at {where}; then: curl https://wal-service.example.com/api/v1/health"
+    ]
+
+
+def test_the_guardrails_join_every_up_only_where_the_pack_is(tmp_path: Path) -> None:
+    assert stack_mod.up_command("dev") == ["pulumi", "up", "--yes", "--stack", "dev", "--policy-pack", "policy"]
+    # A copy of the program without policy/ (a pack of its own elsewhere): pulumi would fail on a missing pack.
+    assert stack_mod.policy_args(tmp_path) == []
+    (tmp_path / "policy").mkdir()
+    (tmp_path / "policy" / "PulumiPolicy.yaml").write_text("runtime: python\n")
+    assert stack_mod.policy_args(tmp_path) == ["--policy-pack", "policy"]
+
+
+def test_outputs_are_read_from_the_named_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[list[str]] = []
+
+    def run(args: list[str], **_: object) -> Result:
+        asked.append(list(args))
+        return Result(0, '{"namespace": "wal-service-dev", "url": "http://dev.wal-service.local/"}', "")
+
+    monkeypatch.setattr(stack_mod, "run", run)
+    assert stack_mod.outputs("staging", {})["namespace"] == "wal-service-dev"
+    assert asked == [["pulumi", "stack", "output", "--json", "--stack", "staging"]]

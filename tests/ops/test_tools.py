@@ -29,7 +29,10 @@ def test_versions_parse_from_each_tools_own_format() -> None:
 
 def test_check_tool_reports_missing_old_and_good(make_tools: MakeTools) -> None:
     env = make_tools("kind", "kubectl", FAKE_KIND_VERSION="v0.20.0")
-    assert tools.check_tool("kind", env).problem == "v0.20.0 is older than the minimum v0.33.0"
+    old = tools.check_tool("kind", env)
+    assert old.problem == "v0.20.0 is older than the minimum v0.33.0"
+    # Still the binary that runs: preflight asks it which clusters exist, and the report shows where it is.
+    assert old.path == str(Path(env["PATH"].split(":")[0]) / "kind")
     assert tools.check_tool("kubectl", env).version == (1, 37, 1)
     assert tools.check_tool("kubectl", env).ok
     assert tools.check_tool("pulumi", env).problem == "not found"

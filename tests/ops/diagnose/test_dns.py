@@ -17,3 +17,18 @@ def test_dns_loopback_for_kind_and_stale_record() -> None:
     assert not d.check_dns(None, ["localhost"], CTX, local=True).ok
     stale = d.check_dns(["203.0.113.9"], ["198.51.100.4"], CTX, local=False)
     assert stale.detail == "dev.wal-service.local -> 203.0.113.9, not the ingress address 198.51.100.4"
+
+
+def test_a_host_that_does_not_resolve_gets_the_fix_for_where_it_runs() -> None:
+    """kind: one hosts-file line; a real cluster: the DNS record and the address it must point at."""
+    assert d.check_dns(None, ["localhost"], CTX, local=True).line() == (
+        "FAIL dns/host: dev.wal-service.local does not resolve; cause: no DNS record or hosts-file line -> next: "
+        "echo '127.0.0.1 dev.wal-service.local' | sudo tee -a /etc/hosts"
+    )
+    assert d.check_dns([], ["198.51.100.4"], CTX, local=False).line() == (
+        "FAIL dns/host: dev.wal-service.local does not resolve; cause: no DNS record or hosts-file line -> next: "
+        "point the DNS record dev.wal-service.local at 198.51.100.4"
+    )
+    assert d.check_dns(["127.0.0.1"], ["localhost"], CTX, local=True).line() == (
+        "PASS dns/host: dev.wal-service.local -> 127.0.0.1 (loopback, where kind maps the ingress)"
+    )

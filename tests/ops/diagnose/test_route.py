@@ -120,21 +120,41 @@ def test_gateway_programmed_with_an_address() -> None:
     assert not check.ok and check.detail == "Gateway nginx-gateway/wal-service Programmed=False (Pending: m)"
     assert check.next == "kubectl --context kind-wal-service-cluster -n nginx-gateway describe gateway wal-service"
     assert not d.check_gateway({**gateway, "status": {"conditions": [condition("Programmed")]}}, GW).ok
-    missing = d.check_gateway(None, GW)
-    assert not missing.ok and missing.next == "make up STACK=dev"
+    assert check.cause == (
+        "its controller has not programmed it: the GatewayClass has no running controller, or the controller "
+        "rejected a listener"
+    )
+    assert d.check_gateway(None, GW).line() == (
+        "FAIL gateway/programmed: no Gateway nginx-gateway/wal-service; cause: the stack is not deployed, or the "
+        "shared Gateway it names does not exist -> next: make up STACK=dev"
+    )
 
 
 def test_route_accepted_by_its_parent_with_the_backend_resolved() -> None:
     assert d.check_route(http_route(), GW).line() == (
         "PASS gateway/route: accepted by Gateway nginx-gateway/wal-service, backend resolved"
     )
+    describe = "-> next: kubectl --context kind-wal-service-cluster -n wal-service-dev describe httproute wal-service"
     refused = d.check_route(http_route(conditions=[condition("Accepted", "False", "NotAllowedByListeners")]), GW)
-    assert not refused.ok and "NotAllowedByListeners" in refused.detail and "allowedRoutes" in refused.cause
+    assert refused.line() == (
+        "FAIL gateway/route: not accepted by Gateway nginx-gateway/wal-service: Accepted=False "
+        "(NotAllowedByListeners: m); cause: no listener admits it: the listener's hostname or allowedRoutes "
+        f"namespaces exclude the route {describe}"
+    )
     unresolved = d.check_route(
         http_route(conditions=[condition("Accepted"), condition("ResolvedRefs", "False", "BackendNotFound")]), GW
     )
-    assert not unresolved.ok and "BackendNotFound" in unresolved.detail
+    assert unresolved.line() == (
+        "FAIL gateway/route: accepted by Gateway nginx-gateway/wal-service, backend not resolved: "
+        "ResolvedRefs=False (BackendNotFound: m); cause: the Service wal-service or its port 8080 does not exist in "
+        f"wal-service-dev {describe}"
+    )
     # Status from another parent says nothing about ours.
     elsewhere = d.check_route(http_route(ref={"name": "other"}), GW)
-    assert not elsewhere.ok and elsewhere.detail == "no status from Gateway nginx-gateway/wal-service"
-    assert not d.check_route(None, GW).ok
+    assert elsewhere.line() == (
+        "FAIL gateway/route: no status from Gateway nginx-gateway/wal-service; cause: the Gateway's controller has "
+        f"not seen the route: it is down, or the parentRef names another Gateway {describe}"
+    )
+    assert d.check_route(None, GW).line() == (
+        "FAIL gateway/route: no HTTPRoute wal-service; cause: the stack is not deployed -> next: make up STACK=dev"
+    )

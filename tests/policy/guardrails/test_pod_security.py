@@ -142,3 +142,30 @@ def test_pod_without_any_security_context_fails_restricted() -> None:
     del resource.props["spec"]["template"]["spec"]["securityContext"]
     ids = {f.split("]")[0].split("/")[1] for f in findings(check_pod_security_restricted, resource)}
     assert ids == {"allowPrivilegeEscalation", "runAsNonRoot", "seccompProfile_restricted", "capabilities_restricted"}
+
+
+@pytest.mark.parametrize(
+    ("case", "what"),
+    [
+        ("hostProcess", "pod sets securityContext.windowsOptions.hostProcess=true"),
+        ("hostNetwork", "pod sets hostNetwork=true"),
+        ("privileged", "container 'app' sets securityContext.privileged=true"),
+        ("hostPort", "container 'app' uses hostPort [80]"),
+        ("nfs", "volume 'n' uses restricted volume type ['nfs']"),
+        ("runAsUser-0", "container 'app' sets runAsUser=0"),
+    ],
+)
+def test_a_violation_names_the_field_to_change_and_what_the_api_server_would_do(case: str, what: str) -> None:
+    check_id, mutate = PSS_VIOLATIONS[case]
+    level = "baseline" if check_id in ("hostProcess", "hostNamespaces", "privileged", "hostPorts") else "restricted"
+    assert findings(check_pod_security_restricted, with_pod(deployment(), mutate)) == [
+        f"[{level}/{check_id}] {what}. The namespace enforces Pod Security 'restricted': the API server would "
+        "reject these pods. Fix the pod/container securityContext or volumes."
+    ]
+
+
+def test_a_volume_without_a_name_or_a_source_is_still_reported() -> None:
+    found = findings(check_pod_security_restricted, with_pod(deployment(), _set("volumes", [{"unknownSource": {}}])))
+    assert [f.split(". ")[0] for f in found] == [
+        "[restricted/restrictedVolumes] volume '?' uses restricted volume type ['unknownSource']"
+    ]
