@@ -18,6 +18,7 @@ import re
 import shutil
 import tarfile
 import tempfile
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -188,6 +189,8 @@ def http_fetch(url: str, dest: Path) -> None:
         with urllib.request.urlopen(request, timeout=DOWNLOAD_TIMEOUT) as response, dest.open("wb") as out:  # noqa: S310
             shutil.copyfileobj(response, out, length=1 << 20)
     except OSError as exc:
+        if isinstance(exc, urllib.error.HTTPError):
+            exc.close()  # it carries the response, and with it the connection
         raise UserError(f"download of {url} failed: {exc}") from None
 
 

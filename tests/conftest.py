@@ -11,6 +11,8 @@ import functools
 import json
 import os
 import queue
+import select
+import signal
 import subprocess
 import sys
 import threading
@@ -28,6 +30,7 @@ STACKS = ("dev", "staging", "prod")
 
 Scenario = tuple[str, tuple[str, ...], tuple[str, ...]]
 T = TypeVar("T")
+RUN_TIMEOUT = 120
 
 # What a deployable prod has been given by `pulumi config set`: its file's all-zero imageRef is refused by
 # `pulumi up` until something is promoted. Under mocks a `secure:` value stands for an encrypted one.
@@ -153,7 +156,12 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """Run one of the tools as a user would, from the project directory."""
     return subprocess.run(
-        _command(module, stack, sets, unsets), cwd=ROOT, capture_output=True, text=True, check=False, timeout=120
+        _command(module, stack, sets, unsets),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=RUN_TIMEOUT,
     )
 
 
@@ -196,8 +204,14 @@ for line in sys.stdin:
 class _ForkServer:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
+        # A session of its own: a run that hangs is stopped with the server and its forked child.
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", _FORK_SERVER], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", _FORK_SERVER],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
         )
         self.count = 0
 
@@ -208,6 +222,10 @@ class _ForkServer:
         job = {"argv": argv, "stdout": str(out), "stderr": str(err), "reached": str(reached)}
         self.proc.stdin.write(json.dumps(job) + "\n")
         self.proc.stdin.flush()
+        # As long as `python -m tools.mockrun` may take (run_cli): a program that hangs fails its test.
+        if not select.select([self.proc.stdout], [], [], RUN_TIMEOUT)[0]:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            raise RuntimeError(f"mock run {argv} gave no answer within {RUN_TIMEOUT} s")
         reply = self.proc.stdout.readline()
         if not reply:
             raise RuntimeError("the mock-run fork server died")

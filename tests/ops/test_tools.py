@@ -174,3 +174,40 @@ def test_runs_before_any_virtualenv_exists() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "--pinned" in proc.stdout
+
+
+def test_a_download_lands_whole_in_the_file_and_a_failed_one_names_the_url(tmp_path: Path) -> None:
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+    from threading import Thread
+
+    payload = bytes(range(256)) * 9000  # over 2 MiB: more than one chunk of the copy
+    agents: list[str | None] = []
+
+    class Release(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            agents.append(self.headers.get("User-Agent"))
+            if self.path != "/kind-linux-amd64":
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Release)
+    serving = Thread(target=lambda: [server.handle_request() for _ in range(2)], daemon=True)
+    serving.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        tools.http_fetch(f"{base}/kind-linux-amd64", tmp_path / "kind")
+        with pytest.raises(UserError) as failed:
+            tools.http_fetch(f"{base}/missing", tmp_path / "missing")
+    finally:
+        serving.join(timeout=10)
+        server.server_close()
+    assert (tmp_path / "kind").read_bytes() == payload
+    assert str(failed.value) == f"download of {base}/missing failed: HTTP Error 404: Not Found"
+    assert agents == ["wal-service-ops", "wal-service-ops"], "GitHub refuses requests without a User-Agent"
