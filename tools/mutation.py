@@ -58,9 +58,11 @@ class Project:
     """Where its pyproject.toml, with the [tool.mutmut] section, lives."""
     prefix: str
     """How the repository names the project's paths (the report's folder names start with it)."""
+    imports_from: str = ""
+    """Where its Python processes import its code from, below the project root (empty: the root, as `python -m`)."""
 
 
-PROJECTS = (Project("program", ROOT, ""), Project("service", ROOT / "app", "app/"))
+PROJECTS = (Project("program", ROOT, ""), Project("service", ROOT / "app", "app/", imports_from="src"))
 
 
 @dataclass(frozen=True)
@@ -224,10 +226,12 @@ def run_project(project: Project, sample: list[Mutant], workspace: Path, jobs: i
     reached = workspace / "reached"
     reached.mkdir(exist_ok=True)
     site = str(Path(__file__).resolve().parent / "mutmut_site")
+    # A test that sets PYTHONPATH for its subprocess from ours still gets the mutated code (the service's do).
+    mutated_code = str(workspace / "mutants" / project.imports_from) if project.imports_from else ""
     env = {
         # mutmut's copy of a module holds every mutant of it: compiled once, not by every process.
         **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
-        "PYTHONPATH": os.pathsep.join(filter(None, [site, os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": os.pathsep.join(filter(None, [site, mutated_code, os.environ.get("PYTHONPATH")])),
         "WAL_MUTATION_REACHED": str(reached),
     }
     _mutmut(workspace, "run", "--max-children", str(jobs), *(m.name for m in sample), log=log, env=env)
