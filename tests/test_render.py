@@ -141,3 +141,23 @@ def test_render_shows_a_stack_with_a_value_changed_or_removed(capsys: pytest.Cap
     assert (
         err == "error: wal-service:logLevel is not set; set it in Pulumi.<stack>.yaml (it has no default on purpose)\n"
     )
+
+
+def test_render_writes_block_yaml_documents_each_opened_by_its_marker(capsys: pytest.CaptureFixture[str]) -> None:
+    """`make render > stack.yaml` is what a reviewer diffs and `kubectl apply -f` takes: one `---` per object,
+    block style (a flow-style line holds a whole object and hides which field changed)."""
+    from tools.render import main
+
+    assert main(["dev"]) == 0
+    text = capsys.readouterr().out
+    objects = list(yaml.safe_load_all(text))
+    assert text.startswith("---\n") and text.count("\n---\n") == len(objects) - 1
+
+    def flow_style(node: yaml.Node) -> list[yaml.Node]:
+        if isinstance(node, yaml.ScalarNode):
+            return []
+        children = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else node.value
+        here = [node] if node.flow_style and node.value else []
+        return here + [found for child in children for found in flow_style(child)]
+
+    assert not [n for doc in yaml.compose_all(text) for n in flow_style(doc)], "flow-style collections"

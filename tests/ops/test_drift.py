@@ -98,3 +98,12 @@ def test_json_file_mode_reads_what_ci_saved(tmp_path: Path, capsys: pytest.Captu
     broken.write_text("not json")
     assert drift.main(["--stack", "dev", "--json", str(broken)]) == 2
     assert "cannot read a preview" in capsys.readouterr().err
+
+
+def test_a_value_is_shown_the_same_whatever_order_its_keys_came_in() -> None:
+    """The live object and the program list a map's keys in their own order: a drift line must not show a
+    difference that is only an order, nor hide one behind it."""
+    from ops.drift import show
+
+    assert show({"memory": "256Mi", "cpu": "250m"}) == show({"cpu": "250m", "memory": "256Mi"})
+    assert show({"memory": "256Mi", "cpu": "250m"}) == '{"cpu":"250m","memory":"256Mi"}'

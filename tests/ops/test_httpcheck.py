@@ -165,6 +165,17 @@ def test_ingress_statuses_are_worded_for_the_ingress() -> None:
     assert classify(502, b"", via_ingress=True)[1].startswith("the ingress controller cannot reach the pods")
 
 
+def test_a_refused_method_names_the_services_reason_or_says_forbidden() -> None:
+    from ops.httpcheck import classify
+
+    body = b'{"error": {"code": "role_forbids_method", "message": "readers may not append"}}'
+    assert classify(403, body, via_ingress=True) == (
+        False,
+        "the API key's role does not allow this method (role_forbids_method)",
+    )
+    assert classify(403, b"", via_ingress=True) == (False, "the API key's role does not allow this method (forbidden)")
+
+
 # --- make verify's API-key checks against the real service ----------------------------------------------------
 
 CTX = Ctx(stack="dev", context="kind-wal-service-cluster", namespace="wal-service-dev", host="dev.wal-service.local")

@@ -348,3 +348,18 @@ def test_without_privileges_a_low_port_is_busy_exactly_when_something_answers(
     monkeypatch.setattr(socket.socket, "bind", unprivileged)
     assert pf.port_busy(listener) is True
     assert pf.port_busy(free) is False
+
+
+def test_an_existing_cluster_host_may_not_resolve_yet_and_is_told_where_to_point() -> None:
+    prod = stack_settings("prod")
+    assert pf.host_finding(prod, None).line() == (
+        "WARN host wal-service.example.com: does not resolve yet -> fix: point its DNS record at the address of the "
+        "route (Gateway or Ingress)"
+    )
+    assert pf.host_finding(prod, ["203.0.113.7"]).line() == "ok   host wal-service.example.com: resolves to 203.0.113.7"
+
+
+def test_resolve_gives_every_address_once_and_none_for_a_name_that_cannot_exist() -> None:
+    addresses = pf.resolve("localhost")
+    assert addresses is not None and "127.0.0.1" in addresses and len(addresses) == len(set(addresses))
+    assert pf.resolve("bad..name") is None

@@ -34,7 +34,7 @@ def test_an_answer_that_is_not_the_services_says_nothing_about_keys() -> None:
 
 def test_the_stacks_key_reads() -> None:
     check = d.check_authenticated_read(API, 200, "200 in 4 ms", "", "the stack output apiToken", GW)
-    assert check.ok and check.detail == f"GET {API} with the stack output apiToken: 200 in 4 ms"
+    assert check.line() == f"PASS gateway/api-key: GET {API} with the stack output apiToken: 200 in 4 ms"
 
 
 def test_a_refused_key_points_at_the_rollout_and_the_stacks_keys() -> None:

@@ -30,6 +30,12 @@ def test_selector_expressions() -> None:
     assert d.selector_matches(sel, {"tier": "api"})
     assert not d.selector_matches(sel, {"tier": "api", "canary": "1"})
     assert not d.selector_matches(sel, {"tier": "db"})
+    needs = V1LabelSelector(
+        match_expressions=[Req(key="canary", operator="Exists"), Req(key="tier", operator="NotIn", values=["db"])]
+    )
+    assert d.selector_matches(needs, {"canary": ""}), "Exists matches any value, the empty one too"
+    assert not d.selector_matches(needs, {"tier": "api"})
+    assert not d.selector_matches(needs, {"canary": "1", "tier": "db"})
 
 
 # --- the names verify looks up are the program's -------------------------------------------------------------

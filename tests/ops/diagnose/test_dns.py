@@ -32,3 +32,11 @@ def test_a_host_that_does_not_resolve_gets_the_fix_for_where_it_runs() -> None:
     assert d.check_dns(["127.0.0.1"], ["localhost"], CTX, local=True).line() == (
         "PASS dns/host: dev.wal-service.local -> 127.0.0.1 (loopback, where kind maps the ingress)"
     )
+
+
+def test_a_kind_host_that_resolves_elsewhere_is_a_stale_line_not_a_pass() -> None:
+    """kind maps the route to loopback only: an old hosts-file line pointing elsewhere sends users nowhere."""
+    assert d.check_dns(["203.0.113.9"], ["localhost"], CTX, local=True).line() == (
+        "FAIL dns/host: dev.wal-service.local -> 203.0.113.9, not the ingress address 127.0.0.1, ::1; cause: a "
+        "stale DNS record or hosts-file line -> next: echo '127.0.0.1 dev.wal-service.local' | sudo tee -a /etc/hosts"
+    )

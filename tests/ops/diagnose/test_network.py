@@ -124,3 +124,32 @@ def test_network_without_controller_rule_or_dns_fails() -> None:
     )
     open_checks = d.check_network([], LABELS, CTX)
     assert open_checks[0].detail.startswith("ingress and egress not isolated")
+
+
+def test_each_check_line_says_what_is_allowed_or_what_breaks() -> None:
+    lines = [c.line() for c in d.check_network([DEFAULT_DENY, ALLOW_DNS, ALLOW_CONTROLLER], LABELS, CTX)]
+    assert lines[1:] == [
+        "PASS network/ingress-path: namespace ingress-nginx may reach the pods on 8080",
+        "PASS network/dns-egress: DNS (UDP/53) allowed",
+    ]
+    fix = f"-> next: kubectl --context kind-wal-service-cluster -n {NS} get networkpolicy -o yaml"
+    assert [c.line() for c in d.check_network([DEFAULT_DENY], LABELS, CTX)][1:] == [
+        "FAIL network/ingress-path: no policy admits namespace ingress-nginx on port 8080; cause: the ingress's "
+        f"requests are dropped (502/504 through it) {fix}",
+        "FAIL network/dns-egress: egress is isolated and DNS (UDP/53) is not allowed; cause: the pods cannot resolve "
+        "any host name, the database's included: default-deny egress drops DNS unless a rule allows it "
+        f"{fix}",
+    ]
+
+
+def test_a_policy_without_policy_types_isolates_egress_when_it_has_egress_rules() -> None:
+    """The API's default for an omitted policyTypes: Ingress, plus Egress when the policy has egress rules."""
+    egress_only = policy("dns-only", {}, [], egress=ALLOW_DNS.spec.egress)
+    egress_only.spec.policy_types = None
+    checks = d.check_network([egress_only, ALLOW_CONTROLLER], LABELS, CTX)
+    assert checks[0].detail.startswith("isolated both ways"), checks[0].line()
+    no_rules = policy("deny-in", {}, [])
+    no_rules.spec.policy_types = None
+    assert (
+        d.check_network([no_rules], LABELS, CTX)[0].detail == "egress not isolated; allowed in: nothing | out: nothing"
+    )

@@ -196,3 +196,45 @@ def test_rollout_complete_and_stuck() -> None:
 def test_pod_summary_counts_ready_and_restarts() -> None:
     checks = d.check_pods([pod("a", restarts=1), pod("b")], [], {}, CTX)
     assert [c.line() for c in checks] == ["PASS pods/ready: 2/2 Ready, 1 restarts"]
+
+
+def test_the_first_failed_pull_is_diagnosed_like_the_back_off_after_it() -> None:
+    """ErrImagePull comes before ImagePullBackOff: a verify run in that window must say the same thing."""
+    p = pod(POD, ready=False, state=waiting("ErrImagePull", "rpc error: code = NotFound"))
+    check = d.diagnose_pod(p, [], "", CTX)
+    assert check is not None and not check.ok and check.detail == f"ErrImagePull for {IMAGE}"
+
+
+def test_a_container_the_kubelet_cannot_create_names_the_reason_and_its_message() -> None:
+    """A missing Secret or ConfigMap key: the pod never starts, and no probe or restart says why."""
+    message = 'secret "wal-service-database" not found'
+    p = pod(POD, ready=False, state=waiting("CreateContainerConfigError", message))
+    check = d.diagnose_pod(p, [], "", CTX)
+    assert check is not None
+    assert check.line() == (
+        f"FAIL pods/{POD}: CreateContainerConfigError; cause: {message} -> next: "
+        f"kubectl --context kind-wal-service-cluster -n {NS} describe pod {POD}"
+    )
+
+
+def test_a_pod_not_ready_with_nothing_to_explain_it_still_fails() -> None:
+    check = d.diagnose_pod(pod(POD, ready=False), [], "", CTX)
+    assert check is not None
+    assert check.line() == (
+        f"FAIL pods/{POD}: not Ready (phase Running); cause: no event explains it yet -> next: "
+        f"kubectl --context kind-wal-service-cluster -n {NS} describe pod {POD}"
+    )
+
+
+def test_probe_budgets_come_from_the_service_container_whatever_its_position() -> None:
+    """A sidecar injected first (a mesh, a log shipper) must not lend its probes to the diagnosis."""
+    from kubernetes.client import V1Container
+
+    p = pod(POD, ready=False)
+    service = p.spec.containers[0]
+    p.spec.containers = [V1Container(name="istio-proxy", image="proxy"), service]
+    assert d._container(p) is service
+    p.spec.containers = [V1Container(name="only", image="other")]
+    assert d._container(p).name == "only", "without ours, the pod's one container"
+    p.spec.containers = []
+    assert d._container(p) is None

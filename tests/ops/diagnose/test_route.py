@@ -158,3 +158,14 @@ def test_route_accepted_by_its_parent_with_the_backend_resolved() -> None:
     assert d.check_route(None, GW).line() == (
         "FAIL gateway/route: no HTTPRoute wal-service; cause: the stack is not deployed -> next: make up STACK=dev"
     )
+
+
+def test_an_ingress_stack_without_controller_or_ingress_says_which_is_missing() -> None:
+    assert d.check_controller([], CTX).line() == (
+        "FAIL ingress/controller: no controller pods in ingress-nginx; cause: the controller is not installed -> "
+        "next: kubectl --context kind-wal-service-cluster -n ingress-nginx get pods,events"
+    )
+    assert d.check_ingress_address(None, CTX).line() == (
+        "FAIL ingress/address: no Ingress wal-service-ingress; cause: the stack is not deployed -> next: "
+        "make up STACK=dev"
+    )

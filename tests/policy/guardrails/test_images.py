@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from policy.guardrails.images import check_no_development_images
+from policy.guardrails.images import check_image_pinned_by_digest, check_no_development_images
 from tests.policy.builders import DIGEST, container, deployment, findings, urn
 from tests.policy.engine import Pack, Resource, Violation, mandatory
 
@@ -76,3 +76,16 @@ def test_image_pinning_is_mandatory_only_in_mandatory_stacks(
 def test_image_without_any_image_field_is_unpinned() -> None:
     found = mandatory(Pack().run([deployment(containers=[{"name": "x"}], stack="prod")]))
     assert any(v.policy == "image-pinned-by-digest" for v in found)
+
+
+def test_an_unpinned_image_in_a_mandatory_stack_is_named_with_why_and_how_to_pin_it() -> None:
+    found: list[str] = []
+    props = deployment(containers=[container(image="registry.example.com/app:1.2.3")], stack="prod").props
+    check_image_pinned_by_digest(
+        "kubernetes:apps/v1:Deployment", props, found.append, stack="prod", mandatory_stacks=["prod"]
+    )
+    assert found == [
+        "container 'app' runs 'registry.example.com/app:1.2.3', not pinned by digest; stack 'prod' deploys only "
+        "immutable images, because a re-pushed tag changes what runs without any change in the program. "
+        "Reference repo@sha256:<digest> (the pushed image's repo_digest, or imageRef)."
+    ]

@@ -169,3 +169,16 @@ def test_a_volume_without_a_name_or_a_source_is_still_reported() -> None:
     assert [f.split(". ")[0] for f in found] == [
         "[restricted/restrictedVolumes] volume '?' uses restricted volume type ['unknownSource']"
     ]
+
+
+@pytest.mark.parametrize(
+    ("case", "only"),
+    [
+        ("seccomp-pod-unconfined", "[baseline/seccompProfile_baseline] pod sets seccompProfile.type='Unconfined'"),
+        ("hostPath", "[baseline/hostPathVolumes] volume 'h' is a hostPath volume"),
+    ],
+)
+def test_what_baseline_forbids_is_reported_once_not_again_by_restricted(case: str, only: str) -> None:
+    """Pod Security's restricted checks skip what a baseline check already rejects: one problem, one line."""
+    found = findings(check_pod_security_restricted, with_pod(deployment(), PSS_VIOLATIONS[case][1]))
+    assert [f.split(". ")[0] for f in found] == [only]

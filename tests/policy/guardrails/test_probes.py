@@ -39,3 +39,13 @@ def test_every_long_running_workload_needs_probes(kind: str) -> None:
     other = Resource(f"kubernetes:apps/v1:{kind}", "x", urn(f"kubernetes:apps/v1:{kind}", "x"), resource.props)
     found = findings(check_probes_required, other)
     assert len(found) == 1 and "livenessProbe" in found[0], found
+
+
+def test_the_violation_lists_every_missing_probe_and_what_each_is_for() -> None:
+    bare = deployment(containers=[container(readinessProbe=None, livenessProbe=None, startupProbe=None)])
+    assert findings(check_probes_required, bare) == [
+        "container 'app' has no startupProbe, readinessProbe, livenessProbe: without them Kubernetes sends traffic "
+        "to pods that cannot serve it and never restarts a hung one. Give every container a startup probe (fast "
+        "polling, a failure budget for the slowest start), a readiness probe (traffic) and a liveness probe "
+        "(restarts)."
+    ]
