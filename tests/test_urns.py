@@ -13,14 +13,25 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.conftest import StackRun
+from tests.conftest import MockRuns, StackRun
 
 LISTS = Path(__file__).parent / "urns"
 
 
 def test_every_stack_registers_the_urns_it_registered_before(run: StackRun, stack: str) -> None:
+    assert_same_urns(run, stack)
+
+
+def test_a_stack_with_an_https_listener_keeps_its_urns_too(mockruns: MockRuns) -> None:
+    """The listener's certificate grant exists only with TLS."""
+    assert_same_urns(mockruns.get("dev", ["wal-service:tlsSecretName=wal-tls"]), "dev-tls")
+
+
+def assert_same_urns(run: StackRun, name: str) -> None:
+    assert run.error is None, run.error
+    stack = run.stack
     urns = sorted(registration["urn"] for registration in run.registrations)
-    listed = LISTS / f"{stack}.txt"
+    listed = LISTS / f"{name}.txt"
     if os.environ.get("WAL_UPDATE_URNS"):
         listed.write_text("".join(f"{urn}\n" for urn in urns))
     before = listed.read_text().splitlines()
