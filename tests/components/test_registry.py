@@ -399,3 +399,12 @@ def test_a_registry_that_accepts_but_never_replies_does_not_hang_the_up() -> Non
         assert not waiter.is_alive(), "still waiting on a registry that will never answer"
     assert len(outcome) == 1 and isinstance(outcome[0], pulumi.RunError), outcome
     assert "did not answer" in str(outcome[0])
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging"])
+def test_the_registry_comes_back_after_a_reboot(mockruns: Any, stack: str) -> None:
+    """kind's node restarts with Docker (a laptop reboot, a Docker Desktop update); a registry that stayed down
+    would leave every new pod in ImagePullBackOff until someone ran `make up` again."""
+    run = mockruns.get(stack)
+    (container,) = [r for r in run.registrations if r["type"] == "docker:index/container:Container"]
+    assert container["inputs"]["restart"] == "always"
