@@ -107,6 +107,32 @@ CASES = {
     "monitoring-mode": Bad(
         "dev", ("wal-service:monitoring=prometheus",), "monitoring", "'prometheus'", "servicemonitor"
     ),
+    # An external database needs both where it is and the range the egress policy opens to it.
+    "external-database-without-host": Bad(
+        "dev",
+        ("wal-service:databaseMode=external", "wal-service:databaseCidr=10.0.0.0/24"),
+        "databaseHost",
+        None,
+        "is empty but databaseMode is external; it is required there",
+    ),
+    "external-database-without-cidr": Bad(
+        "dev",
+        ("wal-service:databaseMode=external", "wal-service:databaseHost=db.example.com"),
+        "databaseCidr",
+        None,
+        "is empty but databaseMode is external; it is required there",
+    ),
+    # The default-deny policies of the service's namespace would cut off the data plane that routes to it.
+    "namespace-is-the-gateways": Bad(
+        "dev", ("wal-service:namespace=nginx-gateway",), "namespace", "'nginx-gateway'", "a namespace of its own"
+    ),
+    "image-latest": Bad(
+        "dev",
+        ("wal-service:imageRef=registry.example.com/wal-service:latest",),
+        "imageRef",
+        "'registry.example.com/wal-service:latest'",
+        "':latest' moves under you; deploy an immutable tag or, better, the digest",
+    ),
     # The in-cluster PostgreSQL serves no TLS: each of the three modes that insist on it could never connect.
     **{
         f"in-cluster-{mode}": Bad(
@@ -203,3 +229,33 @@ def test_every_key_the_checks_name_is_a_config_key(module: str) -> None:
     assert named, f"components/{module}: no key found, the pattern is broken"
     unknown = named - keys - NOT_KEYS
     assert not unknown, f"components/{module} names {sorted(unknown)}, which are not config keys"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "line"),
+    [
+        (
+            {"databaseMode": "external", "databaseCidr": "10.0.0.0/24"},
+            "wal-service:databaseHost is empty but databaseMode is external; it is required there",
+        ),
+        (
+            {"databaseMode": "external", "databaseHost": "db.example.com"},
+            "wal-service:databaseCidr is empty but databaseMode is external; it is required there",
+        ),
+        (
+            {"namespace": "nginx-gateway"},
+            "wal-service:namespace 'nginx-gateway' is also gatewayNamespace; the stack's default-deny policies would "
+            "cut off the pods that route traffic to the service. Give the service a namespace of its own",
+        ),
+        (
+            {"imageRef": "registry.example.com/wal-service:latest"},
+            "wal-service:imageRef = 'registry.example.com/wal-service:latest' is invalid: ':latest' moves under you; "
+            "deploy an immutable tag or, better, the digest",
+        ),
+    ],
+)
+def test_a_refusal_is_the_one_line_pulumi_prints(overrides: dict[str, str], line: str) -> None:
+    """What `pulumi up` shows as its error, whole: the key, the value, why, what to do instead."""
+    with pytest.raises(pulumi.RunError) as refused:
+        parse_settings(dev_values(**overrides), "dev")
+    assert str(refused.value) == line
