@@ -175,6 +175,8 @@ async def test_health_ready_metrics_and_request_id(client: httpx.AsyncClient) ->
     assert r.status_code == 200
     assert "wal_records_appended_total" in r.text
     assert 'wal_http_requests_total{method="POST",route="/api/v1/logs/{log}/records"' in r.text
+    # Latency by the same labels: dashboards put the two side by side per route.
+    assert 'wal_http_request_duration_seconds_count{method="POST",route="/api/v1/logs/{log}/records"}' in r.text
     r = await client.get("/no/such/path")
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
     r = await client.delete(URL.format("x"))
