@@ -195,6 +195,22 @@ async def test_ready_is_503_while_draining(make_app: Any) -> None:
         assert (await append(c, unique_log(), 1)).status_code == 201
 
 
+async def test_until_the_schema_is_in_place_requests_are_refused_with_503_saying_so(make_app: Any) -> None:
+    """A pod whose migration has not finished (or waits for another replica's) must not touch the tables."""
+    inproc = make_app()
+    async with inproc as c:
+        log = unique_log()
+        inproc.state.schema_ready = False
+        for r in (await append(c, log, 1), await c.get(URL.format(log))):
+            assert r.status_code == 503
+            assert r.json()["error"] == {
+                "code": "not_ready",
+                "message": "service is starting: database schema not ready yet",
+            }
+        inproc.state.schema_ready = True
+        assert (await c.get(URL.format(log))).json()["records"] == [], "the refused append wrote nothing"
+
+
 async def test_ready_is_503_when_database_unreachable(make_app: Any) -> None:
     from tests.conftest import free_port
 
