@@ -57,7 +57,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 def interpreter_env() -> dict[str, str]:
     """Base environment of every ``python -m wal_service`` the tests start: PATH and this src/."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(SRC)}
-    # Under mutation testing (the repository's `make mutation`) the server runs the mutant under test too.
+    # Under mutation testing (the repository's `make mutation`) the server runs the mutant too.
     for key in ("MUTANT_UNDER_TEST", "WAL_MUTATION_REACHED"):
         if key in os.environ:
             env[key] = os.environ[key]

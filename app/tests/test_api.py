@@ -176,7 +176,10 @@ async def test_health_ready_metrics_and_request_id(client: httpx.AsyncClient) ->
     assert "wal_records_appended_total" in r.text
     assert 'wal_http_requests_total{method="POST",route="/api/v1/logs/{log}/records"' in r.text
     # Latency by the same labels: dashboards put the two side by side per route.
-    assert 'wal_http_request_duration_seconds_count{method="POST",route="/api/v1/logs/{log}/records"}' in r.text
+    assert (
+        'wal_http_request_duration_seconds_count{method="POST",route="/api/v1/logs/{log}/records"}'
+        in r.text
+    )
     r = await client.get("/no/such/path")
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
     r = await client.delete(URL.format("x"))
@@ -195,8 +198,10 @@ async def test_ready_is_503_while_draining(make_app: Any) -> None:
         assert (await append(c, unique_log(), 1)).status_code == 201
 
 
-async def test_until_the_schema_is_in_place_requests_are_refused_with_503_saying_so(make_app: Any) -> None:
-    """A pod whose migration has not finished (or waits for another replica's) must not touch the tables."""
+async def test_until_the_schema_is_in_place_requests_are_refused_with_503_saying_so(
+    make_app: Any,
+) -> None:
+    """A pod whose migration has not finished (or waits for another's) must not touch the tables."""
     inproc = make_app()
     async with inproc as c:
         log = unique_log()
@@ -208,7 +213,9 @@ async def test_until_the_schema_is_in_place_requests_are_refused_with_503_saying
                 "message": "service is starting: database schema not ready yet",
             }
         inproc.state.schema_ready = True
-        assert (await c.get(URL.format(log))).json()["records"] == [], "the refused append wrote nothing"
+        assert (await c.get(URL.format(log))).json()["records"] == [], (
+            "the refused append wrote nothing"
+        )
 
 
 async def test_ready_is_503_when_database_unreachable(make_app: Any) -> None:
