@@ -148,3 +148,42 @@ async def test_group_commit_flushes_queued_appends_together(make_app: Any, datab
     assert [r.json()["lsns"] for r in responses] == [[n] for n in range(2, 12)]
     assert flushes() - before == 2
     assert [p for _, p in fetch_records(database, log)] == ["first"] + [{"i": i} for i in range(10)]
+
+
+async def test_a_flush_takes_queued_appends_up_to_its_record_limit_inclusive(
+    make_app: Any, database: str, monkeypatch: Any
+) -> None:
+    """Appends that together fill a flush exactly go in one transaction; the next one waits."""
+    from tests.conftest import admin_connect
+    from wal_service import store as store_module
+
+    monkeypatch.setattr(store_module, "MAX_RECORDS_PER_FLUSH", 5)
+    log = unique_log("limit")
+    inproc = make_app()
+    async with inproc as client:
+        assert (await client.post(URL.format(log), json="first")).status_code == 201
+        store = inproc.state.store
+        batches: list[list[int]] = []
+        commit = store._commit
+
+        async def recording(log_name: str, batch: list[Any]) -> None:
+            batches.append([len(item.payloads) for item in batch])
+            await commit(log_name, batch)
+
+        monkeypatch.setattr(store, "_commit", recording)
+        with admin_connect(database) as blocker:
+            blocker.execute("BEGIN")
+            blocker.execute("SELECT next_lsn FROM wal_logs WHERE name = %s FOR UPDATE", (log,))
+            tasks = []
+            for body in ("blocked", ["a1", "a2", "a3"], ["b1", "b2"], "c"):
+                tasks.append(asyncio.create_task(client.post(URL.format(log), json=body)))
+                await asyncio.sleep(0.02)  # arrival order
+            deadline = time.monotonic() + 10
+            while len(store._queues.get(log, [])) < 3:
+                assert time.monotonic() < deadline, "appends did not queue up"
+                await asyncio.sleep(0.01)
+            blocker.execute("COMMIT")
+        responses = await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)
+
+    assert all(r.status_code == 201 for r in responses)
+    assert batches == [[1], [3, 2], [1]], "3 + 2 records fill the limit of 5 exactly: one flush"
