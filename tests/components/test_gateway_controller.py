@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from components.gateway_controller import CHART
+from components.gateway_controller import CHART, CHART_VERSION
 from components.stack_config import PROJECT
 from tests.conftest import StackRun
 from tools.render import assumed_secrets, run_stack
@@ -78,3 +78,15 @@ def test_the_controller_a_kind_stack_installs_serves_the_class_its_gateway_names
     (gateway,) = gateways
     served = release["inputs"]["values"]["nginxGateway"]["gatewayClassName"]
     assert served and served == gateway.spec["gatewayClassName"]
+
+
+def test_a_kind_stack_installs_the_pinned_chart_all_or_nothing_and_reports_nothing_home(run: StackRun) -> None:
+    """The same chart version on every machine and every `up`; a failed install rolls back instead of leaving a
+    half-installed controller; a local cluster sends the vendor no usage data."""
+    if run.stack == "prod":
+        return
+    (release,) = [r for r in run.registrations if r["name"].endswith("-gateway-controller-release")]
+    inputs = release["inputs"]
+    assert (inputs["chart"], inputs["version"]) == (CHART, CHART_VERSION)
+    assert (inputs["atomic"], inputs["cleanupOnFail"], inputs["waitForJobs"]) == (True, True, True)
+    assert inputs["values"]["nginxGateway"]["productTelemetry"] == {"enable": False}

@@ -191,6 +191,28 @@ def test_shell_snippets_pass_shellcheck(stack: str, tmp_path: Any) -> None:
         assert proc.returncode == 0, f"{name} fails shellcheck:\n{proc.stdout}{proc.stderr}"
 
 
+# What a script may read without its Command setting it: variables a user may set, each with a default.
+_OPTIONAL = re.compile(r"\$\{([A-Za-z_]\w*):?-")
+_READ = re.compile(r"\$\{?([A-Za-z_]\w*)")
+_SET = re.compile(r"(?m)(?:^|[\s;(])(?:local\s+|export\s+)?([A-Za-z_]\w*)=|\bfor\s+([A-Za-z_]\w*)\s+in\b")
+
+
+@pytest.mark.parametrize("stack", KIND_STACKS)
+def test_every_variable_a_script_reads_is_given_by_its_command(stack: str) -> None:
+    """A script reads its inputs from its Command's environment; one it was not given is empty under `sh`, and
+    the command then acts on the wrong thing (an empty image name, cluster or host) instead of failing."""
+    checked = 0
+    for command in commands(stack):
+        given = set(command["inputs"].get("environment") or {})
+        for field in ("create", "update", "delete"):
+            script = command["inputs"].get(field) or ""
+            assigned = {name for pair in _SET.findall(script) for name in pair if name}
+            missing = set(_READ.findall(script)) - given - assigned - set(_OPTIONAL.findall(script))
+            assert not missing, f"{command['name']}.{field} reads {sorted(missing)}, which its Command does not set"
+            checked += bool(script)
+    assert checked >= 8, "the scan found the platform's scripts"
+
+
 @pytest.mark.parametrize("stack", KIND_STACKS)
 def test_commands_take_names_from_environment_not_interpolation(stack: str) -> None:
     """Names reach the shell as environment variables, so no config value is ever parsed as shell."""

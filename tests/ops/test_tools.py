@@ -211,3 +211,12 @@ def test_a_download_lands_whole_in_the_file_and_a_failed_one_names_the_url(tmp_p
     assert (tmp_path / "kind").read_bytes() == payload
     assert str(failed.value) == f"download of {base}/missing failed: HTTP Error 404: Not Found"
     assert agents == ["wal-service-ops", "wal-service-ops"], "GitHub refuses requests without a User-Agent"
+
+
+def test_a_tool_whose_version_command_fails_is_reported_with_the_command_and_its_error(tmp_path: Path) -> None:
+    kind = tmp_path / "kind"
+    kind.write_text("#!/bin/sh\necho 'error: cannot exec binary: wrong architecture' >&2\nexit 126\n")
+    kind.chmod(0o755)
+    status = tools.check_tool("kind", {"PATH": str(tmp_path)})
+    assert (status.path, status.version) == (str(kind), None)
+    assert status.problem == "`kind version` failed: error: cannot exec binary: wrong architecture"

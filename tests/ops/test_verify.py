@@ -249,3 +249,18 @@ def test_the_exit_code_and_the_summary_count_the_failures(
     assert passed == f"{total}/{total} checks passed"
     assert out[-1] == f"{total - 1}/{total} checks passed"
     assert out[0].startswith("FAIL pods/rollout: not complete (2/2 updated, 1 available, 2 total)")
+
+
+def test_a_route_that_does_not_answer_points_at_the_data_planes_logs(
+    cluster: Cluster, requests: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        verify, "http_get", lambda url, host_header=None, **_: HttpResult(False, 502, "502 in 9 ms", "upstream down")
+    )
+    checks = {f"{c.layer}/{c.name}": c for c in verify.run_checks("dev")}
+    kubectl = stack_mod.load("dev").kubectl  # the stack's own kubeconfig and context
+    assert checks["gateway/http"].line() == (
+        "FAIL gateway/http: GET http://127.0.0.1:80/api/v1/health (Host: dev.wal-service.local): 502 in 9 ms; "
+        f"cause: upstream down -> next: {kubectl} -n nginx-gateway logs "
+        "-l gateway.networking.k8s.io/gateway-name=wal-service --tail=50"
+    )

@@ -15,6 +15,9 @@ def test_a_localhost_ingress_address_means_loopback() -> None:
 def test_dns_loopback_for_kind_and_stale_record() -> None:
     assert d.check_dns(["127.0.0.1"], ["localhost"], CTX, local=True).ok
     assert not d.check_dns(None, ["localhost"], CTX, local=True).ok
+    assert d.check_dns(["198.51.100.4"], ["198.51.100.4"], CTX, local=False).line() == (
+        "PASS dns/host: dev.wal-service.local -> 198.51.100.4 (the ingress address)"
+    )
     stale = d.check_dns(["203.0.113.9"], ["198.51.100.4"], CTX, local=False)
     assert stale.detail == "dev.wal-service.local -> 203.0.113.9, not the ingress address 198.51.100.4"
 
