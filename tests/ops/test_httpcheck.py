@@ -258,3 +258,28 @@ def test_the_check_asks_for_the_stacks_host_and_the_path_it_was_given() -> None:
         ("GET", "/api/v1/health", f"127.0.0.1:{port}"),
     ]
     assert routed.status == direct.status == 204
+
+
+def test_a_connection_closed_without_an_answer_is_reported_as_broken() -> None:
+    """What a proxy does when its upstream dies mid-request: no status line at all."""
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen(1)
+    port = listening.getsockname()[1]
+
+    def hang_up() -> None:
+        connection, _ = listening.accept()
+        connection.recv(1024)
+        connection.close()
+
+    from threading import Thread
+
+    closer = Thread(target=hang_up, daemon=True)
+    closer.start()
+    try:
+        result = http_get(f"http://127.0.0.1:{port}/api/v1/health", timeout=5)
+    finally:
+        closer.join(timeout=10)
+        listening.close()
+    assert (result.ok, result.status, result.cause) == (False, None, "the connection broke")
+    assert result.summary.startswith("request failed: ")

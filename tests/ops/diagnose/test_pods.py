@@ -186,16 +186,24 @@ def deployment(replicas: int, updated: int, available: int, total: int) -> V1Dep
 def test_rollout_complete_and_stuck() -> None:
     assert d.check_rollout(deployment(2, 2, 2, 2), CTX).ok
     stuck = d.check_rollout(deployment(2, 1, 1, 3), CTX)
-    assert not stuck.ok and stuck.detail == "not complete (1/2 updated, 1 available, 3 total)"
-    assert (
-        stuck.next
-        == f"kubectl --context kind-wal-service-cluster -n {NS} rollout status deployment/wal-service --timeout=60s"
+    assert stuck.line() == (
+        "FAIL pods/rollout: not complete (1/2 updated, 1 available, 3 total); cause: new pods are not becoming "
+        f"available; see the pod lines below -> next: kubectl --context kind-wal-service-cluster -n {NS} rollout "
+        "status deployment/wal-service --timeout=60s"
     )
 
 
 def test_pod_summary_counts_ready_and_restarts() -> None:
     checks = d.check_pods([pod("a", restarts=1), pod("b")], [], {}, CTX)
     assert [c.line() for c in checks] == ["PASS pods/ready: 2/2 Ready, 1 restarts"]
+    # One line that counts, then one per pod that is not Ready.
+    lines = [c.line() for c in d.check_pods([pod("a", ready=False), pod("b")], [], {}, CTX)]
+    assert lines == [
+        "FAIL pods/ready: 1/2 Ready, 0 restarts; cause: see the pod lines below -> next: "
+        f"kubectl --context kind-wal-service-cluster -n {NS} get pods -o wide",
+        "FAIL pods/a: not Ready (phase Running); cause: no event explains it yet -> next: "
+        f"kubectl --context kind-wal-service-cluster -n {NS} describe pod a",
+    ]
 
 
 def test_the_first_failed_pull_is_diagnosed_like_the_back_off_after_it() -> None:
@@ -238,3 +246,16 @@ def test_probe_budgets_come_from_the_service_container_whatever_its_position() -
     assert d._container(p).name == "only", "without ours, the pod's one container"
     p.spec.containers = []
     assert d._container(p) is None
+
+
+def test_a_crash_loop_before_the_kubelet_records_a_last_state_still_says_it_exits() -> None:
+    p = pod(POD, ready=False, state=waiting("CrashLoopBackOff", "back-off"))
+    p.status.container_statuses[0].last_state = None
+    check = d.diagnose_pod(p, [], "", CTX)
+    assert check is not None and check.detail == "CrashLoopBackOff, 0 restarts, last exited"
+
+
+def test_on_an_existing_cluster_the_pull_fix_names_no_kind_node() -> None:
+    cause, fix = d.pull_cause("http response to HTTPS client", dataclasses.replace(CTX, cluster=""))
+    assert cause == "containerd tried HTTPS: the node has no /etc/containerd/certs.d/kind-registry:5000/hosts.toml"
+    assert fix == "docker exec <node> ls /etc/containerd/certs.d/; pulumi stack output recoveryCommands --stack dev"

@@ -84,3 +84,11 @@ def test_a_dns_rule_without_ports_allows_every_port() -> None:
     assert stack_findings(check_network_policy_coverage, [deployment(), deny, dns]) == []
     dns.props["spec"]["egress"][0]["ports"] = [{"protocol": "UDP", "port": 50, "endPort": 60}, {"port": 53}]
     assert stack_findings(check_network_policy_coverage, [deployment(), deny, dns]) == []
+
+
+def test_a_deny_that_selects_some_pods_by_expression_is_not_the_namespaces_default_deny() -> None:
+    """`podSelector: {matchExpressions: [...]}` leaves every other pod of the namespace open."""
+    deny, dns = network_policies()
+    deny.props["spec"]["podSelector"] = {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["db"]}]}
+    found = stack_findings(check_network_policy_coverage, [deployment(), deny, dns])
+    assert len(found) == 1 and "default-deny" in found[0][0]

@@ -153,11 +153,14 @@ def test_pod_without_any_security_context_fails_restricted() -> None:
         ("hostPort", "container 'app' uses hostPort [80]"),
         ("nfs", "volume 'n' uses restricted volume type ['nfs']"),
         ("runAsUser-0", "container 'app' sets runAsUser=0"),
+        ("apparmor-pod", "pod sets appArmorProfile.type='Unconfined'"),
+        ("apparmor-container", "container 'app' sets appArmorProfile.type='Unconfined'"),
     ],
 )
 def test_a_violation_names_the_field_to_change_and_what_the_api_server_would_do(case: str, what: str) -> None:
     check_id, mutate = PSS_VIOLATIONS[case]
-    level = "baseline" if check_id in ("hostProcess", "hostNamespaces", "privileged", "hostPorts") else "restricted"
+    baseline = ("hostProcess", "hostNamespaces", "privileged", "hostPorts", "appArmorProfile")
+    level = "baseline" if check_id in baseline else "restricted"
     assert findings(check_pod_security_restricted, with_pod(deployment(), mutate)) == [
         f"[{level}/{check_id}] {what}. The namespace enforces Pod Security 'restricted': the API server would "
         "reject these pods. Fix the pod/container securityContext or volumes."
