@@ -161,3 +161,32 @@ def test_render_writes_block_yaml_documents_each_opened_by_its_marker(capsys: py
         return here + [found for child in children for found in flow_style(child)]
 
     assert not [n for doc in yaml.compose_all(text) for n in flow_style(doc)], "flow-style collections"
+
+
+def test_objects_come_in_apply_order_then_by_namespace_and_name() -> None:
+    """What `kubectl apply -f` of the render needs first comes first (a Namespace before what lives in it), and
+    the rest in a fixed order, so two renders diff only where the stacks differ."""
+
+    def registration(kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
+        metadata = {"name": name, **({"namespace": namespace} if namespace else {})}
+        inputs = {"apiVersion": "v1", "kind": kind, "metadata": metadata}
+        return {"custom": True, "type": f"kubernetes:core/v1:{kind}", "inputs": inputs}
+
+    record = {
+        "resources": [
+            registration("Deployment", "wal-service", "wal-service-dev"),
+            registration("Secret", "b", "wal-service-dev"),
+            registration("Secret", "z", "nginx-gateway"),
+            registration("Secret", "a", "wal-service-dev"),
+            registration("Namespace", "wal-service-dev"),
+            {"custom": False, "type": "wal:platform:Environment", "inputs": {}},
+        ]
+    }
+    order = [(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]) for o in kubernetes_objects(record)]
+    assert order == [
+        ("Namespace", "", "wal-service-dev"),
+        ("Secret", "nginx-gateway", "z"),
+        ("Secret", "wal-service-dev", "a"),
+        ("Secret", "wal-service-dev", "b"),
+        ("Deployment", "wal-service-dev", "wal-service"),
+    ]
