@@ -129,7 +129,7 @@ e2e-kind: venv policy-venv
 e2e-clean: venv
 	$(PY) -m e2e.run --clean
 
-#   make mutation [SEED=n]   mutmut on a seeded sample of 150 mutants: killed per folder, each survivor (~40 min)
+#   make mutation [SEED=n]   mutmut on a seeded sample of 150 mutants: killed per folder, each survivor (~35 min)
 mutation: venv $(CHECKOV_VENV)/.installed
 	$(PY) -m tools.mutation $(if $(SEED),--seed $(SEED))
 

@@ -327,9 +327,16 @@ def _reach(run: StackRun) -> None:
         _credit(run.reached)
 
 
+_CACHES: list[dict[Any, Any]] = []
+
+
 def crediting_cache(function: Callable[..., T]) -> Callable[..., T]:
-    """functools.cache for helpers that run the program in a subprocess, crediting its functions on every hit."""
+    """functools.cache for helpers that run the program in a subprocess, crediting its functions on every hit.
+
+    Emptied when a test session starts: mutmut runs every mutant's session in a process forked from the one
+    that ran the whole suite, and a result cached there (from the unmutated program) would hide the mutant."""
     results: dict[tuple[Any, ...], tuple[T, set[str]]] = {}
+    _CACHES.append(results)
 
     @functools.wraps(function)
     def cached(*args: Any) -> T:
@@ -344,6 +351,13 @@ def crediting_cache(function: Callable[..., T]) -> Callable[..., T]:
         return value
 
     return cached
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    from tests import conftest as imported  # the module the test files import crediting_cache from
+
+    for cache in {id(c): c for c in (*_CACHES, *imported._CACHES)}.values():
+        cache.clear()
 
 
 @pytest.hookimpl(tryfirst=True)

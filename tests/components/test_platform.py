@@ -645,6 +645,15 @@ def test_debug_commands_name_the_stacks_kubeconfig(stack: str) -> None:
     assert all(own in commands[key] for key in ("1-pods", "3-route", "5-network")), commands
 
 
+def test_debug_commands_go_layer_by_layer_in_verifys_order() -> None:
+    """`pulumi stack output debugCommands` lists them sorted: the numbers are the order to run them in."""
+    commands = record("dev")["outputs"]["debugCommands"]
+    assert list(commands) == ["1-pods", "2-service", "3-route", "4-dns", "5-network"]
+    assert "port-forward svc/wal-service 8080:8080" in commands["2-service"]
+    assert commands["2-service"].endswith("curl -fsS http://127.0.0.1:8080/api/v1/health")
+    assert commands["4-dns"].startswith("getent hosts dev.wal-service.local")
+
+
 @pytest.mark.parametrize("stack", KIND_STACKS)
 def test_registry_storage_outlives_the_container(stack: str) -> None:
     """A registryImage bump replaces the container; the pushed images must still be there for the next pod."""
