@@ -294,37 +294,34 @@ class MockRuns:
         scenario = self.scenario(stack, sets, unsets)
         if scenario not in self._cache:
             self.prefetch([scenario])
-        _reach(self._cache[scenario])
+        _credit(self._cache[scenario].reached)
         return self._cache[scenario]
 
 
 # `make mutation` (mutmut) runs each mutant against the tests that reached its function, as recorded in
 # one instrumented run of the suite ("stats"), inside mutmut's process only. What a test reaches through
 # a subprocess comes back in a file (tools/mutmut_site, and _FORK_SERVER for mock runs) and is credited
-# here; a cached result credits, on every use, what producing it reached.
+# here; a cached result credits, on every use, what producing it reached. Outside that run all of this
+# does nothing.
 def _mapping() -> bool:
     return os.environ.get("MUTANT_UNDER_TEST") == "stats"
 
 
 def _credit(functions: Iterable[str]) -> None:
-    from mutmut.state import state
+    if _mapping():
+        from mutmut.state import state
 
-    state()._stats.update(functions)
+        state()._stats.update(functions)
 
 
 def _reached_in_subprocesses() -> set[str]:
     """What the subprocesses that ended since the last call went through (their files are consumed)."""
     folder = os.environ.get("WAL_MUTATION_REACHED")
     reached: set[str] = set()
-    for path in Path(folder).glob("*.json") if folder else ():
+    for path in Path(folder).glob("*.json") if folder and _mapping() else ():
         reached.update(json.loads(path.read_text()))
         path.unlink()
     return reached
-
-
-def _reach(run: StackRun) -> None:
-    if _mapping():
-        _credit(run.reached)
 
 
 _CACHES: list[dict[Any, Any]] = []
@@ -341,22 +338,18 @@ def crediting_cache(function: Callable[..., T]) -> Callable[..., T]:
     @functools.wraps(function)
     def cached(*args: Any) -> T:
         if args not in results:
-            if _mapping():
-                _credit(_reached_in_subprocesses())  # earlier subprocesses of this test are not this call's
+            _credit(_reached_in_subprocesses())  # earlier subprocesses of this test are not this call's
             value = function(*args)
-            results[args] = (value, _reached_in_subprocesses() if _mapping() else set())
+            results[args] = (value, _reached_in_subprocesses())
         value, reached = results[args]
-        if _mapping():
-            _credit(reached)
+        _credit(reached)
         return value
 
     return cached
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    from tests import conftest as imported  # the module the test files import crediting_cache from
-
-    for cache in {id(c): c for c in (*_CACHES, *imported._CACHES)}.values():
+    for cache in _CACHES:
         cache.clear()
 
 
@@ -368,7 +361,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
     # Session fixtures hand a test a cached run without calling MockRuns.get for it.
     for value in getattr(item, "funcargs", {}).values():
         if isinstance(value, StackRun):
-            _reach(value)
+            _credit(value.reached)
 
 
 @pytest.fixture(scope="session")
