@@ -114,11 +114,31 @@ async def test_concurrent_migrations_are_safe(fresh_database: str) -> None:
         assert await migrate(conn) == 0
 
 
+async def append_behind_the_row_lock(
+    client: httpx.AsyncClient, store: Any, database: str, log: str, bodies: list[Any]
+) -> list[httpx.Response]:
+    """Post ``bodies`` in order while another transaction (a replica) holds the log's row lock:
+    the first waits in the blocked flush, the rest queue up behind it; then the lock goes."""
+    from tests.conftest import admin_connect
+
+    with admin_connect(database) as blocker:
+        blocker.execute("BEGIN")
+        blocker.execute("SELECT next_lsn FROM wal_logs WHERE name = %s FOR UPDATE", (log,))
+        tasks = []
+        for body in bodies:
+            tasks.append(asyncio.create_task(client.post(URL.format(log), json=body)))
+            await asyncio.sleep(0.02)  # deterministic arrival order
+        deadline = time.monotonic() + 10
+        while len(store._queues.get(log, [])) < len(bodies) - 1:
+            assert time.monotonic() < deadline, "appends did not queue up"
+            await asyncio.sleep(0.01)
+        blocker.execute("COMMIT")
+    return list(await asyncio.wait_for(asyncio.gather(*tasks), timeout=10))
+
+
 async def test_group_commit_flushes_queued_appends_together(make_app: Any, database: str) -> None:
     """While another transaction (e.g. another replica) holds the log's row lock, appends
     queue up; once it commits they are written by ONE transaction, LSNs in queue order."""
-    from tests.conftest import admin_connect
-
     log = unique_log("gc")
     inproc = make_app()
     async with inproc as client:
@@ -129,21 +149,10 @@ async def test_group_commit_flushes_queued_appends_together(make_app: Any, datab
         def flushes() -> float:
             return registry.get_sample_value("wal_group_commit_requests_count") or 0.0
 
-        with admin_connect(database) as blocker:
-            blocker.execute("BEGIN")
-            blocker.execute("SELECT next_lsn FROM wal_logs WHERE name = %s FOR UPDATE", (log,))
-            before = flushes()
-            tasks = []
-            for i in range(10):
-                tasks.append(asyncio.create_task(client.post(URL.format(log), json={"i": i})))
-                await asyncio.sleep(0.01)  # deterministic arrival order
-            deadline = time.monotonic() + 10
-            # one request is in the (blocked) flush, nine wait in the queue
-            while len(store._queues.get(log, [])) < 9:
-                assert time.monotonic() < deadline, "appends did not queue up"
-                await asyncio.sleep(0.01)
-            blocker.execute("COMMIT")
-        responses = await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)
+        before = flushes()
+        responses = await append_behind_the_row_lock(
+            client, store, database, log, [{"i": i} for i in range(10)]
+        )
 
     assert [r.json()["lsns"] for r in responses] == [[n] for n in range(2, 12)]
     assert flushes() - before == 2
@@ -154,7 +163,6 @@ async def test_a_flush_takes_queued_appends_up_to_its_record_limit_inclusive(
     make_app: Any, database: str, monkeypatch: Any
 ) -> None:
     """Appends that together fill a flush exactly go in one transaction; the next one waits."""
-    from tests.conftest import admin_connect
     from wal_service import store as store_module
 
     monkeypatch.setattr(store_module, "MAX_RECORDS_PER_FLUSH", 5)
@@ -171,19 +179,8 @@ async def test_a_flush_takes_queued_appends_up_to_its_record_limit_inclusive(
             await commit(log_name, batch)
 
         monkeypatch.setattr(store, "_commit", recording)
-        with admin_connect(database) as blocker:
-            blocker.execute("BEGIN")
-            blocker.execute("SELECT next_lsn FROM wal_logs WHERE name = %s FOR UPDATE", (log,))
-            tasks = []
-            for body in ("blocked", ["a1", "a2", "a3"], ["b1", "b2"], "c"):
-                tasks.append(asyncio.create_task(client.post(URL.format(log), json=body)))
-                await asyncio.sleep(0.02)  # arrival order
-            deadline = time.monotonic() + 10
-            while len(store._queues.get(log, [])) < 3:
-                assert time.monotonic() < deadline, "appends did not queue up"
-                await asyncio.sleep(0.01)
-            blocker.execute("COMMIT")
-        responses = await asyncio.wait_for(asyncio.gather(*tasks), timeout=10)
+        bodies = ["blocked", ["a1", "a2", "a3"], ["b1", "b2"], "c"]
+        responses = await append_behind_the_row_lock(client, store, database, log, bodies)
 
     assert all(r.status_code == 201 for r in responses)
     assert batches == [[1], [3, 2], [1]], "3 + 2 records fill the limit of 5 exactly: one flush"
