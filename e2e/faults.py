@@ -86,8 +86,9 @@ class WatchedUp:
     """`pulumi up` in a session of its own, its output read line by line (and echoed, indented)."""
 
     def __init__(self, run: Run, *args: str, policy_pack: bool = True) -> None:
-        command = ["pulumi", "up", "--yes", *args, *(POLICY_PACK if policy_pack else ()), "--stack", STACK,
-                   "--non-interactive"]  # fmt: skip
+        # --refresh: as make up runs it (ops/stack.py, up_command).
+        command = ["pulumi", "up", "--yes", "--refresh", *args, *(POLICY_PACK if policy_pack else ()), "--stack",
+                   STACK, "--non-interactive"]  # fmt: skip
         print(f"$ {' '.join(command)}  (watched)", flush=True)
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
@@ -237,6 +238,7 @@ def next_up(run: Run, *args: str) -> NextUp:
     """`pulumi up`; when it stops, only what `make preflight` (which `make up` runs first) tells a user, each step
     recorded. A stop that it names no remedy for fails the case."""
     result = NextUp()
+    args = ("--refresh", *args)  # as make up runs it (ops/stack.py, up_command)
     proc = run.up(*args, check=False)
     output = proc.stdout + proc.stderr
     if proc.returncode != 0 and LOCKED in output:

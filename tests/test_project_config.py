@@ -45,14 +45,6 @@ def test_runtime(project_doc: dict[str, Any]) -> None:
     assert runtime["options"].get("virtualenv"), f"runtime options {runtime['options']}: no virtualenv"
 
 
-def test_every_up_and_preview_refreshes_first(project_doc: dict[str, Any]) -> None:
-    """A cluster reset under a deployed stack (or an object deleted by hand) must be rebuilt by a plain `pulumi up`:
-    without a refresh the engine compares with the recorded state only and sees nothing to do."""
-    assert (project_doc.get("options") or {}).get("refresh") == "always", (
-        "Pulumi.yaml: options.refresh must be `always`, or `pulumi up` after a cluster reset reports no changes"
-    )
-
-
 def test_project_keys_are_typed_and_described(project_doc: dict[str, Any]) -> None:
     keys = project_keys(project_doc)
     assert len(keys) > 30, f"only {len(keys)} wal-service keys declared"

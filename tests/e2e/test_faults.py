@@ -172,14 +172,14 @@ def test_a_next_up_that_just_works_takes_nothing() -> None:
     run = ScriptedRun([(0, "Resources:\n    3 updated")], [[]])
     result = next_up(cast(Run, run))
     assert result.took == [] and result.summary() == "pulumi up converged"
-    assert run.calls == [("up",)]
+    assert run.calls == [("up", "--refresh")]
 
 
 def test_a_stale_lock_takes_pulumi_cancel_and_kept_pending_creates_take_a_clearing_refresh() -> None:
     warned = "warning: Attempting to deploy or update resources with 1 pending operations from previous deployment."
     run = ScriptedRun([(255, LOCK_ERROR), (0, warned)], [["wal-dev-deployment"], []])
     result = next_up(cast(Run, run))
-    assert run.calls == [("up",), ("preflight",), ("cancel", "--yes"), ("up",), ("preflight",),
+    assert run.calls == [("up", "--refresh"), ("preflight",), ("cancel", "--yes"), ("up", "--refresh"), ("preflight",),
                          ("refresh", "--clear-pending-creates", "--yes")]  # fmt: skip
     assert result.warned_pending
     assert result.summary() == (
