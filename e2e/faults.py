@@ -50,6 +50,11 @@ COMMAND = Point("command", r"command:local:Command\s.*\b(creating|replacing|crea
 ROLLOUT = Point("rollout", r"kubernetes:apps/v1:Deployment\s.*\b(creating|updating)\b", 2.0)
 # An update leaves the Namespace alone: its first point is the first resource the update touches.
 FIRST_STEP = Point("first-step", r"\b(creating|updating|replacing)\b", 0.5)
+# The refresh of the preview phase: the whole preview and update are still ahead.
+REFRESH = Point("refresh", r"\brefreshing\b", 0.5)
+# What `pulumi up` prints once it holds the stack's lock: a file:// backend locks before the preview
+# (pkg/backend/diy/backend.go, Update: b.Lock, then PreviewThenPromptThenExecute).
+HOLDS_LOCK = r"^(Previewing update|Updating) \("
 
 
 def seed() -> int:
@@ -96,9 +101,13 @@ class WatchedUp:
             start_new_session=True,  # its own process group, which a terminal's Ctrl-C reaches as a whole
         )  # fmt: skip
         self.lines: list[str] = []
+        self.stamps: list[float] = []
+        """time.monotonic() at which each line was read."""
+        self.exited_at: float | None = None
         self.changed = threading.Condition()
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
+        threading.Thread(target=self._reap, daemon=True).start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -107,9 +116,19 @@ class WatchedUp:
                 print(f"    | {line.rstrip()}", flush=True)
                 with self.changed:
                     self.lines.append(line.rstrip())
+                    self.stamps.append(time.monotonic())
                     self.changed.notify_all()
         with self.changed:
             self.changed.notify_all()
+
+    def _reap(self) -> None:
+        self.proc.wait()
+        self.exited_at = time.monotonic()
+
+    def time_of(self, pattern: str) -> float | None:
+        """When the first line matching `pattern` was read."""
+        regex = re.compile(pattern)
+        return next((t for line, t in zip(self.lines, self.stamps, strict=True) if regex.search(line)), None)
 
     def wait_for(self, pattern: str, timeout: float = 600.0) -> str | None:
         """The first line matching `pattern` (searched from the start), or None once the process has exited."""
@@ -202,6 +221,12 @@ def disagreements(run: Run, state: object) -> list[str]:
     assert isinstance(state, dict)
     live = [o for k in inventory.kinds(objects, state) for o in run.kubectl_json("get", k.resource, "-A")["items"]]
     return inventory.problems(objects, live, state)
+
+
+def overlapped(first: WatchedUp, second: WatchedUp) -> bool:
+    """Whether the second up took the stack's lock while the first still ran (both ended)."""
+    locked_at = second.time_of(HOLDS_LOCK)
+    return locked_at is not None and (first.exited_at is None or locked_at < first.exited_at)
 
 
 def error_line(output: str) -> str:

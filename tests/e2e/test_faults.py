@@ -229,3 +229,31 @@ def test_the_summary_of_what_a_fault_left_counts_each_kind_of_disagreement() -> 
         "pulumi-resource-kubernetes, 2 in the cluster, not in the state; 1 rendered, missing from the cluster"
     )
     assert NextUp(warned_pending=True).summary() == "pulumi up converged; warned of pending operations"
+
+
+def watched(lines: list[tuple[float, str]], exited_at: float | None) -> WatchedUp:
+    """A finished WatchedUp with its lines read at the given times."""
+    up = object.__new__(WatchedUp)
+    up.lines, up.stamps, up.exited_at = [text for _, text in lines], [t for t, _ in lines], exited_at
+    return up
+
+
+FIRST = watched([(0.1, "Previewing update (dev):"), (3.0, "Updating (dev):"), (6.0, "Resources:")], exited_at=7.0)
+
+
+@pytest.mark.parametrize(
+    ("second", "overlap"),
+    [
+        # The second held the lock while the first still ran: two ups at once, which the lock must prevent.
+        (watched([(5.0, "Previewing update (dev):"), (9.0, "Resources:")], 10.0), True),
+        # It took the lock only after the first had ended: one after the other, not a fault at all.
+        (watched([(7.5, "Previewing update (dev):"), (9.0, "Resources:")], 10.0), False),
+        # Refused: it never held the lock.
+        (watched([(1.0, "error: " + faults.LOCKED + " by 1 lock(s).")], 1.2), False),
+    ],
+)
+def test_two_ups_overlap_only_when_the_second_took_the_lock_before_the_first_ended(
+    second: WatchedUp, overlap: bool
+) -> None:
+    assert faults.overlapped(FIRST, second) is overlap
+    assert re.search(faults.HOLDS_LOCK, "Updating (dev):") and not re.search(faults.HOLDS_LOCK, "  Updating... (dev)")
