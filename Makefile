@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
 .PHONY: help venv lint typecheck test test-program test-app render preview up down preflight verify status rollback \
-	policy-venv lock kube-score toolchain e2e e2e-kind e2e-clean bench-deploy drift registry-gc mutation
+	policy-venv lock kube-score toolchain e2e e2e-faults e2e-kind e2e-clean bench-deploy drift registry-gc mutation
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -124,6 +124,10 @@ e2e: venv policy-venv
 #   make e2e-kind            the dev stack from nothing by make up, checked, and make down, on the real Docker (images built here)
 e2e-kind: venv policy-venv
 	$(PY) -m e2e.kind.run
+
+#   make e2e-faults          Ctrl-C, kill -9, API server down, two ups at once, cluster reset; each then converges
+e2e-faults: venv policy-venv
+	$(PY) -m e2e.run --only faults
 
 #   make e2e-clean           stop and remove what `E2E_KEEP=1 make e2e` left
 e2e-clean: venv

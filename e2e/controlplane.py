@@ -1,7 +1,8 @@
 """A throwaway Kubernetes control plane for the e2e run: etcd, kube-apiserver (PodSecurity admission on, as in
 every cluster since 1.25), kube-controller-manager, kube-scheduler and kwok, which plays the kubelets of
 simulated nodes so that Deployments and StatefulSets become Ready. Everything lives in one directory;
-`stop()` (or `make e2e-clean`) ends the processes by the pids recorded there.
+`stop()` (or `make e2e-clean`) ends the processes by the pids recorded there. For the fault cases, kube-apiserver
+stops and starts alone, and `reset()` wipes etcd; both keep the address and certificates of the first start.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -21,6 +23,7 @@ from pathlib import Path
 CONTEXT = "wal-e2e"
 NODE_ANNOTATION = "kwok.x-k8s.io/node"
 PIDS_FILE = "pids.json"
+PORTS_FILE = "ports.json"
 
 
 def free_ports(count: int) -> list[int]:
@@ -116,45 +119,25 @@ class ControlPlane:
         self.root.mkdir(parents=True, exist_ok=True)
         make_pki(self.pki)
         etcd_port, peer_port, api_port = free_ports(3)
-        server = f"https://127.0.0.1:{api_port}"
-        self.kubeconfig.write_text(kubeconfig_text(server, self.pki))
-        pki, kc = self.pki, str(self.kubeconfig)
-        etcd = self._start(
-            "etcd",
-            [
-                "etcd",
-                "--name=e2e",
-                f"--data-dir={self.root / 'etcd'}",
-                f"--listen-client-urls=http://127.0.0.1:{etcd_port}",
-                f"--advertise-client-urls=http://127.0.0.1:{etcd_port}",
-                f"--listen-peer-urls=http://127.0.0.1:{peer_port}",
-                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}",
-                f"--initial-cluster=e2e=http://127.0.0.1:{peer_port}",
-                "--unsafe-no-fsync",  # a throwaway cluster: durability costs seconds per write on slow disks
-            ],
-        )
-        apiserver = self._start(
-            "kube-apiserver",
-            [
-                "kube-apiserver",
-                f"--etcd-servers=http://127.0.0.1:{etcd_port}",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={api_port}",
-                f"--tls-cert-file={pki / 'admin.crt'}",
-                f"--tls-private-key-file={pki / 'admin.key'}",
-                f"--client-ca-file={pki / 'ca.crt'}",
-                f"--service-account-key-file={pki / 'admin.key'}",
-                f"--service-account-signing-key-file={pki / 'admin.key'}",
-                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-                "--service-cluster-ip-range=10.96.0.0/16",
-                "--authorization-mode=Node,RBAC",
-                # As kubeadm and kind run it: privileged pods are for PodSecurity admission to refuse.
-                "--allow-privileged=true",
-                "--enable-priority-and-fairness=false",
-                "--profiling=false",
-            ],
-        )
-        self._wait_ready(server, timeout, {"etcd": etcd, "kube-apiserver": apiserver})
+        (self.root / PORTS_FILE).write_text(json.dumps({"etcd": etcd_port, "peer": peer_port, "api": api_port}))
+        self.kubeconfig.write_text(kubeconfig_text(self.server, self.pki))
+        self._launch(nodes, timeout)
+
+    @property
+    def ports(self) -> dict[str, int]:
+        return {k: int(v) for k, v in json.loads((self.root / PORTS_FILE).read_text()).items()}
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.ports['api']}"
+
+    def _launch(self, nodes: int, timeout: float) -> None:
+        """Every process on the recorded ports and PKI, then the simulated nodes (they live in etcd)."""
+        kc = str(self.kubeconfig)
+        etcd = self._start("etcd", self._etcd_args())
+        apiserver = self._start("kube-apiserver", self._apiserver_args())
+        self._wait_ready(self.server, timeout, {"etcd": etcd, "kube-apiserver": apiserver})
+        pki = self.pki
         common = [f"--kubeconfig={kc}", f"--authentication-kubeconfig={kc}", f"--authorization-kubeconfig={kc}",
                   "--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port=0"]  # fmt: skip
         self._start(
@@ -185,6 +168,64 @@ class ControlPlane:
         )
         self.kubectl("apply", "-f", "-", stdin="\n---\n".join(node_manifest(f"kwok-node-{i}") for i in range(nodes)))
         self.kubectl("wait", "--for=condition=Ready", "node", "--all", "--timeout=120s")
+
+    def _etcd_args(self) -> list[str]:
+        ports = self.ports
+        return [
+            "etcd",
+            "--name=e2e",
+            f"--data-dir={self.etcd_dir}",
+            f"--listen-client-urls=http://127.0.0.1:{ports['etcd']}",
+            f"--advertise-client-urls=http://127.0.0.1:{ports['etcd']}",
+            f"--listen-peer-urls=http://127.0.0.1:{ports['peer']}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{ports['peer']}",
+            f"--initial-cluster=e2e=http://127.0.0.1:{ports['peer']}",
+            "--unsafe-no-fsync",  # a throwaway cluster: durability costs seconds per write on slow disks
+        ]
+
+    def _apiserver_args(self) -> list[str]:
+        pki = self.pki
+        return [
+            "kube-apiserver",
+            f"--etcd-servers=http://127.0.0.1:{self.ports['etcd']}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={self.ports['api']}",
+            f"--tls-cert-file={pki / 'admin.crt'}",
+            f"--tls-private-key-file={pki / 'admin.key'}",
+            f"--client-ca-file={pki / 'ca.crt'}",
+            f"--service-account-key-file={pki / 'admin.key'}",
+            f"--service-account-signing-key-file={pki / 'admin.key'}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            "--service-cluster-ip-range=10.96.0.0/16",
+            "--authorization-mode=Node,RBAC",
+            # As kubeadm and kind run it: privileged pods are for PodSecurity admission to refuse.
+            "--allow-privileged=true",
+            "--enable-priority-and-fairness=false",
+            "--profiling=false",
+        ]
+
+    @property
+    def etcd_dir(self) -> Path:
+        return self.root / "etcd"
+
+    # ------------------------------------------------------------------ faults (e2e/steps/faults.py)
+    def stop_apiserver(self) -> None:
+        """Stop kube-apiserver alone (etcd keeps the data; the controllers and kwok lose their server)."""
+        pids = self.pids()
+        _terminate(pids.pop("kube-apiserver"))
+        (self.root / PIDS_FILE).write_text(json.dumps(pids))
+
+    def start_apiserver(self, timeout: float = 120.0) -> None:
+        """kube-apiserver again, on the same port and certificates: every client's kubeconfig still works."""
+        proc = self._start("kube-apiserver", self._apiserver_args())
+        self._wait_ready(self.server, timeout, {"kube-apiserver": proc})
+
+    def reset(self, nodes: int = 2, timeout: float = 120.0) -> None:
+        """The cluster as after `kind delete` and a new create of the same name: every process stopped, etcd's data
+        wiped, everything started again on the same address and certificates, with nodes and nothing else."""
+        self.stop()
+        shutil.rmtree(self.etcd_dir, ignore_errors=True)
+        self._launch(nodes, timeout)
 
     def _wait_ready(self, server: str, timeout: float, watched: dict[str, subprocess.Popen[bytes]]) -> None:
         context = ssl.create_default_context(cafile=str(self.pki / "ca.crt"))
@@ -219,20 +260,24 @@ class ControlPlane:
     def stop(self) -> None:
         """Stop every process this control plane started (newest first), then forget them."""
         for pid in reversed(list(self.pids().values())):
-            try:
-                os.killpg(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                continue
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline:
-                try:
-                    os.killpg(pid, 0)
-                except ProcessLookupError:
-                    break
-                time.sleep(0.2)
-            else:
-                os.killpg(pid, signal.SIGKILL)
+            _terminate(pid)
         (self.root / PIDS_FILE).unlink(missing_ok=True)
+
+
+def _terminate(pid: int, grace: float = 15.0) -> None:
+    """SIGTERM to the process group `pid` leads, SIGKILL after `grace` seconds."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    os.killpg(pid, signal.SIGKILL)
 
 
 def node_manifest(name: str) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from components.gateway_api_crds import VERSION as GATEWAY_API_VERSION
-from e2e import gateway_api
+from e2e import gateway_api, inventory
 from e2e.compare import differences
 from e2e.controlplane import CONTEXT, ControlPlane
 from e2e.upstream_files import UpstreamError, gateway_api_crds_files
@@ -96,6 +96,9 @@ class Run:
     work: Path = field(init=False)
     env: dict[str, str] = field(init=False)
     timings: list[tuple[str, float]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """Lines the summary repeats after the timings (each fault case's outcome)."""
+    _renders: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     controller: gateway_api.GatewayControllerStandIn | None = None
 
     def __post_init__(self) -> None:
@@ -249,8 +252,12 @@ class Run:
 
     # ------------------------------------------------------------------ checks
     def rendered(self) -> list[dict[str, Any]]:
-        proc = self.sh(sys.executable, "-m", "tools.render", STACK, echo=False)
-        return [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
+        """`make render` of the stack as configured now (the program does not change during a run)."""
+        config = (self.work / f"Pulumi.{STACK}.yaml").read_text()
+        if config not in self._renders:
+            proc = self.sh(sys.executable, "-m", "tools.render", STACK, echo=False)
+            self._renders[config] = [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
+        return self._renders[config]
 
     def live(self, obj: Mapping[str, Any]) -> Any:
         meta = obj.get("metadata", {})
@@ -260,9 +267,9 @@ class Run:
             args += ["-n", meta["namespace"]]
         return self.kubectl_json(*args)
 
-    def compare_with_render(self) -> None:
+    def compare_with_render(self, objects: list[dict[str, Any]] | None = None) -> None:
         problems: list[str] = []
-        objects = self.rendered()
+        objects = self.rendered() if objects is None else objects
         for obj in objects:
             label = f"{obj['kind']}/{obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}"
             problems += [f"{label}: {p}" for p in differences(obj, self.live(obj))]
@@ -270,9 +277,25 @@ class Run:
             raise E2EFailure("live objects differ from `make render`:\n  " + "\n  ".join(problems))
         print(f"    {len(objects)} rendered objects match the live ones field for field")
 
+    def converged(self) -> None:
+        """The live cluster is `make render`, field for field, with no object missing, left over or doubled, and the
+        state records exactly those objects (e2e/inventory.py)."""
+        objects = self.rendered()
+        self.compare_with_render(objects)
+        state = self.export()
+        live = [o for k in inventory.kinds(objects, state) for o in self.kubectl_json("get", k.resource, "-A")["items"]]
+        problems = inventory.problems(objects, live, state)
+        if problems:
+            raise E2EFailure("the cluster, the state and the program disagree:\n  " + "\n  ".join(problems))
+        print(f"    no object missing, left over or doubled; the state records the {len(objects)} objects")
+
+    def export(self) -> Any:
+        """`pulumi stack export`: the state as the backend holds it."""
+        return json.loads(self.sh("pulumi", "stack", "export", "--stack", STACK, echo=False).stdout)
+
     def urn(self, type_: str, name_suffix: str) -> str:
         """The URN of the one resource of `type_` whose name ends with `name_suffix`, from the stack's state."""
-        state = json.loads(self.sh("pulumi", "stack", "export", "--stack", STACK, echo=False).stdout)
+        state = self.export()
         found = [
             r["urn"]
             for r in state["deployment"]["resources"]

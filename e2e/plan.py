@@ -49,6 +49,8 @@ class Group:
     """Groups that must come earlier in the list when both run, each with the reason."""
     destroys: bool = False
     """It tears the stack down: the last group, and skipped under E2E_KEEP."""
+    on_demand: bool = False
+    """Left out of the full run: it runs when ONLY= names it or one of its steps, or FROM= starts inside it."""
 
 
 def validate(groups: Sequence[Group]) -> None:
@@ -82,7 +84,7 @@ def select(groups: Sequence[Group], only: str = "", start: str = "", keep: bool 
         raise PlanError("give ONLY or FROM, not both")
     wanted = only or start
     if not wanted:
-        chosen = {s.name for _, s in ordered}
+        chosen = {s.name for g, s in ordered if not g.on_demand}
     else:
         group_names = [g.name for g in groups]
         step_names = [s.name for _, s in ordered]
@@ -94,7 +96,8 @@ def select(groups: Sequence[Group], only: str = "", start: str = "", keep: bool 
             chosen = {s.name for g, s in ordered if only in (g.name, s.name)}
         else:
             first = next(i for i, (g, s) in enumerate(ordered) if start in (g.name, s.name))
-            chosen = {s.name for _, s in ordered[first:]}
+            home = ordered[first][0].name
+            chosen = {s.name for g, s in ordered[first:] if not g.on_demand or g.name == home}
     chosen |= prerequisites(groups, chosen)
     return [s for g, s in ordered if s.name in chosen and not (keep and g.destroys)]
 
@@ -119,6 +122,7 @@ def describe(groups: Sequence[Group]) -> str:
         notes = [f"needs {', '.join(group.needs)}"] if group.needs else []
         notes += [f"after {name}: {reason}" for name, reason in group.after.items()]
         notes += ["skipped under E2E_KEEP"] if group.destroys else []
+        notes += [f"only when named: make e2e ONLY={group.name}"] if group.on_demand else []
         lines.append(group.name + (f"  ({'; '.join(notes)})" if notes else ""))
         lines += [f"  {s.name:<22} {s.title}" for s in group.steps]
     return "\n".join(lines)

@@ -3,6 +3,7 @@
     python -m e2e.run               # build (or reuse) the toolchain, run every step, tear everything down
     python -m e2e.run --only drift  # `make e2e ONLY=drift`: the steps drift needs, then that group (or step)
     python -m e2e.run --from quota  # `make e2e FROM=quota`: the steps quota needs, then it and every later one
+    python -m e2e.run --only faults # `make e2e-faults`: the fault cases, which the full run leaves out
     python -m e2e.run --list        # the groups and steps, in order
     E2E_KEEP=1 python -m e2e.run    # leave the control plane and the stack up; print how to reach them
     python -m e2e.run --clean       # `make e2e-clean`: stop and remove what a kept run left
@@ -32,6 +33,7 @@ from e2e.steps import (
     conformance,
     deploy,
     drift,
+    faults,
     monitoring,
     refusals,
     rollback,
@@ -83,6 +85,22 @@ GROUPS = (
         after={"drift": "the quota and make-drift steps scale the Deployment by hand, which an HPA would undo"},
     ),
     Group("rollback", (rollback.rollback_by_digest,), needs=DEPLOYED),
+    # `make e2e-faults`: 21 interrupted or doubled deploys take longer than the rest together, so CI runs them as
+    # a second target after `make e2e`, and `make e2e` leaves them out.
+    Group(
+        "faults",
+        (
+            faults.sigint_fresh,
+            faults.sigint_update,
+            faults.sigkill_fresh,
+            faults.sigkill_update,
+            faults.apiserver_outage,
+            faults.concurrent_ups,
+            faults.cluster_reset,
+        ),
+        needs=DEPLOYED,
+        on_demand=True,
+    ),
     Group("teardown", (teardown.destroy,), needs=DEPLOYED, destroys=True),
 )
 
@@ -136,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\ne2e passed in {time.monotonic() - started:.0f} s{scope}")
     for title, seconds in run.timings:
         print(f"  {seconds:7.1f} s  {title}")
+    if run.notes:
+        print()
+        print("\n".join(run.notes))
     if keep:
         print(f"\nkept; `make e2e-clean` removes it. In {run.work}:")
         for key in ("KUBECONFIG", "PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE_FILE"):

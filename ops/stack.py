@@ -29,8 +29,12 @@ def policy_args(root: Path = ROOT) -> list[str]:
 
 
 def up_command(stack: str, root: Path = ROOT) -> list[str]:
-    """`pulumi up` as every up runs it (make up, make rollback, the workflows): with the guardrails."""
-    return ["pulumi", "up", "--yes", "--stack", stack, *policy_args(root)]
+    """`pulumi up` as every up runs it (make up, make rollback, the deploy workflow): with the guardrails, and reading
+    the live objects first. Without `--refresh` the engine diffs against the last recorded state only: after the
+    cluster lost the stack's objects (etcd wiped, an object deleted by hand) it finds nothing to do (`make
+    e2e-faults`, cluster reset). Only up refreshes: a refresh of a Deployment that is not Ready at that moment (a
+    rollout, an HPA scaling up) proposes an update, which an up awaits and a preview would report as a change."""
+    return ["pulumi", "up", "--yes", "--refresh", "--stack", stack, *policy_args(root)]
 
 
 def load(stack: str, root: Path = ROOT) -> Settings:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from e2e import run as e2e_run
-from e2e.plan import Group, PlanError, Step, select, validate
+from e2e.plan import Group, PlanError, Step, describe, select, validate
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SETUP = ["control-plane", "gateway-platform", "configure"]
@@ -32,6 +32,9 @@ FULL = [
     "rollback-by-digest",
     "destroy",
 ]  # fmt: skip
+# On demand (`make e2e-faults`): not in the full run.
+FAULTS = ["sigint-fresh", "sigint-update", "sigkill-fresh", "sigkill-update", "apiserver-outage", "concurrent-ups",
+          "cluster-reset"]  # fmt: skip
 
 
 def names(**selection: str | bool) -> list[str]:
@@ -70,6 +73,8 @@ def test_e2e_keep_skips_the_destroy_and_nothing_else() -> None:
         ("make-drift", [*DEPLOYED, "quota", "make-drift"]),
         ("scaling", [*DEPLOYED, "autoscaling-on", "autoscaling-off"]),
         ("rollback", [*DEPLOYED, "rollback-by-digest"]),
+        ("faults", [*DEPLOYED, *FAULTS]),
+        ("sigkill-update", [*DEPLOYED, "sigkill-update"]),
         ("destroy", [*DEPLOYED, "destroy"]),
     ],
 )  # fmt: skip
@@ -96,6 +101,9 @@ def test_every_step_after_the_first_up_runs_on_a_deployed_stack(name: str) -> No
                         "rollback-by-digest", "destroy"]),
         ("scaling", [*DEPLOYED, "autoscaling-on", "autoscaling-off", "rollback-by-digest", "destroy"]),
         ("autoscaling-off", [*DEPLOYED, "autoscaling-off", "rollback-by-digest", "destroy"]),
+        # Starting inside the on-demand group runs the rest of it, then what follows.
+        ("faults", [*DEPLOYED, *FAULTS, "destroy"]),
+        ("concurrent-ups", [*DEPLOYED, "concurrent-ups", "cluster-reset", "destroy"]),
         ("destroy", [*DEPLOYED, "destroy"]),
     ],
 )  # fmt: skip
@@ -136,6 +144,7 @@ class FakeRun:
 
     def __init__(self, root: Path, bin_dir: Path) -> None:
         self.root, self.work, self.env, self.timings = root, root / "work", {}, list[tuple[str, float]]()
+        self.notes: list[str] = []
         self.cluster = self
         FakeRun.ran = []
 
@@ -195,6 +204,19 @@ def test_the_one_list_is_valid() -> None:
     validate(e2e_run.GROUPS)
 
 
+def test_the_full_run_leaves_out_the_on_demand_faults_and_describe_says_how_to_run_them() -> None:
+    assert not set(FAULTS) & set(names()), "make e2e must not run the fault cases (make e2e-faults does)"
+    assert "only when named: make e2e ONLY=faults" in describe(e2e_run.GROUPS)
+
+
+def test_an_on_demand_group_is_skipped_by_a_from_that_starts_before_it() -> None:
+    toy = (*TOY[:2], Group("extra", (toy_step("x"),), needs=("b",), on_demand=True), *TOY[2:])
+    assert [s.name for s in select(toy)] == ["a", "b", "c", "d", "e", "f", "g"]
+    assert [s.name for s in select(toy, start="c")] == ["b", "c", "d", "e", "f", "g"]
+    assert [s.name for s in select(toy, start="extra")] == ["b", "d", "x", "e", "f", "g"]
+    assert [s.name for s in select(toy, only="x")] == ["b", "x"]
+
+
 def test_scaling_before_the_hand_scaling_is_refused_with_the_reason() -> None:
     groups = list(e2e_run.GROUPS)
     order = [g.name for g in groups]
@@ -220,7 +242,7 @@ def test_a_list_that_cannot_run_in_its_order_is_refused(groups: tuple[Group, ...
 
 
 def test_only_and_from_in_the_docs_name_real_groups_and_steps() -> None:
-    known = {g.name for g in e2e_run.GROUPS} | set(FULL)
+    known = {g.name for g in e2e_run.GROUPS} | set(FULL) | set(FAULTS)
     for doc in ("README.md", "Makefile", "e2e/run.py"):
         text = (ROOT / doc).read_text()
         used = set(re.findall(r"\b(?:ONLY|FROM)=([\w-]+)", text) + re.findall(r"--(?:only|from) ([\w-]+)", text))

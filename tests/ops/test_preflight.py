@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -97,6 +100,7 @@ def test_all_good_on_a_clean_machine(make_tools: MakeTools, ports: dict[str, int
     assert [f.check for f in found] == [
         "docker",
         "state",
+        "state lock",
         "kind",
         "kubectl",
         "pulumi",
@@ -112,7 +116,7 @@ def test_all_good_on_a_clean_machine(make_tools: MakeTools, ports: dict[str, int
 def test_missing_and_old_tools_warn_with_the_fetch_command(make_tools: MakeTools, ports: dict[str, int]) -> None:
     env = make_tools("docker", "kind", "kubectl", FAKE_KIND_VERSION="v0.20.0")
     found = pf.preflight("dev", env, probes(), settings_for("dev", **ports))
-    assert lines(found)[2:5] == [
+    assert lines(found)[3:6] == [
         "WARN kind: v0.20.0 is older than the minimum v0.33.0 -> fix: `python -m ops.tools --install` fetches "
         "kind v0.33.0 into bin/ (make up does it too)",
         "ok   kubectl: v1.37.1 at " + env["PATH"] + "/kubectl",
@@ -321,6 +325,98 @@ def test_a_shared_stack_on_the_local_backend_is_blocking(make_tools: MakeTools) 
         "FAIL state: stack prod keeps its state in https://api.pulumi.com, but this shell uses file://~ "
         "-> fix: export PULUMI_BACKEND_URL=https://api.pulumi.com"
     )
+
+
+def write_lock(home: Path, stack: str, pid: int, hostname: str) -> None:
+    """A lock file as the CLI writes it for a project-scoped stack of a file://~ backend (pkg/backend/diy/lock.go)."""
+    directory = home / ".pulumi" / "locks" / "organization" / "wal-service" / stack
+    directory.mkdir(parents=True)
+    body = {"pid": pid, "username": "dev", "hostname": hostname, "timestamp": "2026-12-07T21:00:00Z"}
+    (directory / "8f1e6c1a.json").write_text(json.dumps(body))
+
+
+def test_a_lock_left_by_a_killed_deploy_stops_make_up_with_the_command_that_clears_it(
+    make_tools: MakeTools, ports: dict[str, int], tmp_path: Path
+) -> None:
+    """kill -9 of `pulumi up` (or a crash) leaves the lock file; the next up is refused until `pulumi cancel`.
+    Measured by make e2e-faults (SIGKILL cases)."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    write_lock(tmp_path, "dev", child.pid, socket.gethostname())
+    found = pf.preflight("dev", make_tools(), probes(), settings_for("dev", **ports))
+    assert failure(found) == (
+        f"FAIL state lock: stack dev is locked by a pulumi that no longer runs (pid {child.pid}, since "
+        "2026-12-07T21:00:00Z): a deploy was killed before it could unlock -> fix: pulumi cancel --yes --stack dev, "
+        "then make up STACK=dev"
+    )
+
+
+def test_a_deploy_that_still_runs_is_waited_for_not_cancelled(make_tools: MakeTools, ports: dict[str, int],
+                                                              tmp_path: Path) -> None:  # fmt: skip
+    """`pulumi cancel` while the other up runs would let two deploys fight over the stack's objects."""
+    write_lock(tmp_path, "dev", os.getpid(), socket.gethostname())
+    found = pf.preflight("dev", make_tools(), probes(), settings_for("dev", **ports))
+    assert failure(found) == (
+        f"FAIL state lock: another pulumi is changing stack dev right now (pid {os.getpid()}, since "
+        "2026-12-07T21:00:00Z) -> fix: wait for it to end"
+    )
+
+
+def test_another_stacks_lock_and_another_machines_lock() -> None:
+    other_host = [pf.StateLock(1, "build-7", "2026-12-07T21:00:00Z")]
+    assert pf.lock_finding("dev", other_host, "laptop", alive=lambda _pid: True).line() == (
+        "FAIL state lock: stack dev is locked by a pulumi on build-7 (pid 1, since 2026-12-07T21:00:00Z) -> fix: "
+        "wait for it to end; if nothing runs there any more: pulumi cancel --yes --stack dev"
+    )
+    assert pf.lock_finding("dev", [], "laptop").level == "ok"
+
+
+def test_only_the_stacks_own_lock_directory_counts(tmp_path: Path) -> None:
+    write_lock(tmp_path, "staging", 1, "laptop")
+    env = {"HOME": str(tmp_path)}
+    assert pf.state_locks("file://~", "dev", env) == []
+    assert pf.state_locks("file://~", "staging", env) == [pf.StateLock(1, "laptop", "2026-12-07T21:00:00Z")]
+    assert pf.state_locks(f"file://{tmp_path}", "staging", {}) == pf.state_locks("file://~", "staging", env)
+    assert pf.state_locks("s3://bucket", "staging", env) == []
+
+
+TYPE = "kubernetes:apps/v1:Deployment"
+
+
+def pending_export(*operations: tuple[str, str]) -> str:
+    return json.dumps(
+        {
+            "version": 3,
+            "deployment": {
+                "resources": [],
+                "pending_operations": [
+                    {"type": kind, "resource": {"urn": f"urn:pulumi:dev::wal-service::{TYPE}::{name}"}}
+                    for kind, name in operations
+                ],
+            },
+        }
+    )
+
+
+def test_creates_a_killed_deploy_left_pending_are_named_with_the_refresh_that_clears_them(
+    make_tools: MakeTools, ports: dict[str, int]
+) -> None:
+    """Only creates stay pending through later ups (updates and deletes the engine settles itself)."""
+    state = pending_export(("creating", "wal-dev-workload-deployment"), ("updating", "wal-dev-database-statefulset"),
+                           ("creating", "wal-dev-gateway-gateway"))  # fmt: skip
+    found = pf.preflight("dev", make_tools(FAKE_PULUMI_STATE=state), probes(), settings_for("dev", **ports))
+    assert (
+        "WARN interrupted deploy: stack dev's state still lists 2 create(s) a killed deploy began "
+        "(wal-dev-workload-deployment, wal-dev-gateway-gateway); pulumi up makes them again -> fix: after make up: "
+        "pulumi refresh --clear-pending-creates --yes --stack dev"
+    ) in lines(found), lines(found)
+    assert not [f for f in found if f.level == "fail"], "pending creates do not stop make up"
+
+
+def test_a_state_without_pending_creates_says_nothing_of_them(make_tools: MakeTools, ports: dict[str, int]) -> None:
+    state = pending_export(("updating", "wal-dev-workload-deployment"))
+    found = pf.preflight("dev", make_tools(FAKE_PULUMI_STATE=state), probes(), settings_for("dev", **ports))
+    assert not [f for f in found if f.check == "interrupted deploy"]
 
 
 def test_published_ports_parse_docker_ps() -> None:

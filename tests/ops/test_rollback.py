@@ -91,7 +91,7 @@ def test_rollback_runs_up_with_the_guardrails_and_prints_each_command(
     ref = f"kind-registry:5000/wal-service@{OLD}"
     assert commands.ran == [
         ["pulumi", "config", "set", "wal-service:imageRef", ref, "--stack", "dev"],
-        ["pulumi", "up", "--yes", "--stack", "dev", "--policy-pack", "policy"],
+        ["pulumi", "up", "--yes", "--refresh", "--stack", "dev", "--policy-pack", "policy"],
     ]
     assert f"pulumi config set wal-service:imageRef {ref} --stack dev" in capsys.readouterr().out
 
