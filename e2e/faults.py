@@ -223,6 +223,14 @@ def disagreements(run: Run, state: object) -> list[str]:
     return inventory.problems(objects, live, state)
 
 
+def ended_on_its_own(sig: signal.Signals, code: int | None) -> bool:
+    """Whether `pulumi up` had finished before the signal reached it, so that nothing was struck: a Ctrl-C'd up
+    exits 1 (cancelled), a killed one -9; a success, or any other code after kill -9, was its own."""
+    if sig is signal.SIGKILL:
+        return code is not None and code >= 0
+    return code == 0
+
+
 def overlapped(first: WatchedUp, second: WatchedUp) -> bool:
     """Whether the second up took the stack's lock while the first still ran (both ended)."""
     locked_at = second.time_of(HOLDS_LOCK)

@@ -257,3 +257,18 @@ def test_two_ups_overlap_only_when_the_second_took_the_lock_before_the_first_end
 ) -> None:
     assert faults.overlapped(FIRST, second) is overlap
     assert re.search(faults.HOLDS_LOCK, "Updating (dev):") and not re.search(faults.HOLDS_LOCK, "  Updating... (dev)")
+
+
+@pytest.mark.parametrize(
+    ("sig", "code", "own"),
+    [
+        (signal.SIGINT, 1, False),  # cancelled by the ^C
+        (signal.SIGINT, 0, True),  # it had succeeded already
+        (signal.SIGINT, None, False),  # still running after a second ^C: struck
+        (signal.SIGKILL, -signal.SIGKILL, False),
+        (signal.SIGKILL, 0, True),
+        (signal.SIGKILL, 255, True),  # it had failed on its own before the kill
+    ],
+)
+def test_a_fault_after_the_up_had_ended_is_told_apart(sig: signal.Signals, code: int | None, own: bool) -> None:
+    assert faults.ended_on_its_own(sig, code) is own
