@@ -150,6 +150,10 @@ class ControlPlane:
                 f"--cluster-signing-cert-file={pki / 'ca.crt'}",
                 f"--cluster-signing-key-file={pki / 'ca.key'}",
                 "--use-service-account-credentials=false",
+                # kwok does not set a pod Ready again once the node controller has marked it NotReady (a kubelet's
+                # status manager does within seconds): past the default grace, the 20 s API server outage of
+                # e2e-faults left a Ready pod NotReady for good, and the rollout timed out (seen in CI here).
+                "--node-monitor-grace-period=180s",
             ],
         )
         self._start("kube-scheduler", ["kube-scheduler", *common])

@@ -13,6 +13,7 @@ which. Every case then ends with `pulumi preview --expect-no-changes` and `Run.c
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -167,17 +168,28 @@ class WatchedUp:
         return code
 
     def survivors(self) -> list[str]:
-        """Processes of its group still running (plugins the CLI started and could not stop)."""
+        """Processes of its session still running: plugins the CLI started and did not stop. By session, not
+        process group: the language host puts itself in a group of its own, which a kill -9 of the CLI left
+        running (found by the SIGKILL cases)."""
+        return sorted(name for _, name in self._session())
+
+    def kill_session(self) -> None:
+        for pid, _ in self._session():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+    def _session(self) -> list[tuple[int, str]]:
         found = []
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-                name = stat.read_text().split("(", 1)[1].rsplit(")", 1)[0]
-            except (OSError, IndexError):
+                text = stat.read_text()
+                name, rest = text.split("(", 1)[1].rsplit(")", 1)
+                fields = rest.split()  # state, ppid, pgrp, session, ...
+            except (OSError, IndexError, ValueError):
                 continue
-            if int(fields[2]) == self.proc.pid and fields[0] != "Z":
-                found.append(name)
-        return sorted(found)
+            if int(fields[3]) == self.proc.pid and fields[0] != "Z":
+                found.append((int(stat.parent.name), name))
+        return found
 
     def output(self) -> str:
         return "\n".join(self.lines)

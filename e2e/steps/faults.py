@@ -94,8 +94,7 @@ def strike(up: WatchedUp, sig: signal.Signals) -> tuple[int | None, str, list[st
     code = up.wait(30)
     time.sleep(2)
     stray = up.survivors()
-    if stray:
-        up.send(signal.SIGKILL, group=True)
+    up.kill_session()  # what a user would find and end by hand; the next up starts its own
     return code, "CLI killed", stray
 
 

@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -18,13 +19,16 @@ from e2e import faults
 from e2e.faults import COMMAND, NAMESPACE_CREATED, ROLLOUT, Left, NextUp, WatchedUp, next_up, plan_points, rng
 from e2e.harness import E2EFailure, Run
 
-# What `pulumi up --non-interactive` prints, one line per step event; the child stands for a plugin. Python, not
-# sh: a non-interactive shell's background child ignores SIGINT, which a plugin does not.
+# What `pulumi up --non-interactive` prints, one line per step event; the children stand for plugins: one in the
+# CLI's process group, one in a group of its own as the language host puts itself, which the CLI stops when it
+# cancels. Python, not sh: a non-interactive shell's background child ignores SIGINT, which a plugin does not.
 FAKE_PULUMI = f"""#!{sys.executable}
 import signal, subprocess, sys, time
 child = subprocess.Popen(["sleep", "300"])
+host = subprocess.Popen(["sleep", "301"], process_group=0)
 def cancel(*_):
     print("^C received; cancelling. If you would like to terminate immediately, press ^C again.", flush=True)
+    host.kill()
     sys.exit(255)
 signal.signal(signal.SIGINT, cancel)
 print("Updating (dev):")
@@ -106,7 +110,7 @@ def test_ctrl_c_reaches_the_whole_group_and_leaves_no_process(fake_run: Run) -> 
         assert "^C received; cancelling" in up.output()
         assert up.survivors() == [], "the child got the group's SIGINT too"
     finally:
-        up.send(signal.SIGKILL, group=True)
+        up.kill_session()
 
 
 def test_kill_9_of_the_cli_alone_leaves_its_children_which_are_found(fake_run: Run) -> None:
@@ -115,9 +119,14 @@ def test_kill_9_of_the_cli_alone_leaves_its_children_which_are_found(fake_run: R
         assert up.wait_for(COMMAND.pattern, timeout=30) is not None
         up.send(signal.SIGKILL, group=False)
         assert up.wait(30) == -signal.SIGKILL
-        assert up.survivors() == ["sleep"]
+        assert up.survivors() == ["sleep", "sleep"], "the plugin in a process group of its own is found too"
+        up.kill_session()
+        deadline = time.monotonic() + 10
+        while up.survivors() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert up.survivors() == []
     finally:
-        up.send(signal.SIGKILL, group=True)
+        up.kill_session()
 
 
 def test_a_point_never_reached_gives_none_once_the_process_ends(tmp_path: Path, fake_run: Run) -> None:
