@@ -89,14 +89,6 @@ def make_up_args(run: Run) -> list[str]:
     return command[1:at] + command[at + 2 :]
 
 
-def gone(run: Run) -> None:
-    run.wait(
-        "the namespace to be gone",
-        lambda: run.cluster.kubectl("get", "ns", NAMESPACE, check=False).returncode != 0,
-        300,
-    )
-
-
 def pulumi_cases(run: Run, up: Sequence[str], destroy: Sequence[str]) -> Mapping[str, float]:
     fresh = timed(lambda: run.pulumi(*up))
     noop = timed(lambda: run.pulumi(*up))
@@ -140,7 +132,7 @@ def main() -> int:
                 print(f"==> repetition {rep + 1}/{REPS}: {side}", flush=True)
                 for case, seconds in sides[side]().items():
                     samples[side][case].append(seconds)
-                gone(run)
+                run.wait_namespace_gone(timeout=300)
     except E2EFailure as exc:
         print(f"bench-deploy failed: {exc}")
         return 1

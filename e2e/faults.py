@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from e2e import inventory
-from e2e.harness import NAMESPACE, POLICY_PACK, PROJECT, STACK, E2EFailure, Run
+from e2e.harness import POLICY_PACK, PROJECT, STACK, E2EFailure, Run
 
 # The engine's own lock on a file:// stack (pkg/backend/diy/lock.go): taken by up, refresh and destroy.
 LOCKED = "the stack is currently locked"
@@ -223,16 +223,9 @@ def lock_files(run: Run) -> list[Path]:
 
 def after_fault(run: Run, exit_line: str, processes: Sequence[str] = ()) -> Left:
     state = run.export()
-    live_problems = disagreements(run, state)
-    return Left(exit_line, inventory.pending_operations(state), len(lock_files(run)), list(processes), live_problems)
-
-
-def disagreements(run: Run, state: object) -> list[str]:
-    """inventory.problems without raising (the cluster may still be settling: this only describes it)."""
-    objects = run.rendered()
-    assert isinstance(state, dict)
-    live = [o for k in inventory.kinds(objects, state) for o in run.kubectl_json("get", k.resource, "-A")["items"]]
-    return inventory.problems(objects, live, state)
+    # Described, not raised: the cluster may still be settling.
+    found = run.disagreements(state)
+    return Left(exit_line, inventory.pending_operations(state), len(lock_files(run)), list(processes), found)
 
 
 def ended_on_its_own(sig: signal.Signals, code: int | None) -> bool:
@@ -330,11 +323,7 @@ def fresh_stack(run: Run) -> None:
     """The stack destroyed, as before a first deploy, with a free volume for the database's claim."""
     run.stop_gateway_controller()
     run.pulumi("destroy", "--yes")
-    run.wait(
-        f"namespace {NAMESPACE} to be gone",
-        lambda: run.cluster.kubectl("get", "namespace", NAMESPACE, check=False).returncode != 0,
-        timeout=180,
-    )
+    run.wait_namespace_gone(timeout=180)
     add_volume(run)
     run.start_gateway_controller()
 

@@ -282,12 +282,16 @@ class Run:
         state records exactly those objects (e2e/inventory.py)."""
         objects = self.rendered()
         self.compare_with_render(objects)
-        state = self.export()
-        live = [o for k in inventory.kinds(objects, state) for o in self.kubectl_json("get", k.resource, "-A")["items"]]
-        problems = inventory.problems(objects, live, state)
+        problems = self.disagreements(self.export())
         if problems:
             raise E2EFailure("the cluster, the state and the program disagree:\n  " + "\n  ".join(problems))
         print(f"    no object missing, left over or doubled; the state records the {len(objects)} objects")
+
+    def disagreements(self, state: Any) -> list[str]:
+        """inventory.problems of `make render`, the live cluster and `state` (`pulumi stack export`)."""
+        objects = self.rendered()
+        live = [o for k in inventory.kinds(objects, state) for o in self.kubectl_json("get", k.resource, "-A")["items"]]
+        return inventory.problems(objects, live, state)
 
     def export(self) -> Any:
         """`pulumi stack export`: the state as the backend holds it."""
@@ -313,6 +317,13 @@ class Run:
 
     def wait(self, what: str, predicate: Callable[[], bool], timeout: float = 120.0) -> None:
         wait(what, predicate, timeout)
+
+    def wait_namespace_gone(self, namespace: str = NAMESPACE, timeout: float = 120.0) -> None:
+        self.wait(
+            f"namespace {namespace} to be gone",
+            lambda: self.cluster.kubectl("get", "namespace", namespace, check=False).returncode != 0,
+            timeout,
+        )
 
     def replica_sets(self) -> list[Any]:
         selector = "app.kubernetes.io/name=wal-service"

@@ -24,8 +24,7 @@ class Key(NamedTuple):
     name: str
 
     def __str__(self) -> str:
-        kind = f"{self.kind}.{self.group}" if self.group else self.kind
-        return f"{kind} {self.namespace + '/' if self.namespace else ''}{self.name}"
+        return f"{self.resource} {self.namespace + '/' if self.namespace else ''}{self.name}"
 
     @property
     def resource(self) -> str:

@@ -440,8 +440,9 @@ def preflight(
             findings += filter(None, [cgroup_finding(probe(lambda cmd: _stdout(run(cmd, env=env, timeout=20))))])
     backend = backend_finding(settings, env)
     findings.append(backend)
-    if backend.level == "ok" and backend_dir(effective_backend(env), env) is not None:
-        findings.append(lock_finding(stack, state_locks(effective_backend(env), stack, env), socket.gethostname()))
+    where = effective_backend(env)
+    if backend.level == "ok" and backend_dir(where, env) is not None:
+        findings.append(lock_finding(stack, state_locks(where, stack, env), socket.gethostname()))
     findings += filter(None, [image_finding(settings)])
     tools = ("kind", "kubectl", "pulumi") if settings.cluster_mode == "kind" else ("kubectl", "pulumi")
     statuses = {name: check_tool(name, env, settings.kubernetes_minor) for name in tools}

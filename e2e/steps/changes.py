@@ -34,10 +34,7 @@ def rename_namespace(run: Run) -> None:
     run.kubectl_json("get", "httproute", "wal-service", "-n", renamed)
     run.pulumi("config", "rm", f"{PROJECT}:namespace")
     run.up()
-    run.wait(
-        f"namespace {renamed} to be gone",
-        lambda: run.cluster.kubectl("get", "namespace", renamed, check=False).returncode != 0,
-    )
+    run.wait_namespace_gone(renamed)
 
 
 @step("rotating the database password (up --replace) rolls the service and the database pods")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from e2e.harness import NAMESPACE, E2EFailure, Run
+from e2e.harness import E2EFailure, Run
 from e2e.plan import step
 
 
@@ -11,10 +11,7 @@ def destroy(run: Run) -> None:
     # The status writes stop first: nothing but the destroy then touches the Gateway and HTTPRoute.
     run.stop_gateway_controller()
     run.pulumi("destroy", "--yes")
-    run.wait(
-        f"namespace {NAMESPACE} to be gone",
-        lambda: run.cluster.kubectl("get", "namespace", NAMESPACE, check=False).returncode != 0,
-    )
+    run.wait_namespace_gone()
     leftovers = run.cluster.kubectl(
         "get", "all,configmaps,secrets,ingresses,networkpolicies,pvc,serviceaccounts,gateways,httproutes", "-A",
         "-l", "app.kubernetes.io/part-of=wal-service", "-o", "name",

@@ -362,7 +362,7 @@ def test_a_deploy_that_still_runs_is_waited_for_not_cancelled(make_tools: MakeTo
     )
 
 
-def test_another_stacks_lock_and_another_machines_lock() -> None:
+def test_a_lock_from_another_machine_is_named_and_no_lock_is_fine() -> None:
     other_host = [pf.StateLock(1, "build-7", "2026-12-07T21:00:00Z")]
     assert pf.lock_finding("dev", other_host, "laptop", alive=lambda _pid: True).line() == (
         "FAIL state lock: stack dev is locked by a pulumi on build-7 (pid 1, since 2026-12-07T21:00:00Z) -> fix: "
